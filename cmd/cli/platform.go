@@ -1,0 +1,7 @@
+package cli
+
+import "runtime"
+
+func isXDGPlatform() bool {
+	return runtime.GOOS != "darwin" && runtime.GOOS != "windows"
+}

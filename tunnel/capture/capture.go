@@ -1,0 +1,199 @@
+// Package capture defines the one shape a captured webhook request has, from
+// the relay's ingress through the store, the wire, the forwarder, the
+// inspector and replay. Bodies are raw bytes and headers keep every value in
+// order, so nothing is re-encoded on the way.
+package capture
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"sort"
+	"strings"
+	"time"
+)
+
+// Header is one header field. A header sent several times appears several
+// times, in the order the sender wrote the values.
+type Header struct {
+	Name  string `json:"name"`
+	Value string `json:"value"`
+}
+
+// Headers is an ordered list of header fields.
+type Headers []Header
+
+// HeadersFrom converts an http.Header. Names are sorted so the result is
+// stable; the values of each name keep their order.
+func HeadersFrom(h http.Header) Headers {
+	names := make([]string, 0, len(h))
+	n := 0
+	for k, vs := range h {
+		names = append(names, k)
+		n += len(vs)
+	}
+	sort.Strings(names)
+	out := make(Headers, 0, n)
+	for _, k := range names {
+		for _, v := range h[k] {
+			out = append(out, Header{Name: k, Value: v})
+		}
+	}
+	return out
+}
+
+// HTTP converts the list back to an http.Header, keeping value order.
+func (hs Headers) HTTP() http.Header {
+	h := make(http.Header, len(hs))
+	for _, f := range hs {
+		k := http.CanonicalHeaderKey(f.Name)
+		h[k] = append(h[k], f.Value)
+	}
+	return h
+}
+
+// Get returns the first value of the named header, matched case-insensitively.
+func (hs Headers) Get(name string) string {
+	for _, f := range hs {
+		if strings.EqualFold(f.Name, name) {
+			return f.Value
+		}
+	}
+	return ""
+}
+
+// Request is a captured HTTP request.
+type Request struct {
+	ID         string    `json:"id"`
+	Endpoint   string    `json:"endpoint"`
+	Method     string    `json:"method"`
+	Path       string    `json:"path"`  // after /h/{endpoint}, escaped as sent; starts with "/"
+	Query      string    `json:"query"` // raw query, without "?"
+	Headers    Headers   `json:"headers"`
+	Body       []byte    `json:"body"` // raw bytes (base64 in JSON)
+	Host       string    `json:"host,omitempty"`
+	Proto      string    `json:"proto,omitempty"` // "http" or "https", as the sender used it
+	RemoteAddr string    `json:"remote_addr,omitempty"`
+	ReceivedAt time.Time `json:"received_at"`
+	ReplayOf   string    `json:"replay_of,omitempty"` // id of the original when this is a replay
+}
+
+// URI returns the path and query as sent to the endpoint.
+func (r *Request) URI() string {
+	if r.Query == "" {
+		return r.Path
+	}
+	return r.Path + "?" + r.Query
+}
+
+// Response is what a target answered to a delivery, or why it did not.
+type Response struct {
+	Status   int           `json:"status,omitempty"`
+	Headers  Headers       `json:"headers,omitempty"`
+	Body     []byte        `json:"body,omitempty"`
+	Duration time.Duration `json:"duration_ns"`
+	Error    string        `json:"error,omitempty"` // set when no response was received
+	At       time.Time     `json:"at"`
+}
+
+// hopByHop lists the headers that describe one connection, not the message
+// (RFC 9110 section 7.6.1). They are never forwarded.
+var hopByHop = []string{
+	"Connection",
+	"Proxy-Connection",
+	"Keep-Alive",
+	"Proxy-Authenticate",
+	"Proxy-Authorization",
+	"Te",
+	"Trailer",
+	"Transfer-Encoding",
+	"Upgrade",
+}
+
+// RemoveHopByHop deletes hop-by-hop headers, including those named by
+// Connection, from h.
+func RemoveHopByHop(h http.Header) {
+	for _, v := range h["Connection"] {
+		for _, name := range strings.Split(v, ",") {
+			if name = strings.TrimSpace(name); name != "" {
+				h.Del(name)
+			}
+		}
+	}
+	for _, name := range hopByHop {
+		h.Del(name)
+	}
+}
+
+// Target is where a captured request is delivered: a base URL whose path is
+// used as a prefix.
+type Target struct {
+	URL *url.URL
+}
+
+// NewHTTPRequest builds the request that delivers r to target. Method, path
+// (appended to the target's path prefix), raw query, every header value and
+// the body bytes are kept. Host is the target's. Hop-by-hop headers are
+// dropped and X-Forwarded-Host/-Proto/-For describe the original request.
+func (r *Request) NewHTTPRequest(ctx context.Context, target *url.URL) (*http.Request, error) {
+	base := *target
+	base.Path, base.RawPath, base.RawQuery, base.Fragment = "", "", "", ""
+	req, err := http.NewRequestWithContext(ctx, r.Method, base.String(), bytes.NewReader(r.Body))
+	if err != nil {
+		return nil, fmt.Errorf("build request for %s: %w", base.Redacted(), err)
+	}
+	// Opaque carries the path exactly as the sender escaped it; net/http
+	// writes it to the request line untouched.
+	req.URL.Opaque = joinPath(target.EscapedPath(), r.Path)
+	req.URL.RawQuery = r.Query
+	req.Header = r.Headers.HTTP()
+	RemoveHopByHop(req.Header)
+	req.Header.Del("Host")
+	req.Header.Del("Content-Length")
+	req.ContentLength = int64(len(r.Body))
+	if len(r.Body) == 0 {
+		req.Body = http.NoBody
+		req.GetBody = func() (io.ReadCloser, error) { return http.NoBody, nil }
+	}
+	if r.Host != "" {
+		req.Header.Set("X-Forwarded-Host", r.Host)
+	}
+	if r.Proto != "" {
+		req.Header.Set("X-Forwarded-Proto", r.Proto)
+	}
+	if ip := remoteIP(r.RemoteAddr); ip != "" {
+		prior := req.Header.Values("X-Forwarded-For")
+		if len(prior) > 0 {
+			ip = strings.Join(prior, ", ") + ", " + ip
+		}
+		req.Header.Set("X-Forwarded-For", ip)
+	}
+	if _, ok := req.Header["User-Agent"]; !ok {
+		// An absent User-Agent must stay absent; net/http would add its own.
+		req.Header["User-Agent"] = nil
+	}
+	return req, nil
+}
+
+// joinPath appends p to the prefix base with exactly one slash between them.
+func joinPath(base, p string) string {
+	if base == "" || base == "/" {
+		return p
+	}
+	return strings.TrimSuffix(base, "/") + p
+}
+
+func remoteIP(addr string) string {
+	if addr == "" {
+		return ""
+	}
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return addr
+	}
+	return host
+}

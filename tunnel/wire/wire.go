@@ -1,0 +1,106 @@
+// Package wire is the protocol between the relay and a listening CLI. Every
+// message is one JSON object in one websocket text frame, tagged by "type".
+//
+// A session goes:
+//
+//	CLI → relay  hello     {version, token, endpoint, window, response}
+//	relay → CLI  welcome   {version, endpoint, url, session}      or error {code, permanent}
+//	relay → CLI  event     {event}                                oldest un-acked first, then live
+//	CLI → relay  response  {id, response}                         the local app's answer, for the sender
+//	CLI → relay  ack       {id}                                   delivered; never sent again
+//	either way   ping/pong                                        keepalive
+//	CLI → relay  pause/resume                                     stop/restart new deliveries
+//
+// Delivery is at least once: an event not acked when a connection ends is
+// sent again on the next connection for the endpoint. At most Window events
+// are in flight (sent, not acked) per connection.
+package wire
+
+import (
+	"time"
+
+	"github.com/hookctl/hookctl/tunnel/capture"
+)
+
+// Version is the protocol version this build speaks. A relay refuses a hello
+// with a version it does not speak, with a permanent error.
+const Version = 1
+
+// ListenPath is the websocket path on the relay.
+const ListenPath = "/api/v1/listen"
+
+// Keepalive timing: each side pings after PingInterval of silence and treats
+// the connection as dead after DeadAfter without receiving anything.
+const (
+	PingInterval = 4 * time.Second
+	DeadAfter    = 10 * time.Second
+)
+
+// Message types.
+const (
+	TypeHello    = "hello"
+	TypeWelcome  = "welcome"
+	TypeError    = "error"
+	TypeEvent    = "event"
+	TypeResponse = "response"
+	TypeAck      = "ack"
+	TypePing     = "ping"
+	TypePong     = "pong"
+	TypePause    = "pause"
+	TypeResume   = "resume"
+)
+
+// Error codes sent in an error message.
+const (
+	CodeBadVersion   = "bad_version"  // permanent
+	CodeUnauthorized = "unauthorized" // permanent: token missing or unknown
+	CodeForbidden    = "forbidden"    // permanent: endpoint owned by another token
+	CodeBadEndpoint  = "bad_endpoint" // permanent: name not allowed
+	CodeBadMessage   = "bad_message"  // the connection is closed after this
+	CodeInternal     = "internal"     // transient
+	CodeReplaced     = "replaced"     // transient: another CLI took over the endpoint
+)
+
+// Message is the one envelope for every message. Only the fields of its type
+// are set.
+type Message struct {
+	Type string `json:"type"`
+
+	// hello
+	Version  int           `json:"version,omitempty"`
+	Token    string        `json:"token,omitempty"`
+	Endpoint string        `json:"endpoint,omitempty"` // empty: the relay picks a name
+	Window   int           `json:"window,omitempty"`   // max events in flight; 0 means the relay's default
+	Reply    *ReplyOptions `json:"reply,omitempty"`    // how the relay answers senders during this session
+
+	// welcome
+	URL     string `json:"url,omitempty"` // public webhook URL of the endpoint
+	Session string `json:"session,omitempty"`
+	Pending int    `json:"pending,omitempty"` // events waiting for delivery when the session began
+
+	// error
+	Code      string `json:"code,omitempty"`
+	Text      string `json:"message,omitempty"`
+	Permanent bool   `json:"permanent,omitempty"`
+
+	// event
+	Event *capture.Request `json:"event,omitempty"`
+
+	// response, ack
+	ID       string            `json:"id,omitempty"`
+	Response *capture.Response `json:"response,omitempty"`
+}
+
+// Reply modes: how the relay answers the sender of a webhook.
+const (
+	ReplyPassthrough = "passthrough" // the local app's response, or 202 after the timeout
+	ReplyAck         = "ack"         // 202 at once, once stored
+	ReplyStatus      = "status"      // a fixed status at once, once stored
+)
+
+// ReplyOptions set how the relay answers senders while this CLI is connected.
+type ReplyOptions struct {
+	Mode    string        `json:"mode,omitempty"`    // one of the Reply* modes; default passthrough
+	Status  int           `json:"status,omitempty"`  // for ReplyStatus
+	Timeout time.Duration `json:"timeout,omitempty"` // for ReplyPassthrough; 0 means the relay's default (8s)
+}
