@@ -104,3 +104,50 @@ type ReplyOptions struct {
 	Status  int           `json:"status,omitempty"`  // for ReplyStatus
 	Timeout time.Duration `json:"timeout,omitempty"` // for ReplyPassthrough; 0 means the relay's default (8s)
 }
+
+// The relay's HTTP API, used by `hookctl events`, `inspect` and `replay`.
+// Requests carry "Authorization: Bearer TOKEN" unless the relay is open.
+//
+//	GET  /healthz                          200 {"status":"ok"}
+//	GET  /api/v1/events?endpoint=&limit=&before=ID   {"events":[EventRecord...]} newest first
+//	GET  /api/v1/events/{id}               EventRecord
+//	POST /api/v1/events/{id}/replays       ReplayRecord in, EventRecord out (a new event with ReplayOf set)
+//
+// Errors are {"error":"...","code":"..."} with a 4xx or 5xx status.
+const (
+	EventsPath  = "/api/v1/events"
+	HealthzPath = "/healthz"
+)
+
+// Event delivery states.
+const (
+	StatePending   = "pending"   // stored, not yet acked by a CLI
+	StateDelivered = "delivered" // acked by a CLI
+)
+
+// EventRecord is a stored event with what is known of its delivery.
+type EventRecord struct {
+	Request     *capture.Request  `json:"request"`
+	State       string            `json:"state"`
+	Attempts    int               `json:"attempts"` // times sent to a CLI
+	Response    *capture.Response `json:"response,omitempty"`
+	DeliveredAt *time.Time        `json:"delivered_at,omitempty"`
+}
+
+// EventList is the body of GET /api/v1/events.
+type EventList struct {
+	Events []EventRecord `json:"events"`
+}
+
+// ReplayRecord is the body of POST /api/v1/events/{id}/replays: a replay the
+// CLI made and the answer it got. The relay stores it as a delivered event.
+type ReplayRecord struct {
+	Request  *capture.Request  `json:"request"`
+	Response *capture.Response `json:"response,omitempty"`
+}
+
+// APIError is the body of an API error response.
+type APIError struct {
+	Error string `json:"error"`
+	Code  string `json:"code,omitempty"`
+}
