@@ -38,8 +38,10 @@ type Store interface {
 	// ListEvents returns events newest first.
 	ListEvents(ctx context.Context, q ListQuery) ([]wire.EventRecord, error)
 	// Pending returns up to limit pending events of endpoint captured after
-	// the cursor (0 = from the start), oldest first, with their cursors.
-	Pending(ctx context.Context, endpoint string, after int64, limit int) ([]Pending, error)
+	// the cursor (0 = from the start), oldest first, with their cursors. It
+	// stops early once the bodies read exceed maxBytes (0 = no limit), but
+	// always returns at least one event when there is one.
+	Pending(ctx context.Context, endpoint string, after int64, limit int, maxBytes int64) ([]Pending, error)
 	// CountPending counts the pending events of endpoint.
 	CountPending(ctx context.Context, endpoint string) (int, error)
 	// MarkSent counts one more delivery attempt of the event.

@@ -407,20 +407,26 @@ func (s *Store) ListEvents(ctx context.Context, q store.ListQuery) ([]wire.Event
 }
 
 // Pending implements store.Store.
-func (s *Store) Pending(ctx context.Context, endpoint string, after int64, limit int) ([]store.Pending, error) {
+func (s *Store) Pending(ctx context.Context, endpoint string, after int64, limit int, maxBytes int64) ([]store.Pending, error) {
 	rows, err := s.rdb.QueryContext(ctx, "SELECT "+eventCols+
 		" FROM events WHERE endpoint = ? AND state = 'pending' AND seq > ? ORDER BY seq LIMIT ?", endpoint, after, limit)
 	if err != nil {
 		return nil, fmt.Errorf("pending events of %s: %w", endpoint, err)
 	}
 	defer rows.Close()
-	var out []store.Pending
+	var (
+		out  []store.Pending
+		size int64
+	)
 	for rows.Next() {
 		seq, rec, err := scanEvent(rows)
 		if err != nil {
 			return nil, fmt.Errorf("pending events of %s: %w", endpoint, err)
 		}
 		out = append(out, store.Pending{Seq: seq, Event: rec.Request})
+		if size += int64(len(rec.Request.Body)); maxBytes > 0 && size >= maxBytes {
+			break
+		}
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("pending events of %s: %w", endpoint, err)

@@ -194,7 +194,7 @@ func testListOwner(t *testing.T, open func(t *testing.T) store.Store) {
 
 func pendingIDs(t *testing.T, s store.Store, endpoint string, after int64, limit int) ([]string, int64) {
 	t.Helper()
-	ps, err := s.Pending(context.Background(), endpoint, after, limit)
+	ps, err := s.Pending(context.Background(), endpoint, after, limit, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -227,6 +227,11 @@ func testPending(t *testing.T, open func(t *testing.T) store.Store) {
 	got, _ = pendingIDs(t, s, "alpha", cur, 10)
 	if fmt.Sprint(got) != "[evt_a]" {
 		t.Errorf("second page = %v", got)
+	}
+	// A byte budget stops the page early but never returns nothing.
+	ps, err := s.Pending(context.Background(), "alpha", 0, 10, 1)
+	if err != nil || len(ps) != 1 || ps[0].Event.ID != "evt_c" {
+		t.Errorf("Pending with a 1-byte budget = %d events, %v; want [evt_c]", len(ps), err)
 	}
 	n, err := s.CountPending(context.Background(), "alpha")
 	if err != nil || n != 3 {
