@@ -31,7 +31,7 @@ import (
 
 // testRelay is a relay serving on a loopback port until stopped.
 type testRelay struct {
-	t      *testing.T
+	t      testing.TB
 	URL    string
 	Addr   string
 	dir    string
@@ -44,7 +44,7 @@ type testRelay struct {
 
 // startRelay starts a relay with state in dir on addr ("127.0.0.1:0" for any
 // port).
-func startRelay(t *testing.T, dir, addr string, cfg relay.Config) *testRelay {
+func startRelay(t testing.TB, dir, addr string, cfg relay.Config) *testRelay {
 	t.Helper()
 	st, err := sqlite.Open(filepath.Join(dir, "relay.db"))
 	if err != nil {
@@ -128,12 +128,12 @@ type testApp struct {
 	handle func(w http.ResponseWriter, r *http.Request, body []byte)
 }
 
-func newTestApp(t *testing.T, handle func(w http.ResponseWriter, r *http.Request, body []byte)) *testApp {
+func newTestApp(t testing.TB, handle func(w http.ResponseWriter, r *http.Request, body []byte)) *testApp {
 	return newTestAppOn(t, nil, handle)
 }
 
 // newTestAppOn starts an app on ln, or on a new port when ln is nil.
-func newTestAppOn(t *testing.T, ln net.Listener, handle func(w http.ResponseWriter, r *http.Request, body []byte)) *testApp {
+func newTestAppOn(t testing.TB, ln net.Listener, handle func(w http.ResponseWriter, r *http.Request, body []byte)) *testApp {
 	a := &testApp{count: map[string]int{}, notify: make(chan struct{}, 1), handle: handle}
 	a.srv = httptest.NewUnstartedServer(a)
 	if ln != nil {

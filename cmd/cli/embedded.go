@@ -22,8 +22,12 @@ const embeddedAddr = "127.0.0.1:8787"
 
 // embeddedRelay is the relay hookctl runs in-process when none is configured.
 type embeddedRelay struct {
-	URL   string
-	close func() error
+	URL string
+	// Fallback is set when 127.0.0.1:8787 was taken and the relay runs on
+	// another port: probably another hookctl listen shares the store, so
+	// this one must not take over its endpoint.
+	Fallback bool
+	close    func() error
 }
 
 // Close shuts the relay down and closes its store.
@@ -54,7 +58,8 @@ func startEmbedded(ctx context.Context, f *Factory, warn io.Writer) (*embeddedRe
 		return nil, err
 	}
 	ln, err := net.Listen("tcp", embeddedAddr)
-	if errors.Is(err, syscall.EADDRINUSE) {
+	fallback := errors.Is(err, syscall.EADDRINUSE)
+	if fallback {
 		ln, err = net.Listen("tcp", "127.0.0.1:0")
 		if err == nil {
 			fmt.Fprintf(warn, "warning: %s is in use (another hookctl listen?); the embedded relay runs on %s, so the webhook URL differs from the usual one\n", embeddedAddr, ln.Addr())
@@ -78,7 +83,8 @@ func startEmbedded(ctx context.Context, f *Factory, warn io.Writer) (*embeddedRe
 	done := make(chan error, 1)
 	go func() { done <- r.Serve(sctx, ln) }()
 	return &embeddedRelay{
-		URL: "http://" + ln.Addr().String(),
+		URL:      "http://" + ln.Addr().String(),
+		Fallback: fallback,
 		close: func() error {
 			cancel()
 			err := <-done

@@ -139,6 +139,11 @@ func listenRun(ctx context.Context, opts *ListenOptions) error {
 	errOut := opts.IO.ErrOut
 	ecs := opts.IO.ErrColorScheme()
 	relayURL := relay.URL
+	endpoint := opts.Endpoint
+	remember := endpoint == ""
+	if remember {
+		endpoint = relay.Config.Endpoints[relay.key()]
+	}
 	if relay.Embedded {
 		emb, err := startEmbedded(ctx, opts.Factory, errOut)
 		if err != nil {
@@ -146,13 +151,11 @@ func listenRun(ctx context.Context, opts *ListenOptions) error {
 		}
 		defer emb.Close()
 		relayURL = emb.URL
-	}
-
-	endpoint := opts.Endpoint
-	remember := false
-	if endpoint == "" {
-		endpoint = relay.Config.Endpoints[relay.key()]
-		remember = true
+		if emb.Fallback && remember {
+			// Another listen probably runs the usual embedded relay on the
+			// same store; taking its endpoint would steal its events.
+			endpoint, remember = "", false
+		}
 	}
 
 	var out listenOutput
