@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"golang.org/x/net/websocket"
@@ -313,7 +314,11 @@ func (c *Client) session(ctx context.Context) (welcomed bool, err error) {
 	ws, err := wcfg.DialContext(dctx)
 	dcancel()
 	if err != nil {
-		return false, fmt.Errorf("dial %s: %w", c.location.Redacted(), unwrapDialError(err))
+		err = unwrapDialError(err)
+		if errors.Is(err, syscall.ECONNREFUSED) {
+			return false, fmt.Errorf("cannot reach the relay at %s: connection refused", c.location.Host)
+		}
+		return false, fmt.Errorf("connect to %s: %w", c.location.Redacted(), err)
 	}
 	ws.MaxPayloadBytes = c.cfg.MaxMessage
 
