@@ -365,9 +365,11 @@ func (c *Client) session(ctx context.Context) (welcomed bool, err error) {
 		Pending:  welcome.Pending,
 	})
 
-	window := c.cfg.Window
+	// The relay keeps at most the welcome's window in flight, so a work
+	// queue that size never blocks the reader (which would delay pongs).
+	window := welcome.Window
 	if window <= 0 {
-		window = 64
+		window = max(c.cfg.Window, 64)
 	}
 	s := &conn{
 		c:    c,
