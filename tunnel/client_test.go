@@ -3,6 +3,8 @@ package tunnel
 import (
 	"context"
 	"errors"
+	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -208,9 +210,10 @@ func TestResponseThenAckAndPause(t *testing.T) {
 
 func TestKeepaliveDetectsDeadRelay(t *testing.T) {
 	relay := newFakeRelay(t)
+	relay.silent = true
 	rec := newRecorder()
 	c, err := NewClient(Config{RelayURL: relay.URL(), Forwarder: ok200, Backoff: fastBackoff, Observer: rec,
-		PingInterval: 20 * time.Millisecond, DeadAfter: 300 * time.Millisecond})
+		PingInterval: 20 * time.Millisecond, DeadAfter: 200 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -218,6 +221,11 @@ func TestKeepaliveDetectsDeadRelay(t *testing.T) {
 	done := make(chan error)
 	go func() { done <- c.Run(ctx) }()
 	relay.next(wire.TypePing) // silence makes the client ping
+	rec.waitFor(t, "the dead connection to be noticed", func(r *recorder) bool {
+		return slices.ContainsFunc(r.states, func(s Status) bool {
+			return s.State == StateReconnecting && strings.Contains(s.Err.Error(), "connection presumed dead")
+		})
+	})
 	cancel()
 	<-done
 }

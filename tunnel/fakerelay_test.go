@@ -22,6 +22,7 @@ type fakeRelay struct {
 
 	mu       sync.Mutex
 	refuse   *wire.Message // sent instead of welcome when set
+	silent   bool          // never answer pings: a dead peer
 	hellos   []wire.Message
 	received []wire.Message // everything after hello
 	pending  []*capture.Request
@@ -69,7 +70,10 @@ func (r *fakeRelay) serve(ws *websocket.Conn) {
 		r.mu.Lock()
 		r.received = append(r.received, m)
 		r.mu.Unlock()
-		if m.Type == wire.TypePing {
+		r.mu.Lock()
+		silent := r.silent
+		r.mu.Unlock()
+		if m.Type == wire.TypePing && !silent {
 			websocket.JSON.Send(ws, &wire.Message{Type: wire.TypePong})
 		}
 		r.msgs <- m
