@@ -57,7 +57,9 @@ type Config struct {
 	DeadAfter    time.Duration
 
 	// MaxMessage bounds one websocket message received (an event with its
-	// base64 body). Default 64 MiB, enough for a 25 MiB body.
+	// base64 body). Default 1 GiB, the relay's own ceiling: an event the
+	// relay accepted must never be refused here, or it would be redelivered
+	// forever. Memory is only used for the frames that actually arrive.
 	MaxMessage int
 }
 
@@ -202,7 +204,7 @@ func NewClient(cfg Config) (*Client, error) {
 		cfg.DeadAfter = wire.DeadAfter
 	}
 	if cfg.MaxMessage <= 0 {
-		cfg.MaxMessage = 64 << 20
+		cfg.MaxMessage = 1 << 30
 	}
 	obs := cfg.Observer
 	if obs == nil {
