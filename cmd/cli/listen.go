@@ -131,6 +131,7 @@ func listenRun(ctx context.Context, opts *ListenOptions) error {
 	if err != nil {
 		return err
 	}
+	defer fwd.Close()
 
 	relay, err := resolveRelay(opts.Factory, opts.relayFlags)
 	if err != nil {
