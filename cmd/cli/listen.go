@@ -223,6 +223,10 @@ func listenRun(ctx context.Context, opts *ListenOptions) error {
 	if err != nil && jsonOut != nil {
 		jsonOut.Failed(err)
 	}
+	var perm *tunnel.PermanentError
+	if errors.As(err, &perm) && perm.Code == wire.CodeForbidden && remember && endpoint != "" {
+		return WithHint(err, fmt.Sprintf("endpoint %q is remembered in %s for %s but belongs to another token; remove it there or pass --endpoint", endpoint, relay.Config.path, relay.key()))
+	}
 	return err
 }
 
