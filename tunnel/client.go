@@ -2,6 +2,7 @@ package tunnel
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -55,6 +56,10 @@ type Config struct {
 	// Keepalive; zero means wire.PingInterval and wire.DeadAfter.
 	PingInterval time.Duration
 	DeadAfter    time.Duration
+
+	// TLSConfig is used for wss:// (https://) relays; nil means the
+	// system's roots.
+	TLSConfig *tls.Config
 
 	// MaxMessage bounds one websocket message received (an event with its
 	// base64 body). Default 1 GiB, the relay's own ceiling: an event the
@@ -299,6 +304,78 @@ func (c *Client) Run(ctx context.Context) error {
 	}
 }
 
+// dial opens the websocket over an idleConn, so that the keepalive deadline
+// means "nothing received (or sent) for DeadAfter" rather than "no whole
+// message within DeadAfter": a 25 MiB event on a slow link takes longer
+// than that and must not look like a dead relay.
+func (c *Client) dial(ctx context.Context) (*websocket.Conn, error) {
+	host := c.location.Host
+	if _, _, err := net.SplitHostPort(host); err != nil {
+		port := "80"
+		if c.location.Scheme == "wss" {
+			port = "443"
+		}
+		host = net.JoinHostPort(host, port)
+	}
+	dctx, cancel := context.WithTimeout(ctx, c.cfg.DeadAfter)
+	defer cancel()
+	d := &net.Dialer{}
+	var nc net.Conn
+	var err error
+	if c.location.Scheme == "wss" {
+		nc, err = (&tls.Dialer{NetDialer: d, Config: c.cfg.TLSConfig}).DialContext(dctx, "tcp", host)
+	} else {
+		nc, err = d.DialContext(dctx, "tcp", host)
+	}
+	if err != nil {
+		if errors.Is(err, syscall.ECONNREFUSED) {
+			return nil, fmt.Errorf("cannot reach the relay at %s: connection refused", c.location.Host)
+		}
+		return nil, fmt.Errorf("connect to %s: %w", c.location.Host, err)
+	}
+	// The handshake has no context of its own: closing the connection
+	// bounds it (and the idle deadline does too).
+	stop := context.AfterFunc(dctx, func() { nc.Close() })
+	defer stop()
+	wcfg := &websocket.Config{Location: c.location, Origin: c.origin, Version: websocket.ProtocolVersionHybi13}
+	ws, err := websocket.NewClient(wcfg, &idleConn{Conn: nc, idle: c.cfg.DeadAfter})
+	if err != nil {
+		nc.Close()
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		return nil, fmt.Errorf("websocket handshake with %s: %w", c.location.Redacted(), err)
+	}
+	return ws, nil
+}
+
+// idleConn extends its read and write deadlines on every call, so only a
+// connection that makes no progress for idle times out. Writes go in chunks
+// for the same reason.
+type idleConn struct {
+	net.Conn
+	idle time.Duration
+}
+
+func (c *idleConn) Read(p []byte) (int, error) {
+	c.Conn.SetReadDeadline(time.Now().Add(c.idle))
+	return c.Conn.Read(p)
+}
+
+func (c *idleConn) Write(p []byte) (int, error) {
+	const chunk = 256 << 10
+	n := 0
+	for n < len(p) {
+		c.Conn.SetWriteDeadline(time.Now().Add(c.idle))
+		m, err := c.Conn.Write(p[n:min(len(p), n+chunk)])
+		n += m
+		if err != nil {
+			return n, err
+		}
+	}
+	return n, nil
+}
+
 // errConnClosed ends a session whose connection closed without an error
 // message from the relay.
 var errConnClosed = errors.New("connection closed by the relay")
@@ -306,21 +383,9 @@ var errConnClosed = errors.New("connection closed by the relay")
 // session runs one connection: dial, hello, welcome, then a reader, a writer
 // and the delivery workers until one of them fails or ctx ends.
 func (c *Client) session(ctx context.Context) (welcomed bool, err error) {
-	wcfg := &websocket.Config{
-		Location: c.location,
-		Origin:   c.origin,
-		Version:  websocket.ProtocolVersionHybi13,
-		Dialer:   &net.Dialer{Timeout: c.cfg.DeadAfter},
-	}
-	dctx, dcancel := context.WithTimeout(ctx, c.cfg.DeadAfter)
-	ws, err := wcfg.DialContext(dctx)
-	dcancel()
+	ws, err := c.dial(ctx)
 	if err != nil {
-		err = unwrapDialError(err)
-		if errors.Is(err, syscall.ECONNREFUSED) {
-			return false, fmt.Errorf("cannot reach the relay at %s: connection refused", c.location.Host)
-		}
-		return false, fmt.Errorf("connect to %s: %w", c.location.Redacted(), err)
+		return false, err
 	}
 	ws.MaxPayloadBytes = c.cfg.MaxMessage
 
@@ -338,12 +403,10 @@ func (c *Client) session(ctx context.Context) (welcomed bool, err error) {
 		Window:   c.cfg.Window,
 		Reply:    c.cfg.Reply,
 	}
-	ws.SetWriteDeadline(time.Now().Add(c.cfg.DeadAfter))
 	if err := websocket.JSON.Send(ws, &hello); err != nil {
 		return false, fmt.Errorf("send hello: %w", err)
 	}
 	var welcome wire.Message
-	ws.SetReadDeadline(time.Now().Add(c.cfg.DeadAfter))
 	if err := websocket.JSON.Receive(ws, &welcome); err != nil {
 		return false, fmt.Errorf("read welcome: %w", err)
 	}
@@ -402,14 +465,6 @@ func relayError(m *wire.Message) error {
 	return fmt.Errorf("relay error %s", m.Code)
 }
 
-func unwrapDialError(err error) error {
-	var de *websocket.DialError
-	if errors.As(err, &de) {
-		return de.Err
-	}
-	return err
-}
-
 // conn is one connection's shared state.
 type conn struct {
 	c        *Client
@@ -424,7 +479,6 @@ type conn struct {
 // read receives messages until the connection fails. It is the only reader.
 func (s *conn) read(ctx context.Context) error {
 	for {
-		s.ws.SetReadDeadline(time.Now().Add(s.c.cfg.DeadAfter))
 		var m wire.Message
 		if err := websocket.JSON.Receive(s.ws, &m); err != nil {
 			if ctx.Err() != nil {
@@ -487,7 +541,6 @@ func (s *conn) write(ctx context.Context) error {
 	defer tick.Stop()
 	lastSent := time.Now()
 	put := func(m *wire.Message) error {
-		s.ws.SetWriteDeadline(time.Now().Add(cfg.DeadAfter))
 		if err := websocket.JSON.Send(s.ws, m); err != nil {
 			if ctx.Err() != nil {
 				return ctx.Err()

@@ -3,6 +3,7 @@ package tunnel
 import (
 	"context"
 	"errors"
+	"net/http"
 	"slices"
 	"strings"
 	"sync"
@@ -226,6 +227,27 @@ func TestKeepaliveDetectsDeadRelay(t *testing.T) {
 			return s.State == StateReconnecting && strings.Contains(s.Err.Error(), "connection presumed dead")
 		})
 	})
+	cancel()
+	<-done
+}
+
+func TestTLSRelay(t *testing.T) {
+	relay := newFakeTLSRelay(t)
+	relay.pending = []*capture.Request{{ID: "e1", Method: "POST", Path: "/x"}}
+	roots := relay.srv.Client().Transport.(*http.Transport).TLSClientConfig
+	c, err := NewClient(Config{RelayURL: relay.URL(), Forwarder: ok200, Backoff: fastBackoff, TLSConfig: roots})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(relay.URL(), "https://") || c.location.Scheme != "wss" {
+		t.Fatalf("relay %s, dialling %s", relay.URL(), c.location)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error)
+	go func() { done <- c.Run(ctx) }()
+	if ack := relay.next(wire.TypeAck); ack.ID != "e1" {
+		t.Errorf("ack %+v", ack)
+	}
 	cancel()
 	<-done
 }

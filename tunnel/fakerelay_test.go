@@ -32,9 +32,21 @@ type fakeRelay struct {
 
 func newFakeRelay(t *testing.T) *fakeRelay {
 	r := &fakeRelay{t: t, conns: make(chan *websocket.Conn, 16), msgs: make(chan wire.Message, 1024)}
-	r.srv = httptest.NewServer(websocket.Server{Handler: r.serve, Handshake: func(*websocket.Config, *http.Request) error { return nil }})
+	r.srv = httptest.NewServer(r.handler())
 	t.Cleanup(r.srv.Close)
 	return r
+}
+
+// newFakeTLSRelay serves over TLS with a test certificate.
+func newFakeTLSRelay(t *testing.T) *fakeRelay {
+	r := &fakeRelay{t: t, conns: make(chan *websocket.Conn, 16), msgs: make(chan wire.Message, 1024)}
+	r.srv = httptest.NewTLSServer(r.handler())
+	t.Cleanup(r.srv.Close)
+	return r
+}
+
+func (r *fakeRelay) handler() http.Handler {
+	return websocket.Server{Handler: r.serve, Handshake: func(*websocket.Config, *http.Request) error { return nil }}
 }
 
 func (r *fakeRelay) URL() string { return r.srv.URL }
