@@ -586,3 +586,39 @@ func TestRealRelayRefusals(t *testing.T) {
 		})
 	}
 }
+
+// An event whose delivery was cut short by the CLI stopping is not acked,
+// so the next CLI gets it again (at least once, never lost).
+func TestUnackedEventIsRedelivered(t *testing.T) {
+	rl := startRelay(t, t.TempDir(), "127.0.0.1:0", relay.Config{Open: true})
+	release := make(chan struct{})
+	var calls atomic.Int32
+	app := newTestApp(t, func(w http.ResponseWriter, r *http.Request, body []byte) {
+		if calls.Add(1) == 1 {
+			<-release // the first delivery hangs until the CLI is gone
+		}
+		w.WriteHeader(http.StatusOK)
+	})
+	_, _, stop := runClient(t, Config{RelayURL: rl.URL, Endpoint: "redo", Forwarder: forwarderFor(t, app.srv.URL),
+		Reply: &wire.ReplyOptions{Mode: wire.ReplyAck}})
+	hc := newSender(t)
+	if res, _ := send(t, hc, "POST", rl.URL+"/h/redo/x", nil, []byte("once")); res.StatusCode != 202 {
+		t.Fatalf("status %d", res.StatusCode)
+	}
+	app.waitCount(t, 1, 20*time.Second)
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	close(release)
+	if n, _ := rl.st.CountPending(t.Context(), "redo"); n != 1 {
+		t.Fatalf("%d pending after the CLI stopped mid-delivery, want 1", n)
+	}
+	_, rec, _ := runClient(t, Config{RelayURL: rl.URL, Endpoint: "redo", Forwarder: forwarderFor(t, app.srv.URL)})
+	rec.waitFor(t, "redelivery", func(r *recorder) bool { return len(r.delivered) == 1 })
+	waitAllDelivered(t, rl, "redo", 1)
+	app.mu.Lock()
+	defer app.mu.Unlock()
+	if c := app.count[hashOf([]byte("once"))]; c != 2 {
+		t.Errorf("app saw the event %d times, want 2 (cut short, then delivered)", c)
+	}
+}
