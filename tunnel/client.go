@@ -135,6 +135,9 @@ func (e *PermanentError) Error() string {
 	if msg == "" {
 		msg = e.Code
 	}
+	if e.Code == wire.CodeReplaced {
+		return "relay ended the session: " + msg
+	}
 	return "relay refused the connection: " + msg
 }
 
