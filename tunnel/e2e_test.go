@@ -622,3 +622,26 @@ func TestUnackedEventIsRedelivered(t *testing.T) {
 		t.Errorf("app saw the event %d times, want 2 (cut short, then delivered)", c)
 	}
 }
+
+// A second CLI on the same endpoint takes over; the first one's Run ends
+// with a permanent "replaced" instead of fighting back.
+func TestReplacedSessionEndsRun(t *testing.T) {
+	rl := startRelay(t, t.TempDir(), "127.0.0.1:0", relay.Config{Open: true})
+	fwd := forwarderFor(t, "127.0.0.1:9")
+	first, err := NewClient(Config{RelayURL: rl.URL, Endpoint: "shared", Forwarder: fwd, Backoff: fastBackoff})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := newRecorder()
+	first.obs = rec
+	done := make(chan error, 1)
+	go func() { done <- first.Run(t.Context()) }()
+	rec.waitFor(t, "first connected", func(r *recorder) bool {
+		return slices.ContainsFunc(r.states, func(s Status) bool { return s.State == StateConnected })
+	})
+	runClient(t, Config{RelayURL: rl.URL, Endpoint: "shared", Forwarder: fwd})
+	var perm *PermanentError
+	if err := <-done; !errors.As(err, &perm) || perm.Code != wire.CodeReplaced {
+		t.Fatalf("first Run = %v, want a permanent %s", err, wire.CodeReplaced)
+	}
+}
