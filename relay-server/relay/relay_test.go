@@ -34,7 +34,7 @@ type testRelay struct {
 	client *http.Client
 }
 
-func startRelay(t *testing.T, cfg relay.Config) *testRelay {
+func startRelay(t testing.TB, cfg relay.Config) *testRelay {
 	t.Helper()
 	st, err := sqlite.Open(filepath.Join(t.TempDir(), "relay.db"))
 	if err != nil {
