@@ -25,7 +25,8 @@ const (
 )
 
 // session is one connected CLI listening for one endpoint. It has exactly
-// two goroutines, a reader and a writer; serveListen returns after both.
+// two goroutines: the connection's handler reads, and one writer writes;
+// serveListen returns after both.
 type session struct {
 	r        *Relay
 	conn     *websocket.Conn
@@ -150,6 +151,14 @@ func (r *Relay) serveListen(conn *websocket.Conn) {
 	}
 	defer r.hub.detach(s)
 
+	// Acks read by an earlier session are queued asynchronously; commit
+	// them before reading what is pending, or acked events would be sent
+	// again.
+	if err := r.st.Flush(ctx); err != nil {
+		r.log.Error("listen: flush", "endpoint", name, "err", err)
+		r.refuse(conn, wire.CodeInternal, "relay error; retrying may help", false)
+		return
+	}
 	pending, err := r.st.CountPending(ctx, name)
 	if err != nil {
 		r.log.Error("listen: count pending", "endpoint", name, "err", err)
@@ -171,19 +180,18 @@ func (r *Relay) serveListen(conn *websocket.Conn) {
 	r.log.Info("listen: session started", "endpoint", name, "session", s.id, "pending", pending, "remote", conn.Request().RemoteAddr)
 	conn.MaxPayloadBytes = r.maxFrame()
 
-	var wg sync.WaitGroup
-	wg.Add(2)
+	// The handler's goroutine is the reader; the writer gets its own. Both
+	// cancel ctx when they stop, and the handler returns only after the
+	// writer has exited.
+	writerDone := make(chan struct{})
 	go func() {
-		defer wg.Done()
-		defer cancel()
-		s.readLoop(ctx)
-	}()
-	go func() {
-		defer wg.Done()
+		defer close(writerDone)
 		defer cancel()
 		s.writeLoop(ctx)
 	}()
-	wg.Wait()
+	s.readLoop(ctx)
+	cancel()
+	<-writerDone
 	r.log.Info("listen: session ended", "endpoint", name, "session", s.id)
 }
 

@@ -536,6 +536,15 @@ func (s *Store) Ack(ctx context.Context, endpoint, id string, at time.Time) erro
 	})
 }
 
+// Flush implements store.Store: the writer applies ops in order, so an
+// empty synchronous op commits after everything queued before it.
+func (s *Store) Flush(ctx context.Context) error {
+	if err := s.write(ctx, true, func(*txExec) error { return nil }); err != nil {
+		return fmt.Errorf("flush: %w", err)
+	}
+	return nil
+}
+
 // DeleteBefore implements store.Store.
 func (s *Store) DeleteBefore(ctx context.Context, t time.Time) (int64, error) {
 	var n int64
