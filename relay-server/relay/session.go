@@ -37,7 +37,7 @@ type session struct {
 
 	cancel context.CancelFunc
 	wakeCh chan struct{}     // new events or a freed window slot; capacity 1
-	ctrl   chan wire.Message // replies the reader asks the writer to send
+	pong   chan struct{}     // the reader asks the writer to answer a ping; capacity 1
 	final  chan wire.Message // the last message before closing; capacity 1
 	done   chan struct{}     // closed when both goroutines have exited
 
@@ -134,7 +134,7 @@ func (r *Relay) serveListen(conn *websocket.Conn) {
 		reply:    reply,
 		cancel:   cancel,
 		wakeCh:   make(chan struct{}, 1),
-		ctrl:     make(chan wire.Message, 8),
+		pong:     make(chan struct{}, 1),
 		final:    make(chan wire.Message, 1),
 		done:     make(chan struct{}),
 		inflight: map[string]struct{}{},
@@ -304,9 +304,10 @@ func (s *session) handle(ctx context.Context, m wire.Message) error {
 	st := s.r.st
 	switch m.Type {
 	case wire.TypePing:
+		// One pending pong answers any number of pings.
 		select {
-		case s.ctrl <- wire.Message{Type: wire.TypePong}:
-		case <-ctx.Done():
+		case s.pong <- struct{}{}:
+		default:
 		}
 	case wire.TypePong:
 	case wire.TypeAck:
@@ -401,8 +402,8 @@ func (s *session) writeLoop(ctx context.Context) {
 		case <-s.r.quit:
 			s.finish(wire.Message{Type: wire.TypeError, Code: wire.CodeInternal, Text: "relay is shutting down"})
 			return
-		case m := <-s.ctrl:
-			if err := s.write(m); err != nil {
+		case <-s.pong:
+			if err := s.write(wire.Message{Type: wire.TypePong}); err != nil {
 				return
 			}
 			ping.Reset(s.r.cfg.PingInterval)
