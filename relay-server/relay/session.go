@@ -105,7 +105,8 @@ func (r *Relay) serveListen(conn *websocket.Conn) {
 	}
 	reply, err := r.replyOptions(hello.Reply)
 	if err != nil {
-		r.refuse(conn, wire.CodeBadMessage, err.Error(), false)
+		// The same hello would fail again: permanent.
+		r.refuse(conn, wire.CodeBadMessage, err.Error(), true)
 		return
 	}
 	name, err := r.claimEndpoint(ctx, hello.Endpoint, owner)

@@ -28,6 +28,7 @@ import (
 	"github.com/hookctl/hookctl/tunnel/wire"
 )
 
+
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 func TestParseSize(t *testing.T) {
