@@ -28,7 +28,6 @@ import (
 	"github.com/hookctl/hookctl/tunnel/wire"
 )
 
-
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 func TestParseSize(t *testing.T) {
