@@ -34,12 +34,23 @@ type testRelay struct {
 	client *http.Client
 }
 
-func startRelay(t *testing.T, cfg relay.Config) *testRelay {
+func startRelay(t testing.TB, cfg relay.Config) *testRelay {
+	t.Helper()
+	return startRelayOn(t, cfg, openStore(t))
+}
+
+func openStore(t testing.TB) store.Store {
 	t.Helper()
 	st, err := sqlite.Open(filepath.Join(t.TempDir(), "relay.db"))
 	if err != nil {
 		t.Fatal(err)
 	}
+	return st
+}
+
+// startRelayOn serves a relay on st; it closes st at the end of the test.
+func startRelayOn(t testing.TB, cfg relay.Config, st store.Store) *testRelay {
+	t.Helper()
 	r, err := relay.New(cfg, st)
 	if err != nil {
 		t.Fatal(err)
@@ -714,5 +725,101 @@ func TestAPI(t *testing.T) {
 	}
 	if s := apiGet(t, r, "", wire.HealthzPath, nil); s != 200 {
 		t.Errorf("healthz: %d", s)
+	}
+}
+
+func TestRetention(t *testing.T) {
+	st := openStore(t)
+	now := time.Now()
+	ctx := context.Background()
+	for id, age := range map[string]time.Duration{"evt_old": 8 * 24 * time.Hour, "evt_new": time.Hour} {
+		if err := st.InsertEvent(ctx, &capture.Request{ID: id, Endpoint: "alpha", Method: "POST", Path: "/", ReceivedAt: now.Add(-age)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	startRelayOn(t, relay.Config{Open: true}, st)
+	waitFor(t, "retention", func() bool {
+		_, err := st.GetEvent(ctx, "evt_old")
+		return errors.Is(err, store.ErrNotFound)
+	})
+	if _, err := st.GetEvent(ctx, "evt_new"); err != nil {
+		t.Errorf("recent event deleted: %v", err)
+	}
+}
+
+// TestGracefulShutdown ends Serve while a CLI is connected and a sender
+// waits for the app's answer: the sender gets its 202, the CLI a transient
+// error, and Serve returns (goleak checks nothing is left).
+func TestGracefulShutdown(t *testing.T) {
+	st := openStore(t)
+	defer st.Close()
+	r, err := relay.New(relay.Config{Open: true}, st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	served := make(chan error, 1)
+	go func() { served <- r.Serve(ctx, ln) }()
+	base := "http://" + ln.Addr().String()
+	c := mustListen(t, base, wire.Message{Endpoint: "alpha"})
+	tr := &http.Transport{}
+	defer tr.CloseIdleConnections()
+	answer := make(chan int, 1)
+	go func() {
+		resp, err := (&http.Client{Transport: tr}).Post(base+"/h/alpha", "text/plain", strings.NewReader("hi"))
+		if err != nil {
+			answer <- 0
+			return
+		}
+		resp.Body.Close()
+		answer <- resp.StatusCode
+	}()
+	c.expect(wire.TypeEvent) // the sender now waits for a response
+	cancel()
+	if s := <-answer; s != http.StatusAccepted {
+		t.Errorf("waiting sender got %d at shutdown, want 202", s)
+	}
+	if m := c.recv(); m.Type != wire.TypeError || m.Permanent {
+		t.Errorf("CLI got %+v at shutdown, want a transient error", m)
+	}
+	if err := <-served; err != nil {
+		t.Errorf("Serve: %v", err)
+	}
+}
+
+func TestLargeBodyFidelity(t *testing.T) {
+	if testing.Short() {
+		t.Skip("20 MiB through the relay")
+	}
+	r := startRelay(t, relay.Config{Open: true})
+	c := mustListen(t, r.URL, wire.Message{Endpoint: "alpha", Reply: ackMode})
+	body := make([]byte, 20<<20)
+	for i := range body {
+		body[i] = byte(i*7 + i>>9)
+	}
+	s, _, b := r.send(t, "PUT", "/h/alpha/big", body, http.Header{"Content-Type": {"application/octet-stream"}})
+	id := queuedID(t, s, b)
+	ev := c.expect(wire.TypeEvent).Event
+	if ev.ID != id || !bytes.Equal(ev.Body, body) {
+		t.Errorf("20 MiB body changed on the way (id %s, %d bytes)", ev.ID, len(ev.Body))
+	}
+}
+
+func TestTrustProxy(t *testing.T) {
+	for _, trust := range []bool{false, true} {
+		r := startRelay(t, relay.Config{Open: true, TrustProxy: trust})
+		c := mustListen(t, r.URL, wire.Message{Endpoint: "alpha", Reply: ackMode})
+		r.send(t, "POST", "/h/alpha", nil, http.Header{"X-Forwarded-Proto": {"https"}})
+		want := "http"
+		if trust {
+			want = "https"
+		}
+		if ev := c.expect(wire.TypeEvent).Event; ev.Proto != want {
+			t.Errorf("TrustProxy=%v: proto %q, want %q", trust, ev.Proto, want)
+		}
 	}
 }

@@ -25,7 +25,8 @@ const (
 )
 
 // session is one connected CLI listening for one endpoint. It has exactly
-// two goroutines, a reader and a writer; serveListen returns after both.
+// two goroutines: the connection's handler reads, and one writer writes;
+// serveListen returns after both.
 type session struct {
 	r        *Relay
 	conn     *websocket.Conn
@@ -36,7 +37,7 @@ type session struct {
 
 	cancel context.CancelFunc
 	wakeCh chan struct{}     // new events or a freed window slot; capacity 1
-	ctrl   chan wire.Message // replies the reader asks the writer to send
+	pong   chan struct{}     // the reader asks the writer to answer a ping; capacity 1
 	final  chan wire.Message // the last message before closing; capacity 1
 	done   chan struct{}     // closed when both goroutines have exited
 
@@ -104,7 +105,8 @@ func (r *Relay) serveListen(conn *websocket.Conn) {
 	}
 	reply, err := r.replyOptions(hello.Reply)
 	if err != nil {
-		r.refuse(conn, wire.CodeBadMessage, err.Error(), false)
+		// The same hello would fail again: permanent.
+		r.refuse(conn, wire.CodeBadMessage, err.Error(), true)
 		return
 	}
 	name, err := r.claimEndpoint(ctx, hello.Endpoint, owner)
@@ -133,7 +135,7 @@ func (r *Relay) serveListen(conn *websocket.Conn) {
 		reply:    reply,
 		cancel:   cancel,
 		wakeCh:   make(chan struct{}, 1),
-		ctrl:     make(chan wire.Message, 8),
+		pong:     make(chan struct{}, 1),
 		final:    make(chan wire.Message, 1),
 		done:     make(chan struct{}),
 		inflight: map[string]struct{}{},
@@ -150,6 +152,14 @@ func (r *Relay) serveListen(conn *websocket.Conn) {
 	}
 	defer r.hub.detach(s)
 
+	// Acks read by an earlier session are queued asynchronously; commit
+	// them before reading what is pending, or acked events would be sent
+	// again.
+	if err := r.st.Flush(ctx); err != nil {
+		r.log.Error("listen: flush", "endpoint", name, "err", err)
+		r.refuse(conn, wire.CodeInternal, "relay error; retrying may help", false)
+		return
+	}
 	pending, err := r.st.CountPending(ctx, name)
 	if err != nil {
 		r.log.Error("listen: count pending", "endpoint", name, "err", err)
@@ -171,19 +181,18 @@ func (r *Relay) serveListen(conn *websocket.Conn) {
 	r.log.Info("listen: session started", "endpoint", name, "session", s.id, "pending", pending, "remote", conn.Request().RemoteAddr)
 	conn.MaxPayloadBytes = r.maxFrame()
 
-	var wg sync.WaitGroup
-	wg.Add(2)
+	// The handler's goroutine is the reader; the writer gets its own. Both
+	// cancel ctx when they stop, and the handler returns only after the
+	// writer has exited.
+	writerDone := make(chan struct{})
 	go func() {
-		defer wg.Done()
-		defer cancel()
-		s.readLoop(ctx)
-	}()
-	go func() {
-		defer wg.Done()
+		defer close(writerDone)
 		defer cancel()
 		s.writeLoop(ctx)
 	}()
-	wg.Wait()
+	s.readLoop(ctx)
+	cancel()
+	<-writerDone
 	r.log.Info("listen: session ended", "endpoint", name, "session", s.id)
 }
 
@@ -296,9 +305,10 @@ func (s *session) handle(ctx context.Context, m wire.Message) error {
 	st := s.r.st
 	switch m.Type {
 	case wire.TypePing:
+		// One pending pong answers any number of pings.
 		select {
-		case s.ctrl <- wire.Message{Type: wire.TypePong}:
-		case <-ctx.Done():
+		case s.pong <- struct{}{}:
+		default:
 		}
 	case wire.TypePong:
 	case wire.TypeAck:
@@ -393,8 +403,8 @@ func (s *session) writeLoop(ctx context.Context) {
 		case <-s.r.quit:
 			s.finish(wire.Message{Type: wire.TypeError, Code: wire.CodeInternal, Text: "relay is shutting down"})
 			return
-		case m := <-s.ctrl:
-			if err := s.write(m); err != nil {
+		case <-s.pong:
+			if err := s.write(wire.Message{Type: wire.TypePong}); err != nil {
 				return
 			}
 			ping.Reset(s.r.cfg.PingInterval)

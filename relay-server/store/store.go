@@ -50,6 +50,9 @@ type Store interface {
 	SetResponse(ctx context.Context, endpoint, id string, resp *capture.Response) error
 	// Ack marks the event delivered; it is never pending again.
 	Ack(ctx context.Context, endpoint, id string, at time.Time) error
+	// Flush returns once every write queued before it is durable, the
+	// asynchronous ones included.
+	Flush(ctx context.Context) error
 	// DeleteBefore deletes events received before t and reports how many.
 	DeleteBefore(ctx context.Context, t time.Time) (int64, error)
 

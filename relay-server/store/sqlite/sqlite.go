@@ -50,7 +50,7 @@ type Store struct {
 
 // op is one write. done is nil for asynchronous writes.
 type op struct {
-	fn   func(ctx context.Context, tx *sql.Tx) error
+	fn   func(x *txExec) error // exactly one statement
 	done chan error
 }
 
@@ -141,7 +141,7 @@ var errClosed = errors.New("store closed")
 
 // write queues fn for the writer and, when wait is set, blocks until the
 // transaction holding it has committed.
-func (s *Store) write(ctx context.Context, wait bool, fn func(ctx context.Context, tx *sql.Tx) error) error {
+func (s *Store) write(ctx context.Context, wait bool, fn func(x *txExec) error) error {
 	o := op{fn: fn}
 	if wait {
 		o.done = make(chan error, 1)
@@ -166,6 +166,11 @@ func (s *Store) write(ctx context.Context, wait bool, fn func(ctx context.Contex
 	return <-o.done
 }
 
+// asyncLinger is how long a batch holding only asynchronous writes (acks,
+// responses, attempt counts) waits for a synchronous one to share its
+// commit: those writes lose nothing by waiting, and each commit is an fsync.
+const asyncLinger = 2 * time.Millisecond
+
 // writer is the one goroutine that writes. It takes whatever is queued
 // (up to maxBatch) into one transaction: while one batch commits, the next
 // accumulates, so concurrency turns into batching instead of fsyncs.
@@ -173,21 +178,65 @@ func (s *Store) writer() {
 	defer close(s.done)
 	batch := make([]op, 0, maxBatch)
 	errs := make([]error, 0, maxBatch)
+	linger := time.NewTimer(asyncLinger)
+	linger.Stop()
+	// One connection for the writer's whole life, so statements are
+	// prepared once on it.
+	conn, connErr := s.wdb.Conn(context.Background())
+	stmts := map[string]*sql.Stmt{}
+	defer func() {
+		for _, st := range stmts {
+			st.Close()
+		}
+		if conn != nil {
+			conn.Close()
+		}
+	}()
 	for first := range s.ops {
 		batch = append(batch[:0], first)
+		sync := first.done != nil
+		open := true
 	fill:
 		for len(batch) < maxBatch {
 			select {
 			case o, ok := <-s.ops:
 				if !ok {
+					open = false
 					break fill
 				}
 				batch = append(batch, o)
+				sync = sync || o.done != nil
 			default:
 				break fill
 			}
 		}
-		errs = s.commit(batch, errs[:0])
+		if !sync && open && len(batch) < maxBatch {
+			linger.Reset(asyncLinger)
+		wait:
+			for len(batch) < maxBatch {
+				select {
+				case o, ok := <-s.ops:
+					if !ok {
+						break wait
+					}
+					batch = append(batch, o)
+					if o.done != nil {
+						break wait
+					}
+				case <-linger.C:
+					break wait
+				}
+			}
+			linger.Stop()
+		}
+		errs = errs[:0]
+		if connErr != nil {
+			for range batch {
+				errs = append(errs, connErr)
+			}
+		} else {
+			errs = commit(conn, batch, errs, stmts)
+		}
 		for i, o := range batch {
 			if o.done != nil {
 				o.done <- errs[i]
@@ -196,28 +245,42 @@ func (s *Store) writer() {
 	}
 }
 
-// commit runs a batch in one transaction. A failing op (a constraint, say)
-// is rolled back to its savepoint without failing the others.
-func (s *Store) commit(batch []op, errs []error) []error {
+// txExec runs statements of one transaction, preparing each query once per
+// store.
+type txExec struct {
+	ctx   context.Context
+	tx    *sql.Tx
+	conn  *sql.Conn
+	stmts map[string]*sql.Stmt
+}
+
+func (x *txExec) exec(query string, args ...any) (sql.Result, error) {
+	st, ok := x.stmts[query]
+	if !ok {
+		var err error
+		if st, err = x.conn.PrepareContext(x.ctx, query); err != nil {
+			return nil, err
+		}
+		x.stmts[query] = st
+	}
+	return x.tx.StmtContext(x.ctx, st).ExecContext(x.ctx, args...)
+}
+
+// commit runs a batch in one transaction. Every op is a single statement,
+// so a failing one (a constraint, say) is undone by SQLite's statement
+// rollback without failing the others.
+func commit(conn *sql.Conn, batch []op, errs []error, stmts map[string]*sql.Stmt) []error {
 	ctx := context.Background()
-	tx, err := s.wdb.BeginTx(ctx, nil)
+	tx, err := conn.BeginTx(ctx, nil)
 	if err != nil {
 		for range batch {
 			errs = append(errs, err)
 		}
 		return errs
 	}
+	x := &txExec{ctx: ctx, tx: tx, conn: conn, stmts: stmts}
 	for _, o := range batch {
-		if _, err := tx.ExecContext(ctx, "SAVEPOINT op"); err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		err := o.fn(ctx, tx)
-		if err != nil {
-			tx.ExecContext(ctx, "ROLLBACK TO op")
-		}
-		tx.ExecContext(ctx, "RELEASE op")
-		errs = append(errs, err)
+		errs = append(errs, o.fn(x))
 	}
 	if err := tx.Commit(); err != nil {
 		for i := range errs {
@@ -277,8 +340,8 @@ func (s *Store) InsertEvent(ctx context.Context, ev *capture.Request) error {
 	if err != nil {
 		return fmt.Errorf("insert event %s: %w", ev.ID, err)
 	}
-	err = s.write(ctx, true, func(ctx context.Context, tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, insertEvent, args...)
+	err = s.write(ctx, true, func(x *txExec) error {
+		_, err := x.exec(insertEvent, args...)
 		return err
 	})
 	if isUnique(err) {
@@ -296,8 +359,8 @@ func (s *Store) InsertDelivered(ctx context.Context, ev *capture.Request, resp *
 	if err != nil {
 		return fmt.Errorf("insert event %s: %w", ev.ID, err)
 	}
-	err = s.write(ctx, true, func(ctx context.Context, tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, insertEvent, args...)
+	err = s.write(ctx, true, func(x *txExec) error {
+		_, err := x.exec(insertEvent, args...)
 		return err
 	})
 	if isUnique(err) {
@@ -446,8 +509,8 @@ func (s *Store) CountPending(ctx context.Context, endpoint string) (int, error) 
 
 // MarkSent implements store.Store. It is asynchronous.
 func (s *Store) MarkSent(ctx context.Context, endpoint, id string) error {
-	return s.write(ctx, false, func(ctx context.Context, tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, "UPDATE events SET attempts = attempts + 1 WHERE id = ? AND endpoint = ?", id, endpoint)
+	return s.write(ctx, false, func(x *txExec) error {
+		_, err := x.exec("UPDATE events SET attempts = attempts + 1 WHERE id = ? AND endpoint = ?", id, endpoint)
 		return err
 	})
 }
@@ -458,26 +521,35 @@ func (s *Store) SetResponse(ctx context.Context, endpoint, id string, resp *capt
 	if err != nil {
 		return fmt.Errorf("response of %s: %w", id, err)
 	}
-	return s.write(ctx, false, func(ctx context.Context, tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, "UPDATE events SET response = ? WHERE id = ? AND endpoint = ?", string(b), id, endpoint)
+	return s.write(ctx, false, func(x *txExec) error {
+		_, err := x.exec("UPDATE events SET response = ? WHERE id = ? AND endpoint = ?", string(b), id, endpoint)
 		return err
 	})
 }
 
 // Ack implements store.Store. It is asynchronous.
 func (s *Store) Ack(ctx context.Context, endpoint, id string, at time.Time) error {
-	return s.write(ctx, false, func(ctx context.Context, tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, "UPDATE events SET state = 'delivered', delivered_at = ? WHERE id = ? AND endpoint = ? AND state = 'pending'",
+	return s.write(ctx, false, func(x *txExec) error {
+		_, err := x.exec("UPDATE events SET state = 'delivered', delivered_at = ? WHERE id = ? AND endpoint = ? AND state = 'pending'",
 			nanos(at), id, endpoint)
 		return err
 	})
 }
 
+// Flush implements store.Store: the writer applies ops in order, so an
+// empty synchronous op commits after everything queued before it.
+func (s *Store) Flush(ctx context.Context) error {
+	if err := s.write(ctx, true, func(*txExec) error { return nil }); err != nil {
+		return fmt.Errorf("flush: %w", err)
+	}
+	return nil
+}
+
 // DeleteBefore implements store.Store.
 func (s *Store) DeleteBefore(ctx context.Context, t time.Time) (int64, error) {
 	var n int64
-	err := s.write(ctx, true, func(ctx context.Context, tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, "DELETE FROM events WHERE received_at < ?", nanos(t))
+	err := s.write(ctx, true, func(x *txExec) error {
+		res, err := x.exec("DELETE FROM events WHERE received_at < ?", nanos(t))
 		if err != nil {
 			return err
 		}
@@ -492,8 +564,8 @@ func (s *Store) DeleteBefore(ctx context.Context, t time.Time) (int64, error) {
 
 // CreateEndpoint implements store.Store.
 func (s *Store) CreateEndpoint(ctx context.Context, ep store.Endpoint) error {
-	err := s.write(ctx, true, func(ctx context.Context, tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, "INSERT INTO endpoints (name, owner, created_at) VALUES (?, ?, ?)", ep.Name, ep.Owner, nanos(ep.CreatedAt))
+	err := s.write(ctx, true, func(x *txExec) error {
+		_, err := x.exec("INSERT INTO endpoints (name, owner, created_at) VALUES (?, ?, ?)", ep.Name, ep.Owner, nanos(ep.CreatedAt))
 		return err
 	})
 	if isUnique(err) {
@@ -522,8 +594,8 @@ func (s *Store) GetEndpoint(ctx context.Context, name string) (store.Endpoint, e
 
 // CreateToken implements store.Store.
 func (s *Store) CreateToken(ctx context.Context, tok store.Token) error {
-	err := s.write(ctx, true, func(ctx context.Context, tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, "INSERT INTO tokens (id, name, hash, created_at) VALUES (?, ?, ?, ?)", tok.ID, tok.Name, tok.Hash, nanos(tok.CreatedAt))
+	err := s.write(ctx, true, func(x *txExec) error {
+		_, err := x.exec("INSERT INTO tokens (id, name, hash, created_at) VALUES (?, ?, ?, ?)", tok.ID, tok.Name, tok.Hash, nanos(tok.CreatedAt))
 		return err
 	})
 	if isUnique(err) {

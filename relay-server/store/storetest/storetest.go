@@ -239,18 +239,6 @@ func testPending(t *testing.T, open func(t *testing.T) store.Store) {
 	}
 }
 
-// eventually polls cond: some writes are asynchronous by contract.
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(time.Millisecond)
-	}
-}
-
 func testAckResponse(t *testing.T, open func(t *testing.T) store.Store) {
 	s := mustOpen(t, open)
 	ctx := context.Background()
@@ -274,15 +262,16 @@ func testAckResponse(t *testing.T, open func(t *testing.T) store.Store) {
 	if err := s.Ack(ctx, "alpha", "evt_1", at); err != nil {
 		t.Fatal(err)
 	}
-	var rec *wire.EventRecord
-	eventually(t, "ack", func() bool {
-		r, err := s.GetEvent(ctx, "evt_1")
-		if err != nil {
-			t.Fatal(err)
-		}
-		rec = r
-		return r.State == wire.StateDelivered
-	})
+	if err := s.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	rec, err := s.GetEvent(ctx, "evt_1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rec.State != wire.StateDelivered {
+		t.Errorf("state after ack and flush = %s", rec.State)
+	}
 	if rec.Attempts != 2 {
 		t.Errorf("attempts = %d, want 2", rec.Attempts)
 	}
