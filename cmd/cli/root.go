@@ -21,7 +21,10 @@ func NewCmdRoot(f *Factory) *cobra.Command {
 	root.CompletionOptions.HiddenDefaultCmd = true
 
 	root.AddCommand(
-	// Commands are added here, one constructor each.
+		// Commands are added here, one constructor each.
+		NewCmdFire(f),
+		NewCmdFixtures(f),
+		NewCmdVerify(f),
 	)
 	return root
 }
