@@ -26,6 +26,8 @@ func NewCmdRoot(f *Factory) *cobra.Command {
 		NewCmdFixtures(f),
 		NewCmdVerify(f),
 		NewCmdCheck(f),
+		NewCmdListen(f),
+		NewCmdEvents(f),
 	)
 	return root
 }
