@@ -15,7 +15,7 @@ func TestCheckCommand(t *testing.T) {
 	_, srv := newReceiver(t, "stripe", secret)
 	junit := filepath.Join(t.TempDir(), "report.xml")
 	r := runCLI(t, "", "check", "--to", srv.URL+"/hooks", "--provider", "stripe", "--secret", secret,
-		"--skip", "duplicate-delivery,oversized-body,malformed-json", "--junit", junit)
+		"--skip", "duplicate-delivery,oversized-body,malformed-json", "--junit", junit, "--ack-warn", "20s", "--ack-fail", "30s")
 	// The test receiver verifies but does not parse JSON or dedupe; the
 	// skipped checks would fail on it. Everything else passes.
 	if r.code != 0 || !strings.Contains(r.out, "✓ pass  valid-signature") || !strings.Contains(r.out, "0 failed") {
