@@ -22,6 +22,10 @@ func NewCmdRoot(f *Factory) *cobra.Command {
 
 	root.AddCommand(
 		// Commands are added here, one constructor each.
+		NewCmdFire(f),
+		NewCmdFixtures(f),
+		NewCmdVerify(f),
+		NewCmdCheck(f),
 		NewCmdListen(f),
 		NewCmdEvents(f),
 	)
