@@ -52,11 +52,7 @@ func Curl(r *capture.Request, target *url.URL) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	u := *hreq.URL
-	full := u.Scheme + "://" + u.Host + u.Opaque
-	if u.RawQuery != "" {
-		full += "?" + u.RawQuery
-	}
+	full := hreq.URL.Scheme + "://" + hreq.URL.Host + hreq.URL.RequestURI()
 	var b strings.Builder
 	binary := len(r.Body) > 0 && !isPlainText(r.Body)
 	if binary {
@@ -153,10 +149,7 @@ func WriteRaw(w io.Writer, r *capture.Request, target *url.URL) error {
 		if err != nil {
 			return err
 		}
-		uri = hreq.URL.Opaque
-		if hreq.URL.RawQuery != "" {
-			uri += "?" + hreq.URL.RawQuery
-		}
+		uri = hreq.URL.RequestURI()
 		host = hreq.URL.Host
 		headers = capture.HeadersFrom(hreq.Header)
 	}
@@ -329,10 +322,7 @@ func HAR(r *capture.Request, resp *capture.Response, target *url.URL, creatorVer
 	if err != nil {
 		return nil, err
 	}
-	u := hreq.URL.Scheme + "://" + hreq.URL.Host + hreq.URL.Opaque
-	if r.Query != "" {
-		u += "?" + r.Query
-	}
+	u := hreq.URL.Scheme + "://" + hreq.URL.Host + hreq.URL.RequestURI()
 	e := HAREntry{
 		StartedDateTime: r.ReceivedAt.UTC().Format(time.RFC3339Nano),
 		Request: HARRequest{
