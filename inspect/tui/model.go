@@ -54,6 +54,12 @@ type entry struct {
 	req  *capture.Request
 	resp *capture.Response
 	sig  Signature
+
+	// The rendered row, reused while width and selection are unchanged:
+	// a frame then costs a string join, not a lipgloss render per cell.
+	line     string
+	lineCols columns
+	lineSel  bool
 }
 
 func (e *entry) size() int64 { return int64(len(e.req.Body)) + int64(respLen(e.resp)) }
@@ -358,6 +364,7 @@ func (m *Model) setResponse(e *entry, r *capture.Response) {
 	}
 	m.bytes -= e.size()
 	e.resp = r
+	e.line = ""
 	m.bytes += e.size()
 	if m.detailEntry == e && m.mode == modeDetail {
 		m.setDetail(e, true)
@@ -374,6 +381,7 @@ func (m *Model) addEvent(r *capture.Request, resp *capture.Response) {
 	}
 	if e := m.byID[r.ID]; e != nil && r.ID != "" {
 		e.req = r
+		e.line = ""
 		if resp != nil {
 			m.setResponse(e, resp)
 		}

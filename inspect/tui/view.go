@@ -125,7 +125,7 @@ func (m *Model) connView() string {
 }
 
 // columns are the list's column widths for the current width.
-type columns struct{ path, id int }
+type columns struct{ path, id, width int }
 
 func (m *Model) columns() columns {
 	fixed := 2 + 8 + 1 + 7 + 1 + 1 + 7 + 1 + 6 + 1 + 6 + 1
@@ -133,7 +133,7 @@ func (m *Model) columns() columns {
 		fixed += 8
 	}
 	id := min(max((m.width-50)/3, 10), 26)
-	return columns{path: max(m.width-fixed-id, 8), id: id}
+	return columns{path: max(m.width-fixed-id, 8), id: id, width: m.width}
 }
 
 func (m *Model) listView(rows int) []string {
@@ -167,9 +167,16 @@ func (m *Model) listView(rows int) []string {
 }
 
 func (m *Model) rowView(e *entry, c columns) string {
+	selected := e == m.sel
+	if e.line == "" || e.lineCols != c || e.lineSel != selected {
+		e.line, e.lineCols, e.lineSel = m.renderRow(e, c, selected), c, selected
+	}
+	return e.line
+}
+
+func (m *Model) renderRow(e *entry, c columns, selected bool) string {
 	st := &m.Styles
 	r := e.req
-	selected := e == m.sel
 	gutter := " "
 	if selected {
 		gutter = "›"
