@@ -21,7 +21,9 @@ func NewCmdRoot(f *Factory) *cobra.Command {
 	root.CompletionOptions.HiddenDefaultCmd = true
 
 	root.AddCommand(
-	// Commands are added here, one constructor each.
+		// Commands are added here, one constructor each.
+		NewCmdListen(f),
+		NewCmdEvents(f),
 	)
 	return root
 }

@@ -147,8 +147,18 @@ func (r *Request) NewHTTPRequest(ctx context.Context, target *url.URL) (*http.Re
 		return nil, fmt.Errorf("build request for %s: %w", base.Redacted(), err)
 	}
 	// Opaque carries the path exactly as the sender escaped it; net/http
-	// writes it to the request line untouched.
-	req.URL.Opaque = joinPath(target.EscapedPath(), r.Path)
+	// writes it to the request line untouched. An opaque value starting
+	// with "//" would be written as "http://..." (absolute form, naming a
+	// different host), so such a path goes through Path/RawPath instead.
+	if p := joinPath(target.EscapedPath(), r.Path); strings.HasPrefix(p, "//") {
+		unescaped, err := url.PathUnescape(p)
+		if err != nil {
+			return nil, fmt.Errorf("build request for %s: path %q: %w", base.Redacted(), p, err)
+		}
+		req.URL.Path, req.URL.RawPath = unescaped, p
+	} else {
+		req.URL.Opaque = p
+	}
 	req.URL.RawQuery = r.Query
 	req.Header = r.Headers.HTTP()
 	RemoveHopByHop(req.Header)

@@ -1,0 +1,253 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/hookctl/hookctl/inspect"
+	"github.com/hookctl/hookctl/tunnel"
+	"github.com/hookctl/hookctl/tunnel/capture"
+	"github.com/hookctl/hookctl/tunnel/wire"
+)
+
+// ListenOptions are the inputs of `hookctl listen`.
+type ListenOptions struct {
+	IO      *IOStreams
+	Factory *Factory
+
+	relayFlags
+	Forward      string
+	Routes       []string
+	Endpoint     string
+	Output       string // "log" or "json"
+	Ordered      bool
+	Concurrency  int
+	Window       int
+	Reply        string // passthrough, ack or status:NNN
+	ReplyTimeout time.Duration
+	Timeout      time.Duration
+
+	// Set by tests: called with the client once it exists (to pause, or to
+	// learn the endpoint).
+	onClient func(*tunnel.Client)
+}
+
+// NewCmdListen builds `hookctl listen`.
+func NewCmdListen(f *Factory) *cobra.Command {
+	opts := &ListenOptions{IO: f.IO, Factory: f}
+	cmd := &cobra.Command{
+		Use:   "listen --forward TARGET",
+		Short: "Receive webhooks on a stable URL and forward them to your local app",
+		Long: `Receive webhooks on a stable URL and forward them to your local app.
+
+Every request sent to the printed URL is stored by the relay and delivered to
+--forward with the same method, path, query, headers and body bytes; the sender
+gets your app's response. Events sent while hookctl is not running are
+delivered when it starts again. Without --relay (or HOOKCTL_RELAY, or a relay
+in the config file) a relay runs inside hookctl on 127.0.0.1:8787.`,
+		Example: `  hookctl listen --forward 3000
+  hookctl listen --forward localhost:3000/api --route /github=localhost:3001
+  hookctl listen --relay https://relay.example --forward 3000 --output json`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return listenRun(cmd.Context(), opts)
+		},
+	}
+	fl := cmd.Flags()
+	opts.relayFlags.register(cmd)
+	fl.StringVar(&opts.Forward, "forward", "", "where to deliver: a port (3000), host:port, or a URL with a path prefix (required)")
+	fl.StringArrayVar(&opts.Routes, "route", nil, "send a path prefix elsewhere, e.g. /github=localhost:3001 (repeatable; longest prefix wins)")
+	fl.StringVar(&opts.Endpoint, "endpoint", "", "endpoint name (default: one generated once and remembered)")
+	fl.StringVarP(&opts.Output, "output", "o", "log", "output format: log or json (NDJSON on stdout)")
+	fl.BoolVar(&opts.Ordered, "ordered", false, "deliver strictly one event at a time, oldest first")
+	fl.IntVar(&opts.Concurrency, "concurrency", 4, "deliveries to the app at once")
+	fl.IntVar(&opts.Window, "window", 0, "events in flight from the relay (default: the relay's)")
+	fl.StringVar(&opts.Reply, "reply", "passthrough", "how the relay answers senders: passthrough, ack (202 at once) or status:NNN")
+	fl.DurationVar(&opts.ReplyTimeout, "reply-timeout", 0, "passthrough: how long the relay waits for your app before answering 202 (default: the relay's, 8s)")
+	fl.DurationVar(&opts.Timeout, "timeout", 30*time.Second, "how long to wait for your app's answer")
+	return cmd
+}
+
+// parseReply turns --reply and --reply-timeout into wire options.
+func parseReply(s string, timeout time.Duration) (*wire.ReplyOptions, error) {
+	r := &wire.ReplyOptions{Timeout: timeout}
+	switch {
+	case s == "" || s == wire.ReplyPassthrough:
+		r.Mode = wire.ReplyPassthrough
+	case s == wire.ReplyAck:
+		r.Mode = wire.ReplyAck
+	case strings.HasPrefix(s, "status:"):
+		n, err := strconv.Atoi(strings.TrimPrefix(s, "status:"))
+		if err != nil || n < 100 || n > 599 {
+			return nil, fmt.Errorf("--reply %q: want status:NNN with NNN from 100 to 599", s)
+		}
+		r.Mode, r.Status = wire.ReplyStatus, n
+	default:
+		return nil, fmt.Errorf("--reply %q: want passthrough, ack or status:NNN", s)
+	}
+	return r, nil
+}
+
+// listenOutput is what listen prints to; inspect's renderers provide it.
+type listenOutput interface {
+	Event(*capture.Request, *capture.Response)
+	DeliveryFailed(*capture.Request, error, int, time.Duration)
+}
+
+func listenRun(ctx context.Context, opts *ListenOptions) error {
+	if opts.Output != "log" && opts.Output != "json" {
+		return &FlagError{Err: fmt.Errorf("--output %q: want log or json", opts.Output)}
+	}
+	reply, err := parseReply(opts.Reply, opts.ReplyTimeout)
+	if err != nil {
+		return &FlagError{Err: err}
+	}
+	if opts.Concurrency < 1 {
+		return &FlagError{Err: errors.New("--concurrency must be at least 1")}
+	}
+	if opts.Forward == "" {
+		return &FlagError{Err: errors.New("--forward is required: where should webhooks go? e.g. --forward 3000")}
+	}
+	target, err := tunnel.ParseForward(opts.Forward)
+	if err != nil {
+		return &FlagError{Err: fmt.Errorf("--forward: %w", err)}
+	}
+	var routes []tunnel.Route
+	for _, s := range opts.Routes {
+		r, err := tunnel.ParseRoute(s)
+		if err != nil {
+			return &FlagError{Err: fmt.Errorf("--route: %w", err)}
+		}
+		routes = append(routes, r)
+	}
+	fwd, err := tunnel.NewForwarder(tunnel.ForwarderConfig{Target: target, Routes: routes, Timeout: opts.Timeout, Now: opts.Factory.Now})
+	if err != nil {
+		return err
+	}
+
+	relay, err := resolveRelay(opts.Factory, opts.relayFlags)
+	if err != nil {
+		return err
+	}
+	errOut := opts.IO.ErrOut
+	ecs := opts.IO.ErrColorScheme()
+	relayURL := relay.URL
+	if relay.Embedded {
+		emb, err := startEmbedded(ctx, opts.Factory)
+		if err != nil {
+			return err
+		}
+		defer emb.Close()
+		relayURL = emb.URL
+	}
+
+	endpoint := opts.Endpoint
+	remember := false
+	if endpoint == "" {
+		endpoint = relay.Config.Endpoints[relay.key()]
+		remember = true
+	}
+
+	var out listenOutput
+	var jsonOut *inspect.JSONRenderer
+	if opts.Output == "json" {
+		jsonOut = inspect.NewJSONRenderer(opts.IO.Out)
+		out = jsonOut
+	} else {
+		cs := opts.IO.ColorScheme()
+		out = inspect.NewLogRenderer(opts.IO.Out, errOut, inspect.LogOptions{
+			Styles: inspect.Styles{Success: cs.Green, Redirect: cs.Cyan, ClientError: cs.Yellow, ServerError: cs.Red, Faint: cs.Faint},
+			TTY:    opts.IO.StdoutTTY,
+			Now:    opts.Factory.Now,
+		})
+	}
+
+	obs := &listenObserver{out: out}
+	obs.onConnected = func(s tunnel.Status) {
+		if obs.readyOnce {
+			fmt.Fprintf(errOut, "%s reconnected to %s (%d pending)\n", ecs.Green.Sprint("✓"), relayURL, s.Pending)
+			return
+		}
+		obs.readyOnce = true
+		if remember && s.Endpoint != "" && relay.Config.Endpoints[relay.key()] != s.Endpoint {
+			relay.Config.Endpoints[relay.key()] = s.Endpoint
+			if err := relay.Config.save(); err != nil {
+				fmt.Fprintf(errOut, "warning: could not remember endpoint %s: %v (the URL will change next time)\n", s.Endpoint, err)
+			}
+		}
+		if jsonOut != nil {
+			jsonOut.Ready(inspect.Ready{URL: s.URL, Endpoint: s.Endpoint, Forward: fwd.Targets()})
+		}
+		fmt.Fprintf(errOut, "Webhook URL: %s\n", ecs.Bold.Sprint(s.URL))
+		fmt.Fprintf(errOut, "Forwarding:  %s\n", strings.Join(fwd.Targets(), ", "))
+		if s.Pending > 0 {
+			fmt.Fprintf(errOut, "Delivering %d pending events\n", s.Pending)
+		}
+	}
+	obs.onReconnecting = func(s tunnel.Status) {
+		fmt.Fprintf(errOut, "%s %v; reconnecting in %s (attempt %d)\n", ecs.Yellow.Sprint("!"), s.Err, s.RetryIn.Round(time.Millisecond), s.Attempt)
+	}
+
+	client, err := tunnel.NewClient(tunnel.Config{
+		RelayURL:    relayURL,
+		Token:       relay.Token,
+		Endpoint:    endpoint,
+		Window:      opts.Window,
+		Concurrency: opts.Concurrency,
+		Ordered:     opts.Ordered,
+		Reply:       reply,
+		Forwarder:   fwd,
+		Observer:    obs,
+	})
+	if err != nil {
+		return err
+	}
+	if opts.onClient != nil {
+		opts.onClient(client)
+	}
+	if opts.Output == "log" {
+		fmt.Fprintf(errOut, "Connecting to %s ...\n", relayURL)
+	}
+	err = client.Run(ctx)
+	if err != nil && jsonOut != nil {
+		jsonOut.Failed(err)
+	}
+	return err
+}
+
+// listenObserver adapts the tunnel's reports to listen's output.
+type listenObserver struct {
+	out            listenOutput
+	mu             sync.Mutex
+	readyOnce      bool
+	onConnected    func(tunnel.Status)
+	onReconnecting func(tunnel.Status)
+}
+
+func (o *listenObserver) StateChanged(s tunnel.Status) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	switch s.State {
+	case tunnel.StateConnected:
+		o.onConnected(s)
+	case tunnel.StateReconnecting:
+		o.onReconnecting(s)
+	}
+}
+
+func (o *listenObserver) EventReceived(*capture.Request) {}
+
+func (o *listenObserver) EventDelivered(req *capture.Request, resp *capture.Response) {
+	o.out.Event(req, resp)
+}
+
+func (o *listenObserver) DeliveryFailed(req *capture.Request, err error, attempt int, retryIn time.Duration) {
+	o.out.DeliveryFailed(req, err, attempt, retryIn)
+}

@@ -1,0 +1,121 @@
+package inspect
+
+import (
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+	"time"
+	"unicode/utf8"
+
+	"github.com/hookctl/hookctl/tunnel/capture"
+)
+
+// Stored is a stored event as history commands show it.
+type Stored struct {
+	Req      *capture.Request
+	State    string // "pending" or "delivered"
+	Attempts int
+	Resp     *capture.Response
+}
+
+// TableOptions configure WriteTable.
+type TableOptions struct {
+	Styles Styles
+	TTY    bool // relative times ("3m ago") instead of RFC 3339
+	Now    func() time.Time
+}
+
+// WriteTable prints stored events as aligned columns:
+// ID, RECEIVED, METHOD, PATH, STATE, STATUS, DURATION.
+func WriteTable(w io.Writer, rows []Stored, opts TableOptions) error {
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tRECEIVED\tMETHOD\tPATH\tSTATE\tSTATUS\tDURATION")
+	for _, r := range rows {
+		when := r.Req.ReceivedAt.UTC().Format(time.RFC3339)
+		if opts.TTY {
+			when = ago(opts.Now().Sub(r.Req.ReceivedAt))
+		}
+		status, dur := "-", "-"
+		if r.Resp != nil {
+			if r.Resp.Error != "" {
+				status = "ERR"
+			} else {
+				status = fmt.Sprint(r.Resp.Status)
+			}
+			dur = FormatDuration(r.Resp.Duration)
+		}
+		// Colour codes would confuse tabwriter's widths, so the table is
+		// plain; the status column is short enough to read without.
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Req.ID, when, r.Req.Method, r.Req.URI(), r.State, status, dur)
+	}
+	return tw.Flush()
+}
+
+func ago(d time.Duration) string {
+	switch {
+	case d < time.Minute:
+		return fmt.Sprintf("%ds ago", int(d.Seconds()))
+	case d < time.Hour:
+		return fmt.Sprintf("%dm ago", int(d.Minutes()))
+	case d < 48*time.Hour:
+		return fmt.Sprintf("%dh ago", int(d.Hours()))
+	}
+	return fmt.Sprintf("%dd ago", int(d.Hours()/24))
+}
+
+// WriteDetail prints one stored event: the request as received, then the
+// local app's response.
+func WriteDetail(w io.Writer, r Stored) error {
+	q := r.Req
+	fmt.Fprintf(w, "id:          %s\n", q.ID)
+	fmt.Fprintf(w, "endpoint:    %s\n", q.Endpoint)
+	fmt.Fprintf(w, "received:    %s\n", q.ReceivedAt.UTC().Format(time.RFC3339Nano))
+	if q.RemoteAddr != "" {
+		fmt.Fprintf(w, "from:        %s\n", q.RemoteAddr)
+	}
+	fmt.Fprintf(w, "state:       %s (%d attempts)\n", r.State, r.Attempts)
+	if q.ReplayOf != "" {
+		fmt.Fprintf(w, "replay of:   %s\n", q.ReplayOf)
+	}
+	fmt.Fprintf(w, "\n%s %s\n", q.Method, q.URI())
+	writeHeaders(w, q.Headers)
+	writeBody(w, q.Body)
+	if r.Resp == nil {
+		fmt.Fprintln(w, "\n(no response recorded)")
+		return nil
+	}
+	if r.Resp.Error != "" {
+		fmt.Fprintf(w, "\nerror: %s\n", r.Resp.Error)
+		return nil
+	}
+	fmt.Fprintf(w, "\n%d (%s)\n", r.Resp.Status, FormatDuration(r.Resp.Duration))
+	writeHeaders(w, r.Resp.Headers)
+	writeBody(w, r.Resp.Body)
+	return nil
+}
+
+func writeHeaders(w io.Writer, hs capture.Headers) {
+	for _, h := range hs {
+		fmt.Fprintf(w, "%s: %s\n", h.Name, h.Value)
+	}
+}
+
+// writeBody prints a text body as is and a binary one as a size.
+func writeBody(w io.Writer, b []byte) {
+	if len(b) == 0 {
+		return
+	}
+	fmt.Fprintln(w)
+	if !utf8.Valid(b) || strings.ContainsRune(string(b), 0) {
+		fmt.Fprintf(w, "(%d bytes of binary data; use --json for the bytes)\n", len(b))
+		return
+	}
+	fmt.Fprint(w, string(b))
+	if b[len(b)-1] != '\n' {
+		fmt.Fprintln(w)
+	}
+}

@@ -1,0 +1,96 @@
+package inspect
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/fatih/color"
+
+	"github.com/hookctl/hookctl/tunnel/capture"
+)
+
+var at = time.Date(2026, 11, 25, 9, 0, 0, 0, time.UTC)
+
+func TestLogRendererPlain(t *testing.T) {
+	var out, diag bytes.Buffer
+	r := NewLogRenderer(&out, &diag, LogOptions{Now: func() time.Time { return at }})
+	req := &capture.Request{ID: "evt_1", Method: "POST", Path: "/gh", Query: "x=1", ReceivedAt: at}
+	r.Event(req, &capture.Response{Status: 200, Duration: 1400 * time.Microsecond})
+	r.Event(req, &capture.Response{Error: "timeout"})
+	want := "2026-11-25T09:00:00.000Z  POST    /gh?x=1                          200    1.4ms  evt_1\n" +
+		"2026-11-25T09:00:00.000Z  POST    /gh?x=1                          ERR           evt_1  timeout\n"
+	if out.String() != want {
+		t.Errorf("got\n%q\nwant\n%q", out.String(), want)
+	}
+	// A repeated failure is printed once.
+	r.DeliveryFailed(req, errors.New("connection refused: is your app listening on localhost:3000?"), 1, time.Second)
+	r.DeliveryFailed(req, errors.New("connection refused: is your app listening on localhost:3000?"), 2, time.Second)
+	if n := strings.Count(diag.String(), "\n"); n != 1 || !strings.HasPrefix(diag.String(), "connection refused: is your app listening on localhost:3000?") {
+		t.Errorf("diag = %q", diag.String())
+	}
+}
+
+func TestLogRendererColour(t *testing.T) {
+	green := color.New(color.FgGreen)
+	green.EnableColor()
+	var out bytes.Buffer
+	r := NewLogRenderer(&out, &out, LogOptions{Styles: Styles{Success: green}, TTY: true})
+	r.Event(&capture.Request{ID: "e", Method: "GET", Path: "/"}, &capture.Response{Status: 204})
+	if !strings.Contains(out.String(), "\x1b[32m204\x1b[0m") {
+		t.Errorf("no colour: %q", out.String())
+	}
+}
+
+func TestJSONRenderer(t *testing.T) {
+	var out bytes.Buffer
+	r := NewJSONRenderer(&out)
+	r.Ready(Ready{URL: "http://r/h/x", Endpoint: "x"})
+	req := &capture.Request{ID: "e1", Method: "PUT", Path: "/a", Query: "b=<c>", ReceivedAt: at}
+	r.Event(req, &capture.Response{Status: 201, Duration: 1400 * time.Microsecond})
+	r.DeliveryFailed(req, errors.New("down"), 2, 500*time.Millisecond)
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	want := []string{
+		`{"type":"ready","url":"http://r/h/x","endpoint":"x","forward":[]}`,
+		`{"type":"event","id":"e1","method":"PUT","path":"/a","query":"b=<c>","status":201,"duration_ms":1.4,"received_at":"2026-11-25T09:00:00Z"}`,
+		`{"type":"error","id":"e1","method":"PUT","path":"/a","query":"b=<c>","error":"down","attempt":2,"retry_in_ms":500}`,
+	}
+	if len(lines) != len(want) {
+		t.Fatalf("got %d lines: %s", len(lines), out.String())
+	}
+	for i := range want {
+		if lines[i] != want[i] {
+			t.Errorf("line %d:\n got %s\nwant %s", i, lines[i], want[i])
+		}
+		if !json.Valid([]byte(lines[i])) {
+			t.Errorf("line %d is not JSON", i)
+		}
+	}
+}
+
+func TestWriteTableAndDetail(t *testing.T) {
+	var out bytes.Buffer
+	rows := []Stored{
+		{Req: &capture.Request{ID: "e2", Method: "POST", Path: "/p", ReceivedAt: at}, State: "delivered", Attempts: 1,
+			Resp: &capture.Response{Status: 200, Duration: 2 * time.Millisecond}},
+		{Req: &capture.Request{ID: "e1", Method: "GET", Path: "/", ReceivedAt: at}, State: "pending"},
+	}
+	if err := WriteTable(&out, rows, TableOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	want := "ID  RECEIVED              METHOD  PATH  STATE      STATUS  DURATION\n" +
+		"e2  2026-11-25T09:00:00Z  POST    /p    delivered  200     2.0ms\n" +
+		"e1  2026-11-25T09:00:00Z  GET     /     pending    -       -\n"
+	if out.String() != want {
+		t.Errorf("got\n%s\nwant\n%s", out.String(), want)
+	}
+	out.Reset()
+	rows[0].Req.Body = []byte{0, 1, 2}
+	WriteDetail(&out, rows[0])
+	if !strings.Contains(out.String(), "(3 bytes of binary data") || !strings.Contains(out.String(), "POST /p\n") {
+		t.Errorf("detail:\n%s", out.String())
+	}
+}

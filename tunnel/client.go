@@ -1,0 +1,596 @@
+package tunnel
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/net/websocket"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/hookctl/hookctl/tunnel/capture"
+	"github.com/hookctl/hookctl/tunnel/wire"
+)
+
+// Deliverer delivers one captured request to the local app. *Forwarder is the
+// real one; tests substitute their own.
+type Deliverer interface {
+	Deliver(ctx context.Context, req *capture.Request) (*capture.Response, error)
+}
+
+// Config configures a Client.
+type Config struct {
+	RelayURL string // http(s)://host[:port][/prefix]; ws(s):// is accepted too
+	Token    string
+	Endpoint string // empty: the relay picks a name; see Observer's Connected status
+	Window   int    // events in flight; 0: the relay's default
+
+	// Concurrency bounds deliveries running at once (default 4). Ordered
+	// delivers strictly one at a time, in the relay's order.
+	Concurrency int
+	Ordered     bool
+
+	Reply     *wire.ReplyOptions // how the relay answers senders; nil: passthrough
+	Forwarder Deliverer          // required
+	Observer  Observer           // nil: nothing is reported
+
+	// Backoff spaces reconnects (default DefaultBackoff, capped at 30s);
+	// RetryBackoff spaces re-deliveries to an app that is down (default
+	// 250ms doubling to 5s).
+	Backoff      Backoff
+	RetryBackoff Backoff
+	// MaxAttempts bounds deliveries that failed after reaching the app (a
+	// reset connection, a malformed response); after it the failure is
+	// reported to the relay and the event acked. An app that cannot be
+	// reached at all is retried forever instead. Default 3.
+	MaxAttempts int
+
+	// Keepalive; zero means wire.PingInterval and wire.DeadAfter.
+	PingInterval time.Duration
+	DeadAfter    time.Duration
+
+	// MaxMessage bounds one websocket message received (an event with its
+	// base64 body). Default 64 MiB, enough for a 25 MiB body.
+	MaxMessage int
+}
+
+// State is the condition of the relay connection.
+type State int
+
+// Connection states, in the order a session goes through them.
+const (
+	StateConnecting   State = iota // first dial
+	StateConnected                 // welcome received
+	StateReconnecting              // the connection ended; waiting RetryIn before attempt Attempt
+	StateOffline                   // Run has ended
+)
+
+func (s State) String() string {
+	switch s {
+	case StateConnecting:
+		return "connecting"
+	case StateConnected:
+		return "connected"
+	case StateReconnecting:
+		return "reconnecting"
+	case StateOffline:
+		return "offline"
+	}
+	return fmt.Sprintf("State(%d)", int(s))
+}
+
+// Status describes a state change.
+type Status struct {
+	State   State
+	Attempt int           // reconnecting: the attempt about to be made (1, 2, ...)
+	Err     error         // reconnecting, offline: why the last connection ended
+	RetryIn time.Duration // reconnecting: the wait before the attempt
+
+	// connected: from the relay's welcome
+	URL      string
+	Endpoint string
+	Session  string
+	Pending  int
+}
+
+// Observer receives progress reports. Calls come from the client's goroutines,
+// concurrently; implementations must be safe for that and must not block for
+// long, since they run on the delivery path.
+type Observer interface {
+	StateChanged(Status)
+	EventReceived(req *capture.Request)
+	// EventDelivered reports the app's response, or with resp.Error set, a
+	// delivery given up on. Either way the event is acked.
+	EventDelivered(req *capture.Request, resp *capture.Response)
+	// DeliveryFailed reports a failed attempt that will be retried after
+	// retryIn; the event stays pending.
+	DeliveryFailed(req *capture.Request, err error, attempt int, retryIn time.Duration)
+}
+
+// PermanentError is a refusal by the relay that retrying cannot fix: a bad
+// token, an endpoint owned by someone else, an invalid endpoint name, a
+// protocol version the relay does not speak, or another CLI taking over the
+// endpoint.
+type PermanentError struct {
+	Code    string // a wire.Code* value
+	Message string
+}
+
+func (e *PermanentError) Error() string {
+	msg := e.Message
+	if msg == "" {
+		msg = e.Code
+	}
+	return "relay refused the connection: " + msg
+}
+
+// Hint suggests a fix, for the CLI's error printer.
+func (e *PermanentError) Hint() string {
+	switch e.Code {
+	case wire.CodeUnauthorized:
+		return "check --token or HOOKCTL_TOKEN (relay-server token create prints a token)"
+	case wire.CodeForbidden:
+		return "this endpoint belongs to another token; choose another with --endpoint"
+	case wire.CodeBadEndpoint:
+		return "endpoint names use lowercase letters, digits and '-'"
+	case wire.CodeBadVersion:
+		return "this hookctl and the relay speak different protocol versions; upgrade the older one"
+	case wire.CodeReplaced:
+		return "another hookctl listen took over this endpoint"
+	}
+	return ""
+}
+
+func isPermanent(m *wire.Message) bool {
+	switch m.Code {
+	case wire.CodeUnauthorized, wire.CodeForbidden, wire.CodeBadEndpoint, wire.CodeBadVersion, wire.CodeReplaced:
+		return true
+	}
+	return m.Permanent
+}
+
+// Client keeps a listening session with the relay. Create it with NewClient
+// and call Run once.
+type Client struct {
+	cfg      Config
+	location *url.URL
+	origin   *url.URL
+	obs      Observer
+
+	mu       sync.Mutex
+	endpoint string // the name in use; set from the first welcome
+
+	paused atomic.Bool
+	ctl    chan struct{} // wakes the writer to send pause/resume
+}
+
+// NewClient checks cfg and returns a Client.
+func NewClient(cfg Config) (*Client, error) {
+	if cfg.Forwarder == nil {
+		return nil, errors.New("tunnel: no forwarder")
+	}
+	loc, origin, err := listenURL(cfg.RelayURL)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.Concurrency <= 0 {
+		cfg.Concurrency = 4
+	}
+	if cfg.Ordered {
+		cfg.Concurrency = 1
+	}
+	if cfg.Backoff == nil {
+		cfg.Backoff = DefaultBackoff
+	}
+	if cfg.RetryBackoff == nil {
+		cfg.RetryBackoff = Exponential(250*time.Millisecond, 5*time.Second)
+	}
+	if cfg.MaxAttempts <= 0 {
+		cfg.MaxAttempts = 3
+	}
+	if cfg.PingInterval <= 0 {
+		cfg.PingInterval = wire.PingInterval
+	}
+	if cfg.DeadAfter <= 0 {
+		cfg.DeadAfter = wire.DeadAfter
+	}
+	if cfg.MaxMessage <= 0 {
+		cfg.MaxMessage = 64 << 20
+	}
+	obs := cfg.Observer
+	if obs == nil {
+		obs = nopObserver{}
+	}
+	return &Client{
+		cfg:      cfg,
+		location: loc,
+		origin:   origin,
+		obs:      obs,
+		endpoint: cfg.Endpoint,
+		ctl:      make(chan struct{}, 1),
+	}, nil
+}
+
+// listenURL derives the websocket URL and an origin from a relay URL.
+func listenURL(relay string) (loc, origin *url.URL, err error) {
+	u, err := url.Parse(strings.TrimSpace(relay))
+	if err != nil {
+		return nil, nil, fmt.Errorf("relay URL: %w", err)
+	}
+	if u.Host == "" {
+		return nil, nil, fmt.Errorf("relay URL %q: want http(s)://host[:port]", relay)
+	}
+	ws, httpScheme := "", ""
+	switch u.Scheme {
+	case "http", "ws":
+		ws, httpScheme = "ws", "http"
+	case "https", "wss":
+		ws, httpScheme = "wss", "https"
+	default:
+		return nil, nil, fmt.Errorf("relay URL %q: scheme must be http or https", relay)
+	}
+	loc = &url.URL{Scheme: ws, Host: u.Host, Path: strings.TrimSuffix(u.Path, "/") + wire.ListenPath}
+	origin = &url.URL{Scheme: httpScheme, Host: u.Host}
+	return loc, origin, nil
+}
+
+// Endpoint returns the endpoint name in use: the configured one, or the one
+// the relay assigned once connected.
+func (c *Client) Endpoint() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.endpoint
+}
+
+// Pause asks the relay to stop sending new events; events already received
+// are still delivered. It holds across reconnects until Resume.
+func (c *Client) Pause() { c.paused.Store(true); c.poke() }
+
+// Resume undoes Pause.
+func (c *Client) Resume() { c.paused.Store(false); c.poke() }
+
+// Paused reports whether Pause is in effect.
+func (c *Client) Paused() bool { return c.paused.Load() }
+
+func (c *Client) poke() {
+	select {
+	case c.ctl <- struct{}{}:
+	default:
+	}
+}
+
+// Run connects and delivers until ctx ends (it then returns nil) or the relay
+// refuses the session permanently (a *PermanentError). Any other failure is
+// followed by a reconnect after a backoff, forever. Run returns only after
+// every goroutine it started has ended.
+func (c *Client) Run(ctx context.Context) error {
+	c.obs.StateChanged(Status{State: StateConnecting, Endpoint: c.Endpoint()})
+	attempt := 0
+	for {
+		welcomed, err := c.session(ctx)
+		if ctx.Err() != nil {
+			c.obs.StateChanged(Status{State: StateOffline})
+			return nil
+		}
+		var perm *PermanentError
+		if errors.As(err, &perm) {
+			c.obs.StateChanged(Status{State: StateOffline, Err: err})
+			return err
+		}
+		if welcomed {
+			attempt = 0
+		}
+		attempt++
+		d := c.cfg.Backoff(attempt)
+		c.obs.StateChanged(Status{State: StateReconnecting, Attempt: attempt, Err: err, RetryIn: d})
+		if sleep(ctx, d) != nil {
+			c.obs.StateChanged(Status{State: StateOffline})
+			return nil
+		}
+	}
+}
+
+// errConnClosed ends a session whose connection closed without an error
+// message from the relay.
+var errConnClosed = errors.New("connection closed by the relay")
+
+// session runs one connection: dial, hello, welcome, then a reader, a writer
+// and the delivery workers until one of them fails or ctx ends.
+func (c *Client) session(ctx context.Context) (welcomed bool, err error) {
+	wcfg := &websocket.Config{
+		Location: c.location,
+		Origin:   c.origin,
+		Version:  websocket.ProtocolVersionHybi13,
+		Dialer:   &net.Dialer{Timeout: c.cfg.DeadAfter},
+	}
+	dctx, dcancel := context.WithTimeout(ctx, c.cfg.DeadAfter)
+	ws, err := wcfg.DialContext(dctx)
+	dcancel()
+	if err != nil {
+		return false, fmt.Errorf("dial %s: %w", c.location.Redacted(), unwrapDialError(err))
+	}
+	ws.MaxPayloadBytes = c.cfg.MaxMessage
+
+	sctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stop := context.AfterFunc(sctx, func() { ws.Close() })
+	defer stop()
+	defer ws.Close()
+
+	hello := wire.Message{
+		Type:     wire.TypeHello,
+		Version:  wire.Version,
+		Token:    c.cfg.Token,
+		Endpoint: c.Endpoint(),
+		Window:   c.cfg.Window,
+		Reply:    c.cfg.Reply,
+	}
+	ws.SetWriteDeadline(time.Now().Add(c.cfg.DeadAfter))
+	if err := websocket.JSON.Send(ws, &hello); err != nil {
+		return false, fmt.Errorf("send hello: %w", err)
+	}
+	var welcome wire.Message
+	ws.SetReadDeadline(time.Now().Add(c.cfg.DeadAfter))
+	if err := websocket.JSON.Receive(ws, &welcome); err != nil {
+		return false, fmt.Errorf("read welcome: %w", err)
+	}
+	switch welcome.Type {
+	case wire.TypeWelcome:
+	case wire.TypeError:
+		return false, relayError(&welcome)
+	default:
+		return false, fmt.Errorf("relay sent %q before welcome", welcome.Type)
+	}
+	c.mu.Lock()
+	if welcome.Endpoint != "" {
+		c.endpoint = welcome.Endpoint
+	}
+	c.mu.Unlock()
+	c.obs.StateChanged(Status{
+		State:    StateConnected,
+		URL:      welcome.URL,
+		Endpoint: welcome.Endpoint,
+		Session:  welcome.Session,
+		Pending:  welcome.Pending,
+	})
+
+	window := c.cfg.Window
+	if window <= 0 {
+		window = 64
+	}
+	s := &conn{
+		c:    c,
+		ws:   ws,
+		out:  make(chan *wire.Message, window+c.cfg.Concurrency+4),
+		work: make(chan *capture.Request, window),
+		seen: make(map[string]bool),
+	}
+	s.lastRecv.Store(time.Now().UnixNano())
+	g, gctx := errgroup.WithContext(sctx)
+	stop2 := context.AfterFunc(gctx, func() { ws.Close() })
+	defer stop2()
+	g.Go(func() error { return s.read(gctx) })
+	g.Go(func() error { return s.write(gctx) })
+	for range c.cfg.Concurrency {
+		g.Go(func() error { return s.deliverLoop(gctx) })
+	}
+	return true, g.Wait()
+}
+
+func relayError(m *wire.Message) error {
+	if isPermanent(m) {
+		return &PermanentError{Code: m.Code, Message: m.Text}
+	}
+	if m.Text != "" {
+		return fmt.Errorf("relay error %s: %s", m.Code, m.Text)
+	}
+	return fmt.Errorf("relay error %s", m.Code)
+}
+
+func unwrapDialError(err error) error {
+	var de *websocket.DialError
+	if errors.As(err, &de) {
+		return de.Err
+	}
+	return err
+}
+
+// conn is one connection's shared state.
+type conn struct {
+	c        *Client
+	ws       *websocket.Conn
+	out      chan *wire.Message    // to the writer; bounded
+	work     chan *capture.Request // to the workers; the relay's window bounds it
+	lastRecv atomic.Int64          // unix nanos of the last message received
+	mu       sync.Mutex
+	seen     map[string]bool // ids being delivered on this connection
+}
+
+// read receives messages until the connection fails. It is the only reader.
+func (s *conn) read(ctx context.Context) error {
+	for {
+		s.ws.SetReadDeadline(time.Now().Add(s.c.cfg.DeadAfter))
+		var m wire.Message
+		if err := websocket.JSON.Receive(s.ws, &m); err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				return fmt.Errorf("no message from the relay for %s: connection presumed dead", s.c.cfg.DeadAfter)
+			}
+			if errors.Is(err, net.ErrClosed) || err.Error() == "EOF" {
+				return errConnClosed
+			}
+			return fmt.Errorf("read from relay: %w", err)
+		}
+		s.lastRecv.Store(time.Now().UnixNano())
+		switch m.Type {
+		case wire.TypeEvent:
+			if m.Event == nil {
+				continue
+			}
+			s.mu.Lock()
+			dup := s.seen[m.Event.ID]
+			s.seen[m.Event.ID] = true
+			s.mu.Unlock()
+			if dup {
+				continue
+			}
+			s.c.obs.EventReceived(m.Event)
+			select {
+			case s.work <- m.Event:
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		case wire.TypePing:
+			if err := s.send(ctx, &wire.Message{Type: wire.TypePong}); err != nil {
+				return err
+			}
+		case wire.TypeError:
+			return relayError(&m)
+		}
+	}
+}
+
+// send queues m for the writer, waiting while the queue is full.
+func (s *conn) send(ctx context.Context, m *wire.Message) error {
+	select {
+	case s.out <- m:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// write sends queued messages, pause/resume requests and keepalive pings. It
+// is the only writer.
+func (s *conn) write(ctx context.Context) error {
+	cfg := &s.c.cfg
+	paused := false // the relay's view: a fresh session is not paused
+	tick := time.NewTicker(cfg.PingInterval / 2)
+	defer tick.Stop()
+	lastSent := time.Now()
+	put := func(m *wire.Message) error {
+		s.ws.SetWriteDeadline(time.Now().Add(cfg.DeadAfter))
+		if err := websocket.JSON.Send(s.ws, m); err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			return fmt.Errorf("write to relay: %w", err)
+		}
+		lastSent = time.Now()
+		return nil
+	}
+	syncPause := func() error {
+		want := s.c.paused.Load()
+		if want == paused {
+			return nil
+		}
+		paused = want
+		t := wire.TypeResume
+		if want {
+			t = wire.TypePause
+		}
+		return put(&wire.Message{Type: t})
+	}
+	if err := syncPause(); err != nil {
+		return err
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case m := <-s.out:
+			if err := put(m); err != nil {
+				return err
+			}
+		case <-s.c.ctl:
+			if err := syncPause(); err != nil {
+				return err
+			}
+		case now := <-tick.C:
+			quiet := now.Sub(time.Unix(0, s.lastRecv.Load()))
+			if quiet >= cfg.PingInterval || now.Sub(lastSent) >= cfg.PingInterval {
+				if err := put(&wire.Message{Type: wire.TypePing}); err != nil {
+					return err
+				}
+			}
+		}
+	}
+}
+
+// deliverLoop is one delivery worker.
+func (s *conn) deliverLoop(ctx context.Context) error {
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case ev := <-s.work:
+			if err := s.deliver(ctx, ev); err != nil {
+				if ctx.Err() != nil {
+					return nil // the connection ended; the event stays pending
+				}
+				return err
+			}
+		}
+	}
+}
+
+// deliver forwards ev until the app answers or the attempt budget runs out,
+// then sends the response and the ack.
+func (s *conn) deliver(ctx context.Context, ev *capture.Request) error {
+	cfg := &s.c.cfg
+	var resp *capture.Response
+	for attempt := 1; ; attempt++ {
+		r, err := cfg.Forwarder.Deliver(ctx, ev)
+		if err == nil {
+			resp = r
+			break
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		var down *AppDownError
+		if !errors.As(err, &down) && (attempt >= cfg.MaxAttempts || isTimeout(err)) {
+			// The app was reached but gave no usable answer: give up, so a
+			// slow app does not get the same request again and again.
+			resp = &capture.Response{Error: err.Error(), At: time.Now()}
+			break
+		}
+		d := cfg.RetryBackoff(attempt)
+		s.c.obs.DeliveryFailed(ev, err, attempt, d)
+		if err := sleep(ctx, d); err != nil {
+			return err
+		}
+	}
+	s.c.obs.EventDelivered(ev, resp)
+	if err := s.send(ctx, &wire.Message{Type: wire.TypeResponse, ID: ev.ID, Response: resp}); err != nil {
+		return err
+	}
+	if err := s.send(ctx, &wire.Message{Type: wire.TypeAck, ID: ev.ID}); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	delete(s.seen, ev.ID)
+	s.mu.Unlock()
+	return nil
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout())
+}
+
+type nopObserver struct{}
+
+func (nopObserver) StateChanged(Status)                                        {}
+func (nopObserver) EventReceived(*capture.Request)                             {}
+func (nopObserver) EventDelivered(*capture.Request, *capture.Response)         {}
+func (nopObserver) DeliveryFailed(*capture.Request, error, int, time.Duration) {}

@@ -1,0 +1,223 @@
+package tunnel
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/hookctl/hookctl/tunnel/capture"
+	"github.com/hookctl/hookctl/tunnel/wire"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
+
+// recorder is an Observer that keeps what it saw and signals changes.
+type recorder struct {
+	mu        sync.Mutex
+	states    []Status
+	delivered []string
+	failures  []error
+	changed   chan struct{}
+}
+
+func newRecorder() *recorder { return &recorder{changed: make(chan struct{}, 1)} }
+
+func (r *recorder) poke() {
+	select {
+	case r.changed <- struct{}{}:
+	default:
+	}
+}
+func (r *recorder) StateChanged(s Status) {
+	r.mu.Lock()
+	r.states = append(r.states, s)
+	r.mu.Unlock()
+	r.poke()
+}
+func (r *recorder) EventReceived(*capture.Request) {}
+func (r *recorder) EventDelivered(req *capture.Request, _ *capture.Response) {
+	r.mu.Lock()
+	r.delivered = append(r.delivered, req.ID)
+	r.mu.Unlock()
+	r.poke()
+}
+func (r *recorder) DeliveryFailed(_ *capture.Request, err error, _ int, _ time.Duration) {
+	r.mu.Lock()
+	r.failures = append(r.failures, err)
+	r.mu.Unlock()
+	r.poke()
+}
+
+// waitFor blocks until cond holds, re-checking after every report.
+func (r *recorder) waitFor(t *testing.T, what string, cond func(r *recorder) bool) {
+	t.Helper()
+	deadline := time.NewTimer(20 * time.Second)
+	defer deadline.Stop()
+	for {
+		r.mu.Lock()
+		ok := cond(r)
+		r.mu.Unlock()
+		if ok {
+			return
+		}
+		select {
+		case <-r.changed:
+		case <-deadline.C:
+			t.Fatalf("timed out waiting for %s", what)
+		}
+	}
+}
+
+type funcDeliverer func(ctx context.Context, req *capture.Request) (*capture.Response, error)
+
+func (f funcDeliverer) Deliver(ctx context.Context, req *capture.Request) (*capture.Response, error) {
+	return f(ctx, req)
+}
+
+var ok200 = funcDeliverer(func(context.Context, *capture.Request) (*capture.Response, error) {
+	return &capture.Response{Status: 200}, nil
+})
+
+func fastBackoff(int) time.Duration { return time.Millisecond }
+
+func TestPermanentErrorsEndRun(t *testing.T) {
+	for _, code := range []string{wire.CodeUnauthorized, wire.CodeForbidden, wire.CodeBadEndpoint, wire.CodeBadVersion, wire.CodeReplaced} {
+		t.Run(code, func(t *testing.T) {
+			relay := newFakeRelay(t)
+			relay.refuse = &wire.Message{Type: wire.TypeError, Code: code, Text: "no: " + code}
+			c, err := NewClient(Config{RelayURL: relay.URL(), Token: "t", Forwarder: ok200, Backoff: fastBackoff})
+			if err != nil {
+				t.Fatal(err)
+			}
+			err = c.Run(t.Context())
+			var perm *PermanentError
+			if !errors.As(err, &perm) || perm.Code != code {
+				t.Fatalf("Run = %v, want *PermanentError %s", err, code)
+			}
+			if perm.Hint() == "" {
+				t.Errorf("no hint for %s", code)
+			}
+			if n := len(relay.hellos); n != 1 {
+				t.Errorf("%d hellos, want 1 (no retry)", n)
+			}
+		})
+	}
+}
+
+func TestTransientErrorReconnects(t *testing.T) {
+	relay := newFakeRelay(t)
+	relay.refuse = &wire.Message{Type: wire.TypeError, Code: wire.CodeInternal, Text: "db busy"}
+	rec := newRecorder()
+	c, err := NewClient(Config{RelayURL: relay.URL(), Forwarder: ok200, Backoff: fastBackoff, Observer: rec})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error)
+	go func() { done <- c.Run(ctx) }()
+	rec.waitFor(t, "three reconnect attempts", func(r *recorder) bool {
+		n := 0
+		for _, s := range r.states {
+			if s.State == StateReconnecting {
+				n++
+				if s.Attempt != n || s.Err == nil {
+					t.Errorf("reconnect status %+v, want attempt %d with an error", s, n)
+				}
+			}
+		}
+		return n >= 3
+	})
+	relay.mu.Lock()
+	relay.refuse = nil
+	relay.mu.Unlock()
+	rec.waitFor(t, "connected", func(r *recorder) bool { return r.states[len(r.states)-1].State == StateConnected })
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("Run after cancel = %v, want nil", err)
+	}
+	if got := rec.states[len(rec.states)-1].State; got != StateOffline {
+		t.Errorf("last state %v, want offline", got)
+	}
+}
+
+func TestGeneratedEndpointIsKeptAcrossReconnects(t *testing.T) {
+	relay := newFakeRelay(t)
+	rec := newRecorder()
+	c, err := NewClient(Config{RelayURL: relay.URL(), Forwarder: ok200, Backoff: fastBackoff, Observer: rec, Window: 7, Reply: &wire.ReplyOptions{Mode: wire.ReplyAck}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error)
+	go func() { done <- c.Run(ctx) }()
+	ws := <-relay.conns
+	ws.Close() // drop the connection: the client reconnects with the same name
+	<-relay.conns
+	if got := c.Endpoint(); got != "generated-1" {
+		t.Errorf("Endpoint() = %q", got)
+	}
+	cancel()
+	<-done
+	relay.mu.Lock()
+	defer relay.mu.Unlock()
+	if len(relay.hellos) != 2 {
+		t.Fatalf("%d hellos", len(relay.hellos))
+	}
+	h0, h1 := relay.hellos[0], relay.hellos[1]
+	if h0.Endpoint != "" || h1.Endpoint != "generated-1" {
+		t.Errorf("hello endpoints %q then %q, want empty then generated-1", h0.Endpoint, h1.Endpoint)
+	}
+	if h0.Version != wire.Version || h0.Window != 7 || h0.Reply == nil || h0.Reply.Mode != wire.ReplyAck {
+		t.Errorf("hello = %+v", h0)
+	}
+}
+
+func TestResponseThenAckAndPause(t *testing.T) {
+	relay := newFakeRelay(t)
+	relay.pending = []*capture.Request{{ID: "e1", Method: "POST", Path: "/x"}}
+	fwd := funcDeliverer(func(_ context.Context, req *capture.Request) (*capture.Response, error) {
+		return &capture.Response{Status: 201, Body: []byte("made " + req.ID)}, nil
+	})
+	c, err := NewClient(Config{RelayURL: relay.URL(), Forwarder: fwd, Backoff: fastBackoff})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error)
+	go func() { done <- c.Run(ctx) }()
+	resp := relay.next(wire.TypeResponse)
+	if resp.ID != "e1" || resp.Response.Status != 201 || string(resp.Response.Body) != "made e1" {
+		t.Errorf("response = %+v", resp)
+	}
+	if ack := relay.next(wire.TypeAck); ack.ID != "e1" {
+		t.Errorf("ack = %+v", ack)
+	}
+	c.Pause()
+	relay.next(wire.TypePause)
+	c.Resume()
+	relay.next(wire.TypeResume)
+	cancel()
+	<-done
+}
+
+func TestKeepaliveDetectsDeadRelay(t *testing.T) {
+	relay := newFakeRelay(t)
+	rec := newRecorder()
+	c, err := NewClient(Config{RelayURL: relay.URL(), Forwarder: ok200, Backoff: fastBackoff, Observer: rec,
+		PingInterval: 20 * time.Millisecond, DeadAfter: 300 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error)
+	go func() { done <- c.Run(ctx) }()
+	relay.next(wire.TypePing) // silence makes the client ping
+	cancel()
+	<-done
+}
