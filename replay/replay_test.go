@@ -478,3 +478,35 @@ func TestHAR(t *testing.T) {
 		t.Fatal("ValidateHAR accepted an entry without request fields")
 	}
 }
+
+func TestProviderSigner(t *testing.T) {
+	s, err := NewProviderSigner("stripe", "whsec_test123")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := captured()
+	r.Body = []byte(`{"id":"evt_1","type":"charge.succeeded"}`)
+	old := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	if err := s.Sign(r, old); err != nil {
+		t.Fatal(err)
+	}
+	now := old.Add(time.Hour)
+	if err := s.Verify(r, now); err == nil {
+		t.Fatal("an hour-old signature verified")
+	}
+	a := newApp(t)
+	res, err := Run(t.Context(), r, Options{Target: a.url(t, ""), Signer: s, Now: func() time.Time { return now }})
+	if err != nil || res[0].Response.Status != http.StatusAccepted {
+		t.Fatalf("%v %+v", err, res)
+	}
+	sent := res[0].Request
+	if err := s.Verify(sent, now); err != nil {
+		t.Fatalf("re-signed replay does not verify: %v", err)
+	}
+	if got := a.got()[0].Header.Get("Stripe-Signature"); got != sent.Headers.Get("Stripe-Signature") || !strings.Contains(got, fmt.Sprint(now.Unix())) {
+		t.Fatalf("app got signature %q", got)
+	}
+	if _, err := NewProviderSigner("no-such-provider", "x"); err == nil {
+		t.Fatal("unknown provider accepted")
+	}
+}
