@@ -145,6 +145,9 @@ func NewForwarder(cfg ForwarderConfig) (*Forwarder, error) {
 	}, nil
 }
 
+// Close releases idle connections to the app.
+func (f *Forwarder) Close() { f.client.CloseIdleConnections() }
+
 // Targets lists the default target and the routes, for display.
 func (f *Forwarder) Targets() []string {
 	out := []string{f.target.String()}

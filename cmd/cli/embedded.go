@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"errors"
+	"io"
 
 	"github.com/hookctl/hookctl/tunnel"
 )
@@ -15,7 +16,7 @@ type embeddedRelay struct {
 
 func (e *embeddedRelay) Close() error { return e.close() }
 
-func startEmbedded(ctx context.Context, f *Factory) (*embeddedRelay, error) {
+func startEmbedded(ctx context.Context, f *Factory, warn io.Writer) (*embeddedRelay, error) {
 	return nil, errors.New("the embedded relay is not available yet; pass --relay")
 }
 

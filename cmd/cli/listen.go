@@ -140,7 +140,7 @@ func listenRun(ctx context.Context, opts *ListenOptions) error {
 	ecs := opts.IO.ErrColorScheme()
 	relayURL := relay.URL
 	if relay.Embedded {
-		emb, err := startEmbedded(ctx, opts.Factory)
+		emb, err := startEmbedded(ctx, opts.Factory, errOut)
 		if err != nil {
 			return err
 		}

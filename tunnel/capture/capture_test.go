@@ -1,0 +1,47 @@
+package capture
+
+import (
+	"bufio"
+	"context"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+)
+
+// TestRequestLineKeepsPathAsSent writes the forwarded request and checks the
+// request line byte for byte, including paths that start with "//".
+func TestRequestLineKeepsPathAsSent(t *testing.T) {
+	for _, tc := range []struct{ prefix, path, query, want string }{
+		{"", "/a%2Fb/c%20d", "x=%zz&y", "/a%2Fb/c%20d?x=%zz&y"},
+		{"", "//double//slash", "", "//double//slash"},
+		{"/api/", "/hook", "", "/api/hook"},
+		{"", "", "", "/"},
+	} {
+		target, _ := url.Parse("http://localhost:3000" + tc.prefix)
+		r := &Request{Method: "POST", Path: tc.path, Query: tc.query, Body: []byte("b"), Host: "relay.test", Proto: "https", RemoteAddr: "192.0.2.1:5555"}
+		req, err := r.NewHTTPRequest(context.Background(), target)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var b strings.Builder
+		if err := req.Write(&b); err != nil {
+			t.Fatal(err)
+		}
+		line, _, _ := strings.Cut(b.String(), "\r\n")
+		if want := "POST " + tc.want + " HTTP/1.1"; line != want {
+			t.Errorf("request line %q, want %q", line, want)
+		}
+		parsed, err := http.ReadRequest(bufio.NewReader(strings.NewReader(b.String())))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if parsed.Host != "localhost:3000" || parsed.Header.Get("X-Forwarded-Host") != "relay.test" ||
+			parsed.Header.Get("X-Forwarded-Proto") != "https" || parsed.Header.Get("X-Forwarded-For") != "192.0.2.1" {
+			t.Errorf("host %q headers %v", parsed.Host, parsed.Header)
+		}
+		if _, ok := parsed.Header["User-Agent"]; ok {
+			t.Errorf("User-Agent added: %v", parsed.Header)
+		}
+	}
+}
