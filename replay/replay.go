@@ -117,33 +117,13 @@ func Run(ctx context.Context, orig *capture.Request, opts Options) ([]Result, er
 	if _, err := req.NewHTTPRequest(ctx, opts.Target); err != nil {
 		return nil, err
 	}
-	client := opts.Client
-	if client == nil {
-		client = NewClient()
-	}
-	limit := opts.MaxResponseBody
-	if limit <= 0 {
-		limit = DefaultMaxResponseBody
-	}
-
 	results := make([]Result, count)
 	next := make(chan int)
 	var wg sync.WaitGroup
 	for range workers {
 		wg.Go(func() {
 			for i := range next {
-				sent := Clone(req)
-				resp := Deliver(ctx, client, sent, opts.Target, limit, now)
-				res := Result{Request: sent, Response: resp}
-				if opts.Recorder != nil && ctx.Err() == nil {
-					id, err := opts.Recorder.RecordReplay(ctx, orig.ID, sent, resp)
-					if err != nil {
-						res.RecordErr = fmt.Errorf("record replay: %w", err)
-					} else {
-						sent.ID = id
-					}
-				}
-				results[i] = res
+				results[i] = Send(ctx, Clone(req), opts)
 			}
 		})
 	}
@@ -153,6 +133,38 @@ func Run(ctx context.Context, orig *capture.Request, opts Options) ([]Result, er
 	close(next)
 	wg.Wait()
 	return results, nil
+}
+
+// Send delivers a request already prepared by Prepare (ReplayOf set) once
+// to opts.Target and records it when opts.Recorder is set. Count,
+// Concurrency and Signer are not used. The inspector's replay key uses it.
+func Send(ctx context.Context, req *capture.Request, opts Options) Result {
+	now := time.Now
+	if opts.Now != nil {
+		now = opts.Now
+	}
+	client := opts.Client
+	if client == nil {
+		client = NewClient()
+	}
+	limit := opts.MaxResponseBody
+	if limit <= 0 {
+		limit = DefaultMaxResponseBody
+	}
+	if opts.Target == nil {
+		return Result{Request: req, Response: &capture.Response{Error: ErrNoTarget.Error(), At: now()}}
+	}
+	resp := Deliver(ctx, client, req, opts.Target, limit, now)
+	res := Result{Request: req, Response: resp}
+	if opts.Recorder != nil && ctx.Err() == nil {
+		id, err := opts.Recorder.RecordReplay(ctx, req.ReplayOf, req, resp)
+		if err != nil {
+			res.RecordErr = fmt.Errorf("record replay: %w", err)
+		} else {
+			req.ID = id
+		}
+	}
+	return res
 }
 
 // NewClient returns the HTTP client replays use by default: no redirects

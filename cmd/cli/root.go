@@ -24,6 +24,8 @@ func NewCmdRoot(f *Factory) *cobra.Command {
 		// Commands are added here, one constructor each.
 		NewCmdListen(f),
 		NewCmdEvents(f),
+		NewCmdReplay(f),
+		NewCmdInspect(f),
 	)
 	return root
 }
