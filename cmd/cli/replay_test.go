@@ -403,4 +403,3 @@ func drive(m interface {
 		drive(m, next)
 	}
 }
-
