@@ -1,0 +1,86 @@
+package relay
+
+import (
+	"sync"
+
+	"github.com/hookctl/hookctl/tunnel/capture"
+)
+
+// hub knows the live session of each endpoint and the senders waiting for
+// an event's response. It holds no events: the store is the queue.
+type hub struct {
+	mu       sync.Mutex
+	sessions map[string]*session
+	waiters  map[string]waiter // by event id
+}
+
+type waiter struct {
+	endpoint string
+	ch       chan *capture.Response
+}
+
+func newHub() *hub {
+	return &hub{sessions: map[string]*session{}, waiters: map[string]waiter{}}
+}
+
+// attach makes s the endpoint's session and returns the one it replaces.
+func (h *hub) attach(s *session) *session {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	old := h.sessions[s.endpoint]
+	h.sessions[s.endpoint] = s
+	return old
+}
+
+// detach removes s unless a newer session already replaced it.
+func (h *hub) detach(s *session) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.sessions[s.endpoint] == s {
+		delete(h.sessions, s.endpoint)
+	}
+}
+
+func (h *hub) session(endpoint string) *session {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.sessions[endpoint]
+}
+
+// poke tells the endpoint's session that new events are in the store.
+func (h *hub) poke(endpoint string) {
+	if s := h.session(endpoint); s != nil {
+		s.wake()
+	}
+}
+
+// wait registers a sender waiting for the response to event id. Register
+// before the event is stored, or the response could come first. The
+// returned func unregisters.
+func (h *hub) wait(endpoint, id string) (<-chan *capture.Response, func()) {
+	ch := make(chan *capture.Response, 1)
+	h.mu.Lock()
+	h.waiters[id] = waiter{endpoint: endpoint, ch: ch}
+	h.mu.Unlock()
+	return ch, func() {
+		h.mu.Lock()
+		delete(h.waiters, id)
+		h.mu.Unlock()
+	}
+}
+
+// respond hands a response to the sender waiting for event id of endpoint,
+// if any; a session can only answer its own endpoint's senders. It never
+// blocks: a second response for the same event is dropped (the first one
+// already answered the sender; the store keeps the latest).
+func (h *hub) respond(endpoint, id string, resp *capture.Response) {
+	h.mu.Lock()
+	w, ok := h.waiters[id]
+	h.mu.Unlock()
+	if ok && w.endpoint == endpoint {
+		select {
+		case w.ch <- resp:
+		default:
+		}
+	}
+}

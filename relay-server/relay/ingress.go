@@ -1,0 +1,183 @@
+package relay
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/hookctl/hookctl/tunnel/capture"
+	"github.com/hookctl/hookctl/tunnel/wire"
+)
+
+// serveIngress captures a webhook: validate, store durably, then answer
+// according to the endpoint's session (the app's response, or 202).
+func (r *Relay) serveIngress(w http.ResponseWriter, req *http.Request) {
+	ctx := req.Context()
+	rawPath, rawQuery := splitRequestURI(req)
+	rest, ok := strings.CutPrefix(rawPath, "/h/")
+	if !ok {
+		writeError(w, http.StatusBadRequest, "bad_endpoint", "webhook URLs are /h/{endpoint}/{path}")
+		return
+	}
+	name, sub, _ := strings.Cut(rest, "/")
+	sub = "/" + sub
+	if !validEndpoint(name) {
+		writeError(w, http.StatusBadRequest, "bad_endpoint",
+			fmt.Sprintf("endpoint name %q not allowed: use 1-63 of a-z, 0-9 and '-', starting with a letter or digit", name))
+		return
+	}
+	exists, err := r.endpointExists(ctx, name)
+	if err != nil {
+		r.log.Error("ingress: look up endpoint", "endpoint", name, "err", err)
+		writeError(w, http.StatusServiceUnavailable, "internal", "relay storage unavailable")
+		return
+	}
+	if !exists {
+		writeError(w, http.StatusNotFound, "not_found", fmt.Sprintf("no endpoint %q on this relay", name))
+		return
+	}
+	if ok, wait := r.limit.allow(name); !ok {
+		w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(wait.Seconds()))))
+		writeError(w, http.StatusTooManyRequests, "rate_limited", fmt.Sprintf("endpoint %q is over its rate limit", name))
+		return
+	}
+	if req.ContentLength > r.cfg.MaxBody {
+		writeError(w, http.StatusRequestEntityTooLarge, "too_large", fmt.Sprintf("body over the %d-byte limit", r.cfg.MaxBody))
+		return
+	}
+	http.NewResponseController(w).SetReadDeadline(time.Now().Add(r.cfg.BodyTimeout))
+	body, err := io.ReadAll(http.MaxBytesReader(w, req.Body, r.cfg.MaxBody))
+	if err != nil {
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			writeError(w, http.StatusRequestEntityTooLarge, "too_large", fmt.Sprintf("body over the %d-byte limit", r.cfg.MaxBody))
+			return
+		}
+		writeError(w, http.StatusBadRequest, "bad_body", "reading the body: "+err.Error())
+		return
+	}
+	http.NewResponseController(w).SetReadDeadline(time.Time{})
+
+	ev := &capture.Request{
+		ID:         r.ids.next(),
+		Endpoint:   name,
+		Method:     req.Method,
+		Path:       sub,
+		Query:      rawQuery,
+		Headers:    capture.HeadersFrom(req.Header),
+		Body:       body,
+		Host:       req.Host,
+		Proto:      r.scheme(req),
+		RemoteAddr: req.RemoteAddr,
+		ReceivedAt: r.cfg.Now().UTC(),
+	}
+	// Wait before storing: once stored, the session may deliver it and get
+	// the response before this handler would have registered.
+	respCh, unwait := r.hub.wait(name, ev.ID)
+	defer unwait()
+	if err := r.st.InsertEvent(ctx, ev); err != nil {
+		r.log.Error("ingress: store event", "endpoint", name, "err", err)
+		writeError(w, http.StatusServiceUnavailable, "internal", "relay storage unavailable; the webhook was not stored")
+		return
+	}
+	r.hub.poke(name)
+
+	s := r.hub.session(name)
+	if s == nil {
+		writeQueued(w, http.StatusAccepted, ev.ID)
+		return
+	}
+	switch s.reply.Mode {
+	case wire.ReplyAck:
+		writeQueued(w, http.StatusAccepted, ev.ID)
+		return
+	case wire.ReplyStatus:
+		writeQueued(w, s.reply.Status, ev.ID)
+		return
+	}
+	timeout := r.cfg.ReplyTimeout
+	if s.reply.Timeout > 0 {
+		timeout = s.reply.Timeout
+	}
+	t := time.NewTimer(timeout)
+	defer t.Stop()
+	select {
+	case resp := <-respCh:
+		if resp.Error != "" || resp.Status < 200 || resp.Status > 599 {
+			writeQueued(w, http.StatusAccepted, ev.ID)
+			return
+		}
+		h := resp.Headers.HTTP()
+		capture.RemoveHopByHop(h)
+		h.Del("Content-Length")
+		for k, vs := range h {
+			w.Header()[k] = vs
+		}
+		w.Header().Set("Content-Length", strconv.Itoa(len(resp.Body)))
+		w.WriteHeader(resp.Status)
+		w.Write(resp.Body)
+	case <-t.C:
+		writeQueued(w, http.StatusAccepted, ev.ID)
+	case <-r.quit:
+		writeQueued(w, http.StatusAccepted, ev.ID)
+	case <-ctx.Done():
+		// The sender left; the event is stored and will be delivered.
+	}
+}
+
+// splitRequestURI returns the path and query exactly as the sender wrote
+// them on the request line, never a decoded or cleaned form.
+func splitRequestURI(req *http.Request) (path, query string) {
+	uri := req.RequestURI
+	if !strings.HasPrefix(uri, "/") {
+		// Absolute form (a proxy-style request line), or no request line
+		// (handler called directly).
+		path = req.URL.EscapedPath()
+		return path, req.URL.RawQuery
+	}
+	path, query, _ = strings.Cut(uri, "?")
+	return path, query
+}
+
+func (r *Relay) scheme(req *http.Request) string {
+	if r.cfg.TrustProxy {
+		if p := strings.ToLower(strings.TrimSpace(strings.Split(req.Header.Get("X-Forwarded-Proto"), ",")[0])); p == "http" || p == "https" {
+			return p
+		}
+	}
+	if req.TLS != nil {
+		return "https"
+	}
+	return "http"
+}
+
+// queued is the body of a 202 (or fixed-status) answer.
+type queued struct {
+	ID     string `json:"id"`
+	Status string `json:"status"`
+}
+
+func writeQueued(w http.ResponseWriter, status int, id string) {
+	writeJSON(w, status, queued{ID: id, Status: "queued"})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		status, b = http.StatusInternalServerError, []byte(`{"error":"encoding the response failed","code":"internal"}`)
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Content-Length", strconv.Itoa(len(b)+1))
+	w.WriteHeader(status)
+	w.Write(append(b, '\n'))
+}
+
+func writeError(w http.ResponseWriter, status int, code, text string) {
+	writeJSON(w, status, wire.APIError{Error: text, Code: code})
+}

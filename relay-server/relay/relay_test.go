@@ -1,0 +1,718 @@
+package relay_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+	"golang.org/x/net/websocket"
+
+	"github.com/hookctl/hookctl/relay-server/relay"
+	"github.com/hookctl/hookctl/relay-server/store"
+	"github.com/hookctl/hookctl/relay-server/store/sqlite"
+	"github.com/hookctl/hookctl/tunnel/capture"
+	"github.com/hookctl/hookctl/tunnel/wire"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// testRelay is a relay served on a loopback port with a SQLite store.
+type testRelay struct {
+	*relay.Relay
+	URL    string
+	Store  store.Store
+	client *http.Client
+}
+
+func startRelay(t *testing.T, cfg relay.Config) *testRelay {
+	t.Helper()
+	st, err := sqlite.Open(filepath.Join(t.TempDir(), "relay.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := relay.New(cfg, st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- r.Serve(ctx, ln) }()
+	tr := &http.Transport{}
+	t.Cleanup(func() {
+		tr.CloseIdleConnections()
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Serve: %v", err)
+		}
+		if err := st.Close(); err != nil {
+			t.Errorf("close store: %v", err)
+		}
+	})
+	return &testRelay{Relay: r, URL: "http://" + ln.Addr().String(), Store: st, client: &http.Client{Transport: tr}}
+}
+
+// send sends a webhook and returns the status, headers and body.
+func (tr *testRelay) send(t *testing.T, method, path string, body []byte, hdr http.Header) (int, http.Header, []byte) {
+	t.Helper()
+	req, err := http.NewRequest(method, tr.URL+path, bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k, vs := range hdr {
+		req.Header[k] = vs
+	}
+	resp, err := tr.client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.StatusCode, resp.Header, b
+}
+
+// queuedID checks a 202 answer and returns its event id.
+func queuedID(t *testing.T, status int, body []byte) string {
+	t.Helper()
+	var q struct{ ID, Status string }
+	if status != http.StatusAccepted || json.Unmarshal(body, &q) != nil || !strings.HasPrefix(q.ID, "evt_") || q.Status != "queued" {
+		t.Fatalf("answer = %d %s, want 202 {id, status: queued}", status, body)
+	}
+	return q.ID
+}
+
+// cli is a raw websocket client speaking the wire protocol.
+type cli struct {
+	t    *testing.T
+	conn *websocket.Conn
+}
+
+func dial(t *testing.T, base string) *cli {
+	t.Helper()
+	cfg, err := websocket.NewConfig(strings.Replace(base, "http", "ws", 1)+wire.ListenPath, base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := websocket.DialConfig(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	return &cli{t: t, conn: conn}
+}
+
+func (c *cli) send(m wire.Message) {
+	c.t.Helper()
+	if err := websocket.JSON.Send(c.conn, m); err != nil {
+		c.t.Fatalf("send %s: %v", m.Type, err)
+	}
+}
+
+// recv reads the next message other than a ping (answered) within 10s.
+func (c *cli) recv() wire.Message {
+	c.t.Helper()
+	for {
+		m, err := c.tryRecv()
+		if err != nil {
+			c.t.Fatalf("receive: %v", err)
+		}
+		if m.Type == wire.TypePing {
+			c.send(wire.Message{Type: wire.TypePong})
+			continue
+		}
+		return m
+	}
+}
+
+func (c *cli) tryRecv() (wire.Message, error) {
+	c.conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	var m wire.Message
+	err := websocket.JSON.Receive(c.conn, &m)
+	return m, err
+}
+
+func (c *cli) expect(typ string) wire.Message {
+	c.t.Helper()
+	m := c.recv()
+	if m.Type != typ {
+		c.t.Fatalf("got %s message %+v, want %s", m.Type, m, typ)
+	}
+	return m
+}
+
+// barrier pings and returns the messages that arrived before the pong:
+// everything the relay's writer decided to send before it read the ping.
+func (c *cli) barrier() []wire.Message {
+	c.t.Helper()
+	c.send(wire.Message{Type: wire.TypePing})
+	var before []wire.Message
+	for {
+		m := c.recv()
+		if m.Type == wire.TypePong {
+			return before
+		}
+		before = append(before, m)
+	}
+}
+
+// expectClosed reads until the relay closes the connection.
+func (c *cli) expectClosed() {
+	c.t.Helper()
+	for {
+		m, err := c.tryRecv()
+		if err != nil {
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				c.t.Fatal("connection still open")
+			}
+			return
+		}
+		if m.Type != wire.TypePing {
+			c.t.Fatalf("unexpected %+v before close", m)
+		}
+	}
+}
+
+func listen(t *testing.T, base string, hello wire.Message) (*cli, wire.Message) {
+	t.Helper()
+	c := dial(t, base)
+	hello.Type = wire.TypeHello
+	if hello.Version == 0 {
+		hello.Version = wire.Version
+	}
+	c.send(hello)
+	return c, c.recv()
+}
+
+func mustListen(t *testing.T, base string, hello wire.Message) *cli {
+	t.Helper()
+	c, m := listen(t, base, hello)
+	if m.Type != wire.TypeWelcome {
+		t.Fatalf("hello answered with %+v", m)
+	}
+	return c
+}
+
+var ackMode = &wire.ReplyOptions{Mode: wire.ReplyAck}
+
+func TestHelloWelcome(t *testing.T) {
+	r := startRelay(t, relay.Config{Open: true})
+	_, m := listen(t, r.URL, wire.Message{Endpoint: "alpha"})
+	if m.Type != wire.TypeWelcome || m.Endpoint != "alpha" || m.URL != r.URL+"/h/alpha" || m.Version != wire.Version ||
+		m.Pending != 0 || !strings.HasPrefix(m.Session, "ses_") {
+		t.Errorf("welcome = %+v", m)
+	}
+	_, m = listen(t, r.URL, wire.Message{})
+	if m.Type != wire.TypeWelcome || !strings.HasPrefix(m.URL, r.URL+"/h/") || strings.Count(m.Endpoint, "-") != 2 {
+		t.Errorf("welcome for a generated endpoint = %+v", m)
+	}
+}
+
+func TestPublicURL(t *testing.T) {
+	r := startRelay(t, relay.Config{Open: true, PublicURL: "https://hooks.example.com/"})
+	_, m := listen(t, r.URL, wire.Message{Endpoint: "alpha"})
+	if m.URL != "https://hooks.example.com/h/alpha" {
+		t.Errorf("url = %q", m.URL)
+	}
+}
+
+func TestPassthrough(t *testing.T) {
+	r := startRelay(t, relay.Config{Open: true})
+	c := mustListen(t, r.URL, wire.Message{Endpoint: "alpha"})
+	body := []byte{0, 1, 2, 0xff, '\r', '\n'}
+	type answer struct {
+		status int
+		hdr    http.Header
+		body   []byte
+	}
+	got := make(chan answer, 1)
+	go func() {
+		hdr := http.Header{"X-Multi": {"one", "two"}, "Content-Type": {"application/octet-stream"}}
+		s, h, b := r.send(t, "PATCH", "/h/alpha/a%2Fb//c/../d?x=1&x=2&y=%20", body, hdr)
+		got <- answer{s, h, b}
+	}()
+	ev := c.expect(wire.TypeEvent).Event
+	if ev.Method != "PATCH" || ev.Endpoint != "alpha" || ev.Path != "/a%2Fb//c/../d" || ev.Query != "x=1&x=2&y=%20" ||
+		!bytes.Equal(ev.Body, body) || ev.Proto != "http" || ev.Host == "" || ev.RemoteAddr == "" || ev.ReceivedAt.IsZero() {
+		t.Errorf("event = %+v", ev)
+	}
+	if vs := ev.Headers.HTTP().Values("X-Multi"); fmt.Sprint(vs) != "[one two]" {
+		t.Errorf("X-Multi = %v", vs)
+	}
+	c.send(wire.Message{Type: wire.TypeResponse, ID: ev.ID, Response: &capture.Response{
+		Status: 418,
+		Headers: capture.Headers{{Name: "X-App", Value: "a"}, {Name: "X-App", Value: "b"},
+			{Name: "Connection", Value: "X-Hop"}, {Name: "X-Hop", Value: "no"}, {Name: "Transfer-Encoding", Value: "chunked"}},
+		Body: []byte("short and stout"),
+	}})
+	c.send(wire.Message{Type: wire.TypeAck, ID: ev.ID})
+	a := <-got
+	if a.status != 418 || string(a.body) != "short and stout" || fmt.Sprint(a.hdr.Values("X-App")) != "[a b]" || a.hdr.Get("X-Hop") != "" {
+		t.Errorf("sender got %d %v %q", a.status, a.hdr, a.body)
+	}
+	waitFor(t, "event delivered", func() bool {
+		rec, err := r.Store.GetEvent(context.Background(), ev.ID)
+		return err == nil && rec.State == wire.StateDelivered && rec.Response != nil && rec.Response.Status == 418 && rec.Attempts == 1
+	})
+}
+
+// waitFor polls a condition that becomes true asynchronously.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
+func TestReplyTimeout(t *testing.T) {
+	r := startRelay(t, relay.Config{Open: true})
+	c := mustListen(t, r.URL, wire.Message{Endpoint: "alpha", Reply: &wire.ReplyOptions{Timeout: 50 * time.Millisecond}})
+	s, _, b := r.send(t, "POST", "/h/alpha/", []byte("x"), nil)
+	id := queuedID(t, s, b)
+	if ev := c.expect(wire.TypeEvent).Event; ev.ID != id {
+		t.Errorf("event %s, want %s", ev.ID, id)
+	}
+}
+
+func TestReplyModes(t *testing.T) {
+	r := startRelay(t, relay.Config{Open: true})
+	mustListen(t, r.URL, wire.Message{Endpoint: "acker", Reply: ackMode})
+	s, _, b := r.send(t, "POST", "/h/acker", nil, nil)
+	queuedID(t, s, b)
+	mustListen(t, r.URL, wire.Message{Endpoint: "failer", Reply: &wire.ReplyOptions{Mode: wire.ReplyStatus, Status: 503}})
+	if s, _, _ := r.send(t, "POST", "/h/failer", nil, nil); s != 503 {
+		t.Errorf("status mode answered %d, want 503", s)
+	}
+	_, m := listen(t, r.URL, wire.Message{Endpoint: "odd", Reply: &wire.ReplyOptions{Mode: "shout"}})
+	if m.Type != wire.TypeError || m.Code != wire.CodeBadMessage {
+		t.Errorf("unknown reply mode answered %+v", m)
+	}
+}
+
+func TestErrorResponseIsQueued(t *testing.T) {
+	r := startRelay(t, relay.Config{Open: true})
+	c := mustListen(t, r.URL, wire.Message{Endpoint: "alpha"})
+	got := make(chan []byte, 1)
+	go func() {
+		s, _, b := r.send(t, "POST", "/h/alpha", nil, nil)
+		queuedID(t, s, b)
+		got <- b
+	}()
+	ev := c.expect(wire.TypeEvent).Event
+	c.send(wire.Message{Type: wire.TypeResponse, ID: ev.ID, Response: &capture.Response{Error: "connection refused"}})
+	<-got
+}
+
+func TestOfflineThenDeliveredOldestFirst(t *testing.T) {
+	r := startRelay(t, relay.Config{Open: true})
+	var ids []string
+	for i := 0; i < 5; i++ {
+		s, _, b := r.send(t, "POST", fmt.Sprintf("/h/alpha/%d", i), nil, nil)
+		ids = append(ids, queuedID(t, s, b))
+	}
+	c, m := listen(t, r.URL, wire.Message{Endpoint: "alpha"})
+	if m.Type != wire.TypeWelcome || m.Pending != 5 {
+		t.Fatalf("welcome = %+v, want 5 pending", m)
+	}
+	for i, id := range ids {
+		ev := c.expect(wire.TypeEvent).Event
+		if ev.ID != id || ev.Path != fmt.Sprintf("/%d", i) {
+			t.Errorf("event %d = %s %s, want %s", i, ev.ID, ev.Path, id)
+		}
+	}
+}
+
+func TestUnackedRedeliveredOnReconnect(t *testing.T) {
+	r := startRelay(t, relay.Config{Open: true})
+	c := mustListen(t, r.URL, wire.Message{Endpoint: "alpha", Reply: ackMode})
+	var ids []string
+	for i := 0; i < 3; i++ {
+		s, _, b := r.send(t, "POST", "/h/alpha", nil, nil)
+		ids = append(ids, queuedID(t, s, b))
+	}
+	for range ids {
+		c.expect(wire.TypeEvent)
+	}
+	c.send(wire.Message{Type: wire.TypeAck, ID: ids[0]})
+	c.barrier() // the ack is read before the ping
+	c.conn.Close()
+
+	c2 := mustListen(t, r.URL, wire.Message{Endpoint: "alpha"})
+	for _, id := range ids[1:] {
+		if ev := c2.expect(wire.TypeEvent).Event; ev.ID != id {
+			t.Errorf("redelivered %s, want %s", ev.ID, id)
+		}
+	}
+	if extra := c2.barrier(); len(extra) != 0 {
+		t.Errorf("unexpected messages %+v", extra)
+	}
+}
+
+func TestWindow(t *testing.T) {
+	r := startRelay(t, relay.Config{Open: true, Window: 3})
+	c := mustListen(t, r.URL, wire.Message{Endpoint: "alpha", Reply: ackMode, Window: 100})
+	var ids []string
+	for i := 0; i < 5; i++ {
+		s, _, b := r.send(t, "POST", "/h/alpha", nil, nil)
+		ids = append(ids, queuedID(t, s, b))
+	}
+	var got []string
+	for len(got) < 3 {
+		got = append(got, c.expect(wire.TypeEvent).Event.ID)
+	}
+	if extra := c.barrier(); len(extra) != 0 {
+		t.Fatalf("window of 3 exceeded: %+v", extra)
+	}
+	c.send(wire.Message{Type: wire.TypeAck, ID: got[1]})
+	if ev := c.expect(wire.TypeEvent).Event; ev.ID != ids[3] {
+		t.Errorf("after one ack got %s, want %s", ev.ID, ids[3])
+	}
+	if extra := c.barrier(); len(extra) != 0 {
+		t.Fatalf("window of 3 exceeded after an ack: %+v", extra)
+	}
+}
+
+func TestHelloWindowSmallerThanRelays(t *testing.T) {
+	r := startRelay(t, relay.Config{Open: true})
+	c := mustListen(t, r.URL, wire.Message{Endpoint: "alpha", Reply: ackMode, Window: 1})
+	for i := 0; i < 2; i++ {
+		s, _, b := r.send(t, "POST", "/h/alpha", nil, nil)
+		queuedID(t, s, b)
+	}
+	ev := c.expect(wire.TypeEvent).Event
+	if extra := c.barrier(); len(extra) != 0 {
+		t.Fatalf("window of 1 exceeded: %+v", extra)
+	}
+	c.send(wire.Message{Type: wire.TypeAck, ID: ev.ID})
+	c.expect(wire.TypeEvent)
+}
+
+func TestPauseResume(t *testing.T) {
+	r := startRelay(t, relay.Config{Open: true})
+	c := mustListen(t, r.URL, wire.Message{Endpoint: "alpha", Reply: ackMode})
+	c.send(wire.Message{Type: wire.TypePause})
+	c.barrier()
+	s, _, b := r.send(t, "POST", "/h/alpha", nil, nil)
+	id := queuedID(t, s, b)
+	if extra := c.barrier(); len(extra) != 0 {
+		t.Fatalf("delivered while paused: %+v", extra)
+	}
+	c.send(wire.Message{Type: wire.TypeResume})
+	if ev := c.expect(wire.TypeEvent).Event; ev.ID != id {
+		t.Errorf("after resume got %s, want %s", ev.ID, id)
+	}
+}
+
+func TestPermanentRefusals(t *testing.T) {
+	r := startRelay(t, relay.Config{})
+	alice, err := r.CreateToken(context.Background(), "alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	bob, err := r.CreateToken(context.Background(), "bob")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(alice, "hkt_") {
+		t.Errorf("token %q lacks the hkt_ prefix", alice)
+	}
+	mustListen(t, r.URL, wire.Message{Token: alice, Endpoint: "alpha"})
+	for _, tc := range []struct {
+		name  string
+		hello wire.Message
+		code  string
+	}{
+		{"version", wire.Message{Version: 99, Token: alice, Endpoint: "alpha"}, wire.CodeBadVersion},
+		{"no token", wire.Message{Endpoint: "beta"}, wire.CodeUnauthorized},
+		{"bad token", wire.Message{Token: "hkt_nope", Endpoint: "beta"}, wire.CodeUnauthorized},
+		{"foreign endpoint", wire.Message{Token: bob, Endpoint: "alpha"}, wire.CodeForbidden},
+		{"bad name", wire.Message{Token: bob, Endpoint: "Not_OK"}, wire.CodeBadEndpoint},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, m := listen(t, r.URL, tc.hello)
+			if m.Type != wire.TypeError || m.Code != tc.code || !m.Permanent || m.Text == "" {
+				t.Errorf("got %+v, want permanent %s", m, tc.code)
+			}
+			c.expectClosed()
+		})
+	}
+}
+
+func TestReplacedSession(t *testing.T) {
+	r := startRelay(t, relay.Config{Open: true})
+	old := mustListen(t, r.URL, wire.Message{Endpoint: "alpha", Reply: ackMode})
+	c := mustListen(t, r.URL, wire.Message{Endpoint: "alpha", Reply: ackMode})
+	m := old.recv()
+	if m.Type != wire.TypeError || m.Code != wire.CodeReplaced || !m.Permanent {
+		t.Errorf("old session got %+v, want permanent replaced", m)
+	}
+	old.expectClosed()
+	s, _, b := r.send(t, "POST", "/h/alpha", nil, nil)
+	if ev := c.expect(wire.TypeEvent).Event; ev.ID != queuedID(t, s, b) {
+		t.Errorf("new session got %s", ev.ID)
+	}
+}
+
+func TestBadMessagesCloseOnlyThatConnection(t *testing.T) {
+	r := startRelay(t, relay.Config{Open: true, MaxBody: 1024})
+	good := mustListen(t, r.URL, wire.Message{Endpoint: "good", Reply: ackMode})
+
+	bad := mustListen(t, r.URL, wire.Message{Endpoint: "bad1"})
+	if err := websocket.Message.Send(bad.conn, "{not json"); err != nil {
+		t.Fatal(err)
+	}
+	if m := bad.recv(); m.Type != wire.TypeError || m.Code != wire.CodeBadMessage {
+		t.Errorf("malformed JSON answered %+v", m)
+	}
+	bad.expectClosed()
+
+	big := mustListen(t, r.URL, wire.Message{Endpoint: "bad2"})
+	huge := `{"type":"ping","message":"` + strings.Repeat("x", 3<<20) + `"}`
+	// The relay refuses the frame from its header and closes without reading
+	// the rest, so the client may see a reset instead of the error message.
+	websocket.Message.Send(big.conn, huge)
+	if m, err := big.tryRecv(); err == nil && (m.Type != wire.TypeError || m.Code != wire.CodeBadMessage) {
+		t.Errorf("oversized frame answered %+v", m)
+	} else if err == nil {
+		big.expectClosed()
+	}
+
+	// Before hello the cap is much smaller.
+	pre := dial(t, r.URL)
+	if err := websocket.Message.Send(pre.conn, `{"type":"hello","token":"`+strings.Repeat("x", 100<<10)+`"}`); err != nil {
+		t.Fatal(err)
+	}
+	if m := pre.recv(); m.Type != wire.TypeError || m.Code != wire.CodeBadMessage {
+		t.Errorf("oversized hello answered %+v", m)
+	}
+
+	unknown := mustListen(t, r.URL, wire.Message{Endpoint: "bad3"})
+	unknown.send(wire.Message{Type: "dance"})
+	if m := unknown.recv(); m.Type != wire.TypeError || m.Code != wire.CodeBadMessage {
+		t.Errorf("unknown type answered %+v", m)
+	}
+
+	s, _, b := r.send(t, "POST", "/h/good", nil, nil)
+	if ev := good.expect(wire.TypeEvent).Event; ev.ID != queuedID(t, s, b) {
+		t.Errorf("good session got %s", ev.ID)
+	}
+}
+
+func TestHelloTimeout(t *testing.T) {
+	r := startRelay(t, relay.Config{Open: true, HelloTimeout: 50 * time.Millisecond})
+	c := dial(t, r.URL)
+	c.expectClosed()
+}
+
+func TestDeadConnectionDetected(t *testing.T) {
+	r := startRelay(t, relay.Config{Open: true, PingInterval: 20 * time.Millisecond, DeadAfter: 100 * time.Millisecond})
+	c := mustListen(t, r.URL, wire.Message{Endpoint: "alpha"})
+	// The relay pings; a CLI that never answers is dropped.
+	for {
+		m, err := c.tryRecv()
+		if err != nil {
+			break
+		}
+		if m.Type != wire.TypePing {
+			t.Fatalf("unexpected %+v", m)
+		}
+	}
+}
+
+func TestIngressRefusals(t *testing.T) {
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	r := startRelay(t, relay.Config{MaxBody: 1024, RateLimit: 1, RateBurst: 2, Now: func() time.Time { return now }})
+	tok, err := r.CreateToken(context.Background(), "alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustListen(t, r.URL, wire.Message{Token: tok, Endpoint: "alpha", Reply: ackMode})
+	mustListen(t, r.URL, wire.Message{Token: tok, Endpoint: "beta", Reply: ackMode})
+
+	if s, _, b := r.send(t, "POST", "/h/nobody/x", nil, nil); s != 404 || !strings.Contains(string(b), "nobody") {
+		t.Errorf("unknown endpoint: %d %s", s, b)
+	}
+	if s, _, b := r.send(t, "POST", "/h/Bad_Name/x", nil, nil); s != 400 || !strings.Contains(string(b), "not allowed") {
+		t.Errorf("bad name: %d %s", s, b)
+	}
+	if s, _, _ := r.send(t, "POST", "/h/alpha", make([]byte, 1025), nil); s != 413 {
+		t.Errorf("oversized body: %d", s)
+	}
+	// Without Content-Length the limit still holds.
+	req, _ := http.NewRequest("POST", r.URL+"/h/alpha", io.MultiReader(bytes.NewReader(make([]byte, 4096))))
+	req.ContentLength = -1
+	resp, err := r.client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 413 {
+		t.Errorf("oversized chunked body: %d", resp.StatusCode)
+	}
+	if n, _ := r.Store.CountPending(context.Background(), "alpha"); n != 0 {
+		t.Errorf("%d events stored after 413s", n)
+	}
+	for i := 0; i < 2; i++ {
+		if s, _, _ := r.send(t, "POST", "/h/beta", make([]byte, 1024), nil); s != 202 {
+			t.Errorf("request %d within burst: %d", i, s)
+		}
+	}
+	s, h, _ := r.send(t, "POST", "/h/beta", nil, nil)
+	if s != 429 || h.Get("Retry-After") != "1" {
+		t.Errorf("over rate: %d Retry-After %q", s, h.Get("Retry-After"))
+	}
+}
+
+func TestSlowLoris(t *testing.T) {
+	r := startRelay(t, relay.Config{Open: true, ReadHeaderTimeout: 200 * time.Millisecond})
+	conn, err := net.Dial("tcp", strings.TrimPrefix(r.URL, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	stop := make(chan struct{})
+	dribbled := make(chan struct{})
+	go func() {
+		defer close(dribbled)
+		conn.Write([]byte("POST /h/alpha HTTP/1.1\r\nHost: x\r\n"))
+		tick := time.NewTicker(20 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-tick.C:
+				if _, err := conn.Write([]byte("X")); err != nil {
+					return
+				}
+			}
+		}
+	}()
+	// Others are served meanwhile.
+	if s, _, _ := r.send(t, "GET", wire.HealthzPath, nil, nil); s != 200 {
+		t.Errorf("healthz during slow-loris: %d", s)
+	}
+	conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	_, err = io.ReadAll(conn)
+	close(stop)
+	<-dribbled
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		t.Fatal("slow-loris connection still open after 5s")
+	}
+}
+
+func apiGet(t *testing.T, r *testRelay, token, path string, v any) int {
+	t.Helper()
+	req, _ := http.NewRequest("GET", r.URL+path, nil)
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := r.client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if v != nil && resp.StatusCode == 200 {
+		if err := json.NewDecoder(resp.Body).Decode(v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return resp.StatusCode
+}
+
+func TestAPI(t *testing.T) {
+	r := startRelay(t, relay.Config{})
+	ctx := context.Background()
+	alice, _ := r.CreateToken(ctx, "alice")
+	bob, _ := r.CreateToken(ctx, "bob")
+	mustListen(t, r.URL, wire.Message{Token: alice, Endpoint: "alpha", Reply: ackMode})
+	mustListen(t, r.URL, wire.Message{Token: bob, Endpoint: "beta", Reply: ackMode})
+	var ids []string
+	for i := 0; i < 3; i++ {
+		s, _, b := r.send(t, "POST", "/h/alpha", []byte{byte(i)}, nil)
+		ids = append(ids, queuedID(t, s, b))
+	}
+	s, _, b := r.send(t, "POST", "/h/beta", nil, nil)
+	bobID := queuedID(t, s, b)
+
+	if s := apiGet(t, r, "", wire.EventsPath, nil); s != 401 {
+		t.Errorf("no token: %d", s)
+	}
+	if s := apiGet(t, r, "hkt_wrong", wire.EventsPath, nil); s != 401 {
+		t.Errorf("wrong token: %d", s)
+	}
+	var list wire.EventList
+	if s := apiGet(t, r, alice, wire.EventsPath+"?limit=2", &list); s != 200 || len(list.Events) != 2 ||
+		list.Events[0].Request.ID != ids[2] || list.Events[1].Request.ID != ids[1] {
+		t.Errorf("alice's list: %d %+v", s, list)
+	}
+	list = wire.EventList{}
+	if s := apiGet(t, r, alice, wire.EventsPath+"?before="+ids[1], &list); s != 200 || len(list.Events) != 1 || list.Events[0].Request.ID != ids[0] {
+		t.Errorf("alice's second page: %d %+v", s, list)
+	}
+	if s := apiGet(t, r, bob, wire.EventsPath+"?endpoint=alpha", nil); s != 403 {
+		t.Errorf("bob listing alpha: %d", s)
+	}
+	list = wire.EventList{}
+	if s := apiGet(t, r, bob, wire.EventsPath, &list); s != 200 || len(list.Events) != 1 || list.Events[0].Request.ID != bobID {
+		t.Errorf("bob's list: %d %+v", s, list)
+	}
+	if s := apiGet(t, r, bob, wire.EventsPath+"/"+ids[0], nil); s != 404 {
+		t.Errorf("bob showing alice's event: %d", s)
+	}
+	var rec wire.EventRecord
+	if s := apiGet(t, r, alice, wire.EventsPath+"/"+ids[0], &rec); s != 200 || rec.Request.ID != ids[0] || !bytes.Equal(rec.Request.Body, []byte{0}) {
+		t.Errorf("alice showing her event: %d %+v", s, rec)
+	}
+
+	replay, _ := json.Marshal(wire.ReplayRecord{Request: rec.Request, Response: &capture.Response{Status: 200, Body: []byte("ok")}})
+	req, _ := http.NewRequest("POST", r.URL+wire.EventsPath+"/"+ids[0]+"/replays", bytes.NewReader(replay))
+	req.Header.Set("Authorization", "Bearer "+alice)
+	resp, err := r.client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out wire.EventRecord
+	json.NewDecoder(resp.Body).Decode(&out)
+	resp.Body.Close()
+	if resp.StatusCode != 201 || out.Request.ReplayOf != ids[0] || out.Request.ID == ids[0] || out.State != wire.StateDelivered {
+		t.Errorf("replay: %d %+v", resp.StatusCode, out)
+	}
+	if s := apiGet(t, r, alice, wire.EventsPath+"/"+out.Request.ID, &rec); s != 200 || rec.Request.ReplayOf != ids[0] || rec.Response == nil {
+		t.Errorf("stored replay: %d %+v", s, rec)
+	}
+	req, _ = http.NewRequest("POST", r.URL+wire.EventsPath+"/"+ids[0]+"/replays", bytes.NewReader(replay))
+	req.Header.Set("Authorization", "Bearer "+bob)
+	resp, err = r.client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 404 {
+		t.Errorf("bob replaying alice's event: %d", resp.StatusCode)
+	}
+	if s := apiGet(t, r, "", wire.HealthzPath, nil); s != 200 {
+		t.Errorf("healthz: %d", s)
+	}
+}

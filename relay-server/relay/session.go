@@ -1,0 +1,409 @@
+package relay
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"sync"
+	"time"
+
+	"golang.org/x/net/websocket"
+
+	"github.com/hookctl/hookctl/tunnel/wire"
+)
+
+// helloMaxBytes caps messages before a client has authenticated.
+const helloMaxBytes = 64 << 10
+
+// pendingBatch and pendingBytes bound one read of pending events, so a
+// window of large bodies is not loaded at once.
+const (
+	pendingBatch = 16
+	pendingBytes = 8 << 20
+)
+
+// session is one connected CLI listening for one endpoint. It has exactly
+// two goroutines, a reader and a writer; serveListen returns after both.
+type session struct {
+	r        *Relay
+	conn     *websocket.Conn
+	id       string
+	endpoint string
+	window   int
+	reply    wire.ReplyOptions
+
+	cancel context.CancelFunc
+	wakeCh chan struct{}     // new events or a freed window slot; capacity 1
+	ctrl   chan wire.Message // replies the reader asks the writer to send
+	final  chan wire.Message // the last message before closing; capacity 1
+	done   chan struct{}     // closed when both goroutines have exited
+
+	mu       sync.Mutex
+	inflight map[string]struct{} // sent, not acked, on this connection
+	paused   bool
+}
+
+// badMessage is a protocol violation by the client: it gets
+// error{bad_message} and the connection is closed.
+type badMessage struct{ text string }
+
+func (e *badMessage) Error() string { return e.text }
+
+// serveListenHTTP counts the session before the websocket hijacks the
+// connection, so Serve waits for it even though http.Server will not.
+func (r *Relay) serveListenHTTP(ws http.Handler) http.HandlerFunc {
+	return func(w http.ResponseWriter, req *http.Request) {
+		r.sessions.Add(1)
+		defer r.sessions.Done()
+		select {
+		case <-r.quit:
+			http.Error(w, "relay is shutting down", http.StatusServiceUnavailable)
+			return
+		default:
+		}
+		ws.ServeHTTP(w, req)
+	}
+}
+
+// serveListen runs one CLI connection: hello, welcome, then the session.
+func (r *Relay) serveListen(conn *websocket.Conn) {
+	ctx := conn.Request().Context()
+	conn.MaxPayloadBytes = helloMaxBytes
+	conn.SetReadDeadline(time.Now().Add(r.cfg.HelloTimeout))
+	var hello wire.Message
+	if err := readMessage(conn, &hello); err != nil {
+		var bad *badMessage
+		if errors.As(err, &bad) {
+			r.refuse(conn, wire.CodeBadMessage, bad.text, false)
+		}
+		return
+	}
+	if hello.Type != wire.TypeHello {
+		r.refuse(conn, wire.CodeBadMessage, fmt.Sprintf("first message must be hello, got %q", hello.Type), false)
+		return
+	}
+	if hello.Version != wire.Version {
+		r.refuse(conn, wire.CodeBadVersion, fmt.Sprintf("relay speaks protocol version %d, client sent %d: upgrade hookctl or the relay", wire.Version, hello.Version), true)
+		return
+	}
+	owner, err := r.authenticate(ctx, hello.Token)
+	if errors.Is(err, errUnauthorized) {
+		r.refuse(conn, wire.CodeUnauthorized, "unknown or missing token: create one with `relay-server token create`", true)
+		return
+	}
+	if err != nil {
+		r.log.Error("listen: authenticate", "err", err)
+		r.refuse(conn, wire.CodeInternal, "relay error; retrying may help", false)
+		return
+	}
+	if hello.Endpoint != "" && !validEndpoint(hello.Endpoint) {
+		r.refuse(conn, wire.CodeBadEndpoint, fmt.Sprintf("endpoint name %q not allowed: use 1-63 of a-z, 0-9 and '-', starting with a letter or digit", hello.Endpoint), true)
+		return
+	}
+	reply, err := r.replyOptions(hello.Reply)
+	if err != nil {
+		r.refuse(conn, wire.CodeBadMessage, err.Error(), false)
+		return
+	}
+	name, err := r.claimEndpoint(ctx, hello.Endpoint, owner)
+	if errors.Is(err, errForbidden) {
+		r.refuse(conn, wire.CodeForbidden, fmt.Sprintf("endpoint %q belongs to another token", hello.Endpoint), true)
+		return
+	}
+	if err != nil {
+		r.log.Error("listen: claim endpoint", "endpoint", hello.Endpoint, "err", err)
+		r.refuse(conn, wire.CodeInternal, "relay error; retrying may help", false)
+		return
+	}
+
+	window := r.cfg.Window
+	if hello.Window > 0 && hello.Window < window {
+		window = hello.Window
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	s := &session{
+		r:        r,
+		conn:     conn,
+		id:       "ses_" + randomHex(8),
+		endpoint: name,
+		window:   window,
+		reply:    reply,
+		cancel:   cancel,
+		wakeCh:   make(chan struct{}, 1),
+		ctrl:     make(chan wire.Message, 8),
+		final:    make(chan wire.Message, 1),
+		done:     make(chan struct{}),
+		inflight: map[string]struct{}{},
+	}
+	defer close(s.done)
+	if old := r.hub.attach(s); old != nil {
+		// One session per endpoint: the newer wins. The old CLI is told
+		// permanently, so two CLIs do not keep taking the endpoint from
+		// each other.
+		old.finish(wire.Message{Type: wire.TypeError, Code: wire.CodeReplaced, Permanent: true,
+			Text: "another hookctl listen connected to endpoint " + name})
+		old.cancel()
+		<-old.done
+	}
+	defer r.hub.detach(s)
+
+	pending, err := r.st.CountPending(ctx, name)
+	if err != nil {
+		r.log.Error("listen: count pending", "endpoint", name, "err", err)
+		r.refuse(conn, wire.CodeInternal, "relay error; retrying may help", false)
+		return
+	}
+	welcome := wire.Message{
+		Type:     wire.TypeWelcome,
+		Version:  wire.Version,
+		Endpoint: name,
+		URL:      r.publicBase(conn.Request()) + "/h/" + name,
+		Session:  s.id,
+		Pending:  pending,
+		Window:   window,
+	}
+	if err := s.write(welcome); err != nil {
+		return
+	}
+	r.log.Info("listen: session started", "endpoint", name, "session", s.id, "pending", pending, "remote", conn.Request().RemoteAddr)
+	conn.MaxPayloadBytes = r.maxFrame()
+
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		defer cancel()
+		s.readLoop(ctx)
+	}()
+	go func() {
+		defer wg.Done()
+		defer cancel()
+		s.writeLoop(ctx)
+	}()
+	wg.Wait()
+	r.log.Info("listen: session ended", "endpoint", name, "session", s.id)
+}
+
+// maxFrame caps one incoming message: a response may carry a body as large
+// as an accepted webhook, base64-encoded, plus headers.
+func (r *Relay) maxFrame() int {
+	n := r.cfg.MaxBody/3*4 + 1<<20
+	return int(min(n, 1<<30))
+}
+
+func (r *Relay) replyOptions(o *wire.ReplyOptions) (wire.ReplyOptions, error) {
+	if o == nil {
+		return wire.ReplyOptions{Mode: wire.ReplyPassthrough}, nil
+	}
+	out := *o
+	switch out.Mode {
+	case "", wire.ReplyPassthrough:
+		out.Mode = wire.ReplyPassthrough
+		if out.Timeout < 0 || out.Timeout > maxReplyTimeout {
+			return out, fmt.Errorf("reply timeout %v out of range (0 to %v)", out.Timeout, maxReplyTimeout)
+		}
+	case wire.ReplyAck:
+	case wire.ReplyStatus:
+		if out.Status < 200 || out.Status > 599 {
+			return out, fmt.Errorf("reply status %d out of range (200 to 599)", out.Status)
+		}
+	default:
+		return out, fmt.Errorf("unknown reply mode %q", out.Mode)
+	}
+	return out, nil
+}
+
+// refuse sends an error before a session exists; the connection is closed
+// when serveListen returns.
+func (r *Relay) refuse(conn *websocket.Conn, code, text string, permanent bool) {
+	conn.SetWriteDeadline(time.Now().Add(time.Second))
+	websocket.JSON.Send(conn, wire.Message{Type: wire.TypeError, Code: code, Text: text, Permanent: permanent})
+}
+
+func readMessage(conn *websocket.Conn, m *wire.Message) error {
+	var data []byte
+	if err := websocket.Message.Receive(conn, &data); err != nil {
+		if errors.Is(err, websocket.ErrFrameTooLarge) {
+			return &badMessage{fmt.Sprintf("message larger than %d bytes", conn.MaxPayloadBytes)}
+		}
+		return err
+	}
+	if err := json.Unmarshal(data, m); err != nil {
+		return &badMessage{"malformed message: " + err.Error()}
+	}
+	if m.Type == "" {
+		return &badMessage{"message without a type"}
+	}
+	return nil
+}
+
+func (s *session) write(m wire.Message) error {
+	s.conn.SetWriteDeadline(time.Now().Add(s.r.cfg.DeadAfter))
+	return websocket.JSON.Send(s.conn, m)
+}
+
+// finish sets the last message the writer sends before it closes the
+// connection. The first one wins.
+func (s *session) finish(m wire.Message) {
+	select {
+	case s.final <- m:
+	default:
+	}
+}
+
+// wake tells the writer to look at the store again. It never blocks.
+func (s *session) wake() {
+	select {
+	case s.wakeCh <- struct{}{}:
+	default:
+	}
+}
+
+// room is how many more events may be sent now.
+func (s *session) room() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.paused {
+		return 0
+	}
+	return s.window - len(s.inflight)
+}
+
+func (s *session) readLoop(ctx context.Context) {
+	for {
+		s.conn.SetReadDeadline(time.Now().Add(s.r.cfg.DeadAfter))
+		var m wire.Message
+		if err := readMessage(s.conn, &m); err != nil {
+			var bad *badMessage
+			if errors.As(err, &bad) {
+				s.finish(wire.Message{Type: wire.TypeError, Code: wire.CodeBadMessage, Text: bad.text})
+			}
+			return
+		}
+		if err := s.handle(ctx, m); err != nil {
+			s.finish(wire.Message{Type: wire.TypeError, Code: wire.CodeBadMessage, Text: err.Error()})
+			return
+		}
+	}
+}
+
+// handle applies one message from the CLI. An error is a protocol
+// violation.
+func (s *session) handle(ctx context.Context, m wire.Message) error {
+	st := s.r.st
+	switch m.Type {
+	case wire.TypePing:
+		select {
+		case s.ctrl <- wire.Message{Type: wire.TypePong}:
+		case <-ctx.Done():
+		}
+	case wire.TypePong:
+	case wire.TypeAck:
+		if m.ID == "" {
+			return errors.New("ack without an id")
+		}
+		s.mu.Lock()
+		_, mine := s.inflight[m.ID]
+		delete(s.inflight, m.ID)
+		s.mu.Unlock()
+		// An id sent on an earlier connection is acked too; the store
+		// checks it belongs to this endpoint.
+		if err := st.Ack(ctx, s.endpoint, m.ID, s.r.cfg.Now()); err != nil && ctx.Err() == nil {
+			s.r.log.Error("listen: ack", "endpoint", s.endpoint, "id", m.ID, "err", err)
+		}
+		if mine {
+			s.wake()
+		}
+	case wire.TypeResponse:
+		if m.ID == "" || m.Response == nil {
+			return errors.New("response without an id or a response")
+		}
+		if err := st.SetResponse(ctx, s.endpoint, m.ID, m.Response); err != nil && ctx.Err() == nil {
+			s.r.log.Error("listen: store response", "endpoint", s.endpoint, "id", m.ID, "err", err)
+		}
+		s.r.hub.respond(s.endpoint, m.ID, m.Response)
+	case wire.TypePause:
+		s.mu.Lock()
+		s.paused = true
+		s.mu.Unlock()
+	case wire.TypeResume:
+		s.mu.Lock()
+		s.paused = false
+		s.mu.Unlock()
+		s.wake()
+	default:
+		return fmt.Errorf("unexpected message type %q", m.Type)
+	}
+	return nil
+}
+
+// writeLoop is the only writer on the connection. It streams pending events
+// from the store, oldest first, keeping at most window in flight: the store
+// is the queue, so a slow CLI just leaves events pending.
+func (s *session) writeLoop(ctx context.Context) {
+	defer func() {
+		select {
+		case m := <-s.final:
+			s.conn.SetWriteDeadline(time.Now().Add(time.Second))
+			websocket.JSON.Send(s.conn, m)
+		default:
+		}
+		s.conn.Close() // unblocks the reader
+	}()
+	ping := time.NewTimer(s.r.cfg.PingInterval)
+	defer ping.Stop()
+	var cursor int64 // last seq sent on this connection
+	for {
+		if n := min(s.room(), pendingBatch); n > 0 {
+			ps, err := s.r.st.Pending(ctx, s.endpoint, cursor, n, pendingBytes)
+			if err != nil {
+				if ctx.Err() == nil {
+					s.r.log.Error("listen: read pending events", "endpoint", s.endpoint, "err", err)
+					s.finish(wire.Message{Type: wire.TypeError, Code: wire.CodeInternal, Text: "relay error; reconnecting may help"})
+				}
+				return
+			}
+			for _, p := range ps {
+				s.mu.Lock()
+				s.inflight[p.Event.ID] = struct{}{}
+				s.mu.Unlock()
+				if err := s.write(wire.Message{Type: wire.TypeEvent, Event: p.Event}); err != nil {
+					return
+				}
+				cursor = p.Seq
+				if err := s.r.st.MarkSent(ctx, s.endpoint, p.Event.ID); err != nil && ctx.Err() == nil {
+					s.r.log.Error("listen: count attempt", "id", p.Event.ID, "err", err)
+				}
+			}
+			if len(ps) > 0 {
+				ping.Reset(s.r.cfg.PingInterval)
+			}
+			if len(ps) == n {
+				// Maybe more; look again once pending control replies and
+				// cancellation have had their turn.
+				s.wake()
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-s.r.quit:
+			s.finish(wire.Message{Type: wire.TypeError, Code: wire.CodeInternal, Text: "relay is shutting down"})
+			return
+		case m := <-s.ctrl:
+			if err := s.write(m); err != nil {
+				return
+			}
+			ping.Reset(s.r.cfg.PingInterval)
+		case <-s.wakeCh:
+		case <-ping.C:
+			if err := s.write(wire.Message{Type: wire.TypePing}); err != nil {
+				return
+			}
+			ping.Reset(s.r.cfg.PingInterval)
+		}
+	}
+}

@@ -1,0 +1,551 @@
+// Package sqlite is the embedded store backend: pure-Go SQLite
+// (modernc.org/sqlite, so CGO_ENABLED=0 builds) in WAL mode with
+// synchronous=FULL, and group commit: one writer goroutine takes every
+// queued write into a single transaction, so N concurrent senders cost one
+// fsync, not N, and each caller returns only when its row is durable.
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"path"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+
+	"github.com/hookctl/hookctl/relay-server/store"
+	"github.com/hookctl/hookctl/tunnel/capture"
+	"github.com/hookctl/hookctl/tunnel/wire"
+)
+
+//go:embed migrations/*.sql
+var migrations embed.FS
+
+// maxBatch bounds one group commit, so one transaction never holds the
+// write lock for long.
+const maxBatch = 256
+
+var _ store.Store = (*Store)(nil)
+
+// Store is a SQLite-backed store.Store.
+type Store struct {
+	wdb *sql.DB // one connection, used only by the writer goroutine
+	rdb *sql.DB // readers; WAL lets them run beside the writer
+
+	mu     sync.RWMutex // guards closed against sends on ops
+	closed bool
+	ops    chan op
+	done   chan struct{}
+}
+
+// op is one write. done is nil for asynchronous writes.
+type op struct {
+	fn   func(ctx context.Context, tx *sql.Tx) error
+	done chan error
+}
+
+// Open opens (creating if needed) the database file at path and migrates it.
+func Open(path string) (*Store, error) {
+	dsn := "file:" + path + "?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_pragma=foreign_keys(ON)&_txlock=immediate"
+	wdb, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	wdb.SetMaxOpenConns(1)
+	wdb.SetMaxIdleConns(1)
+	wdb.SetConnMaxLifetime(0)
+	if err := migrate(wdb); err != nil {
+		wdb.Close()
+		return nil, fmt.Errorf("migrate %s: %w", path, err)
+	}
+	rdb, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(10000)&_pragma=query_only(1)")
+	if err != nil {
+		wdb.Close()
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	rdb.SetMaxOpenConns(4)
+	rdb.SetMaxIdleConns(4)
+	s := &Store{wdb: wdb, rdb: rdb, ops: make(chan op, 4*maxBatch), done: make(chan struct{})}
+	go s.writer()
+	return s, nil
+}
+
+// migrate applies the embedded migrations newer than PRAGMA user_version.
+func migrate(db *sql.DB) error {
+	ctx := context.Background()
+	var version int
+	if err := db.QueryRowContext(ctx, "PRAGMA user_version").Scan(&version); err != nil {
+		return err
+	}
+	names, err := fs.Glob(migrations, "migrations/*.sql")
+	if err != nil {
+		return err
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		n, err := strconv.Atoi(strings.SplitN(path.Base(name), "_", 2)[0])
+		if err != nil {
+			return fmt.Errorf("migration %s: bad name", name)
+		}
+		if n <= version {
+			continue
+		}
+		body, err := migrations.ReadFile(name)
+		if err != nil {
+			return err
+		}
+		tx, err := db.BeginTx(ctx, nil)
+		if err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, string(body)); err != nil {
+			tx.Rollback()
+			return fmt.Errorf("migration %s: %w", name, err)
+		}
+		if _, err := tx.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version = %d", n)); err != nil {
+			tx.Rollback()
+			return err
+		}
+		if err := tx.Commit(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Close waits for queued writes and closes the database.
+func (s *Store) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	close(s.ops)
+	s.mu.Unlock()
+	<-s.done
+	return errors.Join(s.rdb.Close(), s.wdb.Close())
+}
+
+var errClosed = errors.New("store closed")
+
+// write queues fn for the writer and, when wait is set, blocks until the
+// transaction holding it has committed.
+func (s *Store) write(ctx context.Context, wait bool, fn func(ctx context.Context, tx *sql.Tx) error) error {
+	o := op{fn: fn}
+	if wait {
+		o.done = make(chan error, 1)
+	}
+	s.mu.RLock()
+	if s.closed {
+		s.mu.RUnlock()
+		return errClosed
+	}
+	select {
+	case s.ops <- o:
+	case <-ctx.Done():
+		s.mu.RUnlock()
+		return ctx.Err()
+	}
+	s.mu.RUnlock()
+	if !wait {
+		return nil
+	}
+	// Once queued the write happens; waiting for it is not optional, or a
+	// caller could report failure for a row that is then committed.
+	return <-o.done
+}
+
+// writer is the one goroutine that writes. It takes whatever is queued
+// (up to maxBatch) into one transaction: while one batch commits, the next
+// accumulates, so concurrency turns into batching instead of fsyncs.
+func (s *Store) writer() {
+	defer close(s.done)
+	batch := make([]op, 0, maxBatch)
+	errs := make([]error, 0, maxBatch)
+	for first := range s.ops {
+		batch = append(batch[:0], first)
+	fill:
+		for len(batch) < maxBatch {
+			select {
+			case o, ok := <-s.ops:
+				if !ok {
+					break fill
+				}
+				batch = append(batch, o)
+			default:
+				break fill
+			}
+		}
+		errs = s.commit(batch, errs[:0])
+		for i, o := range batch {
+			if o.done != nil {
+				o.done <- errs[i]
+			}
+		}
+	}
+}
+
+// commit runs a batch in one transaction. A failing op (a constraint, say)
+// is rolled back to its savepoint without failing the others.
+func (s *Store) commit(batch []op, errs []error) []error {
+	ctx := context.Background()
+	tx, err := s.wdb.BeginTx(ctx, nil)
+	if err != nil {
+		for range batch {
+			errs = append(errs, err)
+		}
+		return errs
+	}
+	for _, o := range batch {
+		if _, err := tx.ExecContext(ctx, "SAVEPOINT op"); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		err := o.fn(ctx, tx)
+		if err != nil {
+			tx.ExecContext(ctx, "ROLLBACK TO op")
+		}
+		tx.ExecContext(ctx, "RELEASE op")
+		errs = append(errs, err)
+	}
+	if err := tx.Commit(); err != nil {
+		for i := range errs {
+			errs[i] = err
+		}
+	}
+	return errs
+}
+
+func nanos(t time.Time) int64 { return t.UnixNano() }
+
+func fromNanos(n int64) time.Time { return time.Unix(0, n).UTC() }
+
+func isUnique(err error) bool {
+	var se *sqlite.Error
+	if errors.As(err, &se) {
+		return se.Code() == sqlite3.SQLITE_CONSTRAINT_UNIQUE || se.Code() == sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY
+	}
+	return false
+}
+
+const insertEvent = `INSERT INTO events
+	(id, endpoint, received_at, method, path, query, headers, body, host, proto, remote_addr, replay_of, state, response, delivered_at)
+	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+
+func eventArgs(ev *capture.Request, state string, resp *capture.Response, deliveredAt *time.Time) ([]any, error) {
+	headers := ev.Headers
+	if headers == nil {
+		headers = capture.Headers{}
+	}
+	hj, err := json.Marshal(headers)
+	if err != nil {
+		return nil, err
+	}
+	body := ev.Body
+	if body == nil {
+		body = []byte{}
+	}
+	var rj, da any
+	if resp != nil {
+		b, err := json.Marshal(resp)
+		if err != nil {
+			return nil, err
+		}
+		rj = string(b)
+	}
+	if deliveredAt != nil {
+		da = nanos(*deliveredAt)
+	}
+	return []any{ev.ID, ev.Endpoint, nanos(ev.ReceivedAt), ev.Method, ev.Path, ev.Query, string(hj), body,
+		ev.Host, ev.Proto, ev.RemoteAddr, ev.ReplayOf, state, rj, da}, nil
+}
+
+// InsertEvent implements store.Store.
+func (s *Store) InsertEvent(ctx context.Context, ev *capture.Request) error {
+	args, err := eventArgs(ev, wire.StatePending, nil, nil)
+	if err != nil {
+		return fmt.Errorf("insert event %s: %w", ev.ID, err)
+	}
+	err = s.write(ctx, true, func(ctx context.Context, tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, insertEvent, args...)
+		return err
+	})
+	if isUnique(err) {
+		return fmt.Errorf("insert event %s: %w", ev.ID, store.ErrExists)
+	}
+	if err != nil {
+		return fmt.Errorf("insert event %s: %w", ev.ID, err)
+	}
+	return nil
+}
+
+// InsertDelivered implements store.Store.
+func (s *Store) InsertDelivered(ctx context.Context, ev *capture.Request, resp *capture.Response, at time.Time) error {
+	args, err := eventArgs(ev, wire.StateDelivered, resp, &at)
+	if err != nil {
+		return fmt.Errorf("insert event %s: %w", ev.ID, err)
+	}
+	err = s.write(ctx, true, func(ctx context.Context, tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, insertEvent, args...)
+		return err
+	})
+	if isUnique(err) {
+		return fmt.Errorf("insert event %s: %w", ev.ID, store.ErrExists)
+	}
+	if err != nil {
+		return fmt.Errorf("insert event %s: %w", ev.ID, err)
+	}
+	return nil
+}
+
+const eventCols = `seq, id, endpoint, received_at, method, path, query, headers, body, host, proto, remote_addr, replay_of, state, attempts, response, delivered_at`
+
+type scanner interface{ Scan(...any) error }
+
+func scanEvent(row scanner) (int64, *wire.EventRecord, error) {
+	var (
+		seq, recv, attempts int64
+		headers, state      string
+		resp                sql.NullString
+		delivered           sql.NullInt64
+		ev                  capture.Request
+	)
+	err := row.Scan(&seq, &ev.ID, &ev.Endpoint, &recv, &ev.Method, &ev.Path, &ev.Query, &headers, &ev.Body,
+		&ev.Host, &ev.Proto, &ev.RemoteAddr, &ev.ReplayOf, &state, &attempts, &resp, &delivered)
+	if err != nil {
+		return 0, nil, err
+	}
+	ev.ReceivedAt = fromNanos(recv)
+	if err := json.Unmarshal([]byte(headers), &ev.Headers); err != nil {
+		return 0, nil, fmt.Errorf("event %s headers: %w", ev.ID, err)
+	}
+	if ev.Body == nil {
+		ev.Body = []byte{}
+	}
+	rec := &wire.EventRecord{Request: &ev, State: state, Attempts: int(attempts)}
+	if resp.Valid {
+		rec.Response = new(capture.Response)
+		if err := json.Unmarshal([]byte(resp.String), rec.Response); err != nil {
+			return 0, nil, fmt.Errorf("event %s response: %w", ev.ID, err)
+		}
+	}
+	if delivered.Valid {
+		t := fromNanos(delivered.Int64)
+		rec.DeliveredAt = &t
+	}
+	return seq, rec, nil
+}
+
+// GetEvent implements store.Store.
+func (s *Store) GetEvent(ctx context.Context, id string) (*wire.EventRecord, error) {
+	_, rec, err := scanEvent(s.rdb.QueryRowContext(ctx, "SELECT "+eventCols+" FROM events WHERE id = ?", id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("event %s: %w", id, store.ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("get event %s: %w", id, err)
+	}
+	return rec, nil
+}
+
+// ListEvents implements store.Store.
+func (s *Store) ListEvents(ctx context.Context, q store.ListQuery) ([]wire.EventRecord, error) {
+	var (
+		where []string
+		args  []any
+	)
+	if q.Endpoint != "" {
+		where = append(where, "endpoint = ?")
+		args = append(args, q.Endpoint)
+	}
+	if q.Owner != "" {
+		where = append(where, "endpoint IN (SELECT name FROM endpoints WHERE owner = ?)")
+		args = append(args, q.Owner)
+	}
+	if q.Before != "" {
+		where = append(where, "seq < (SELECT seq FROM events WHERE id = ?)")
+		args = append(args, q.Before)
+	}
+	limit := q.Limit
+	if limit <= 0 {
+		limit = 50
+	}
+	query := "SELECT " + eventCols + " FROM events"
+	if len(where) > 0 {
+		query += " WHERE " + strings.Join(where, " AND ")
+	}
+	query += " ORDER BY seq DESC LIMIT ?"
+	args = append(args, limit)
+	rows, err := s.rdb.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, fmt.Errorf("list events: %w", err)
+	}
+	defer rows.Close()
+	out := []wire.EventRecord{}
+	for rows.Next() {
+		_, rec, err := scanEvent(rows)
+		if err != nil {
+			return nil, fmt.Errorf("list events: %w", err)
+		}
+		out = append(out, *rec)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list events: %w", err)
+	}
+	return out, nil
+}
+
+// Pending implements store.Store.
+func (s *Store) Pending(ctx context.Context, endpoint string, after int64, limit int, maxBytes int64) ([]store.Pending, error) {
+	rows, err := s.rdb.QueryContext(ctx, "SELECT "+eventCols+
+		" FROM events WHERE endpoint = ? AND state = 'pending' AND seq > ? ORDER BY seq LIMIT ?", endpoint, after, limit)
+	if err != nil {
+		return nil, fmt.Errorf("pending events of %s: %w", endpoint, err)
+	}
+	defer rows.Close()
+	var (
+		out  []store.Pending
+		size int64
+	)
+	for rows.Next() {
+		seq, rec, err := scanEvent(rows)
+		if err != nil {
+			return nil, fmt.Errorf("pending events of %s: %w", endpoint, err)
+		}
+		out = append(out, store.Pending{Seq: seq, Event: rec.Request})
+		if size += int64(len(rec.Request.Body)); maxBytes > 0 && size >= maxBytes {
+			break
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("pending events of %s: %w", endpoint, err)
+	}
+	return out, nil
+}
+
+// CountPending implements store.Store.
+func (s *Store) CountPending(ctx context.Context, endpoint string) (int, error) {
+	var n int
+	err := s.rdb.QueryRowContext(ctx, "SELECT count(*) FROM events WHERE endpoint = ? AND state = 'pending'", endpoint).Scan(&n)
+	if err != nil {
+		return 0, fmt.Errorf("count pending events of %s: %w", endpoint, err)
+	}
+	return n, nil
+}
+
+// MarkSent implements store.Store. It is asynchronous.
+func (s *Store) MarkSent(ctx context.Context, endpoint, id string) error {
+	return s.write(ctx, false, func(ctx context.Context, tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, "UPDATE events SET attempts = attempts + 1 WHERE id = ? AND endpoint = ?", id, endpoint)
+		return err
+	})
+}
+
+// SetResponse implements store.Store. It is asynchronous.
+func (s *Store) SetResponse(ctx context.Context, endpoint, id string, resp *capture.Response) error {
+	b, err := json.Marshal(resp)
+	if err != nil {
+		return fmt.Errorf("response of %s: %w", id, err)
+	}
+	return s.write(ctx, false, func(ctx context.Context, tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, "UPDATE events SET response = ? WHERE id = ? AND endpoint = ?", string(b), id, endpoint)
+		return err
+	})
+}
+
+// Ack implements store.Store. It is asynchronous.
+func (s *Store) Ack(ctx context.Context, endpoint, id string, at time.Time) error {
+	return s.write(ctx, false, func(ctx context.Context, tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, "UPDATE events SET state = 'delivered', delivered_at = ? WHERE id = ? AND endpoint = ? AND state = 'pending'",
+			nanos(at), id, endpoint)
+		return err
+	})
+}
+
+// DeleteBefore implements store.Store.
+func (s *Store) DeleteBefore(ctx context.Context, t time.Time) (int64, error) {
+	var n int64
+	err := s.write(ctx, true, func(ctx context.Context, tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, "DELETE FROM events WHERE received_at < ?", nanos(t))
+		if err != nil {
+			return err
+		}
+		n, err = res.RowsAffected()
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("delete events before %s: %w", t.Format(time.RFC3339), err)
+	}
+	return n, nil
+}
+
+// CreateEndpoint implements store.Store.
+func (s *Store) CreateEndpoint(ctx context.Context, ep store.Endpoint) error {
+	err := s.write(ctx, true, func(ctx context.Context, tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, "INSERT INTO endpoints (name, owner, created_at) VALUES (?, ?, ?)", ep.Name, ep.Owner, nanos(ep.CreatedAt))
+		return err
+	})
+	if isUnique(err) {
+		return fmt.Errorf("endpoint %s: %w", ep.Name, store.ErrExists)
+	}
+	if err != nil {
+		return fmt.Errorf("create endpoint %s: %w", ep.Name, err)
+	}
+	return nil
+}
+
+// GetEndpoint implements store.Store.
+func (s *Store) GetEndpoint(ctx context.Context, name string) (store.Endpoint, error) {
+	ep := store.Endpoint{Name: name}
+	var created int64
+	err := s.rdb.QueryRowContext(ctx, "SELECT owner, created_at FROM endpoints WHERE name = ?", name).Scan(&ep.Owner, &created)
+	if errors.Is(err, sql.ErrNoRows) {
+		return store.Endpoint{}, fmt.Errorf("endpoint %s: %w", name, store.ErrNotFound)
+	}
+	if err != nil {
+		return store.Endpoint{}, fmt.Errorf("get endpoint %s: %w", name, err)
+	}
+	ep.CreatedAt = fromNanos(created)
+	return ep, nil
+}
+
+// CreateToken implements store.Store.
+func (s *Store) CreateToken(ctx context.Context, tok store.Token) error {
+	err := s.write(ctx, true, func(ctx context.Context, tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, "INSERT INTO tokens (id, name, hash, created_at) VALUES (?, ?, ?, ?)", tok.ID, tok.Name, tok.Hash, nanos(tok.CreatedAt))
+		return err
+	})
+	if isUnique(err) {
+		return fmt.Errorf("token %s: %w", tok.ID, store.ErrExists)
+	}
+	if err != nil {
+		return fmt.Errorf("create token %s: %w", tok.Name, err)
+	}
+	return nil
+}
+
+// TokenByHash implements store.Store.
+func (s *Store) TokenByHash(ctx context.Context, hash []byte) (store.Token, error) {
+	tok := store.Token{Hash: hash}
+	var created int64
+	err := s.rdb.QueryRowContext(ctx, "SELECT id, name, created_at FROM tokens WHERE hash = ?", hash).Scan(&tok.ID, &tok.Name, &created)
+	if errors.Is(err, sql.ErrNoRows) {
+		return store.Token{}, fmt.Errorf("token: %w", store.ErrNotFound)
+	}
+	if err != nil {
+		return store.Token{}, fmt.Errorf("find token: %w", err)
+	}
+	tok.CreatedAt = fromNanos(created)
+	return tok, nil
+}

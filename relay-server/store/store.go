@@ -1,0 +1,97 @@
+// Package store defines what the relay needs from durable storage: captured
+// events with their delivery state, endpoints and tokens. The relay is the
+// consumer, so the interface lives here; backends (SQLite now, Postgres
+// later) live in sub-packages and all pass the contract suite in storetest.
+package store
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/hookctl/hookctl/tunnel/capture"
+	"github.com/hookctl/hookctl/tunnel/wire"
+)
+
+// Errors returned by every backend.
+var (
+	ErrNotFound = errors.New("not found")
+	ErrExists   = errors.New("already exists")
+)
+
+// Store is durable storage for the relay. Every method is safe for
+// concurrent use.
+//
+// Writes that the relay acknowledges to someone (InsertEvent, CreateToken,
+// CreateEndpoint) return only once durable. Ack, SetResponse and MarkSent
+// may be applied asynchronously, in call order after earlier writes: losing
+// one in a crash only causes a redelivery, which at-least-once allows.
+type Store interface {
+	// InsertEvent stores a new pending event. It returns once the event is
+	// durable. The event's Seq orders delivery.
+	InsertEvent(ctx context.Context, ev *capture.Request) error
+	// InsertDelivered stores an event that is already delivered (a replay
+	// recorded by a CLI) with its response. It returns once durable.
+	InsertDelivered(ctx context.Context, ev *capture.Request, resp *capture.Response, at time.Time) error
+	// GetEvent returns one event with its delivery state.
+	GetEvent(ctx context.Context, id string) (*wire.EventRecord, error)
+	// ListEvents returns events newest first.
+	ListEvents(ctx context.Context, q ListQuery) ([]wire.EventRecord, error)
+	// Pending returns up to limit pending events of endpoint captured after
+	// the cursor (0 = from the start), oldest first, with their cursors. It
+	// stops early once the bodies read exceed maxBytes (0 = no limit), but
+	// always returns at least one event when there is one.
+	Pending(ctx context.Context, endpoint string, after int64, limit int, maxBytes int64) ([]Pending, error)
+	// CountPending counts the pending events of endpoint.
+	CountPending(ctx context.Context, endpoint string) (int, error)
+	// MarkSent counts one more delivery attempt of the event.
+	MarkSent(ctx context.Context, endpoint, id string) error
+	// SetResponse records the local app's answer to the event.
+	SetResponse(ctx context.Context, endpoint, id string, resp *capture.Response) error
+	// Ack marks the event delivered; it is never pending again.
+	Ack(ctx context.Context, endpoint, id string, at time.Time) error
+	// DeleteBefore deletes events received before t and reports how many.
+	DeleteBefore(ctx context.Context, t time.Time) (int64, error)
+
+	// CreateEndpoint registers a name; ErrExists when it is taken.
+	CreateEndpoint(ctx context.Context, ep Endpoint) error
+	// GetEndpoint returns a registered endpoint or ErrNotFound.
+	GetEndpoint(ctx context.Context, name string) (Endpoint, error)
+
+	// CreateToken stores a token by its hash.
+	CreateToken(ctx context.Context, tok Token) error
+	// TokenByHash finds a token by the SHA-256 of its secret, or ErrNotFound.
+	TokenByHash(ctx context.Context, hash []byte) (Token, error)
+
+	// Close flushes pending writes and releases the store.
+	Close() error
+}
+
+// ListQuery filters ListEvents.
+type ListQuery struct {
+	Endpoint string // only this endpoint; "" = all
+	Owner    string // only endpoints owned by this token id; "" = any owner
+	Before   string // only events older than this event id; "" = from the newest
+	Limit    int    // at most this many; <= 0 means 50
+}
+
+// Pending is a pending event and its position in the delivery order.
+type Pending struct {
+	Seq   int64
+	Event *capture.Request
+}
+
+// Endpoint is a registered endpoint name.
+type Endpoint struct {
+	Name      string
+	Owner     string // token id; "" in open mode
+	CreatedAt time.Time
+}
+
+// Token is an API token. The secret itself is never stored.
+type Token struct {
+	ID        string
+	Name      string
+	Hash      []byte // SHA-256 of the secret
+	CreatedAt time.Time
+}

@@ -1,0 +1,437 @@
+// Package storetest is the contract every store.Store backend must meet. A
+// backend's test calls Run with a function that opens a fresh store.
+package storetest
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/hookctl/hookctl/relay-server/store"
+	"github.com/hookctl/hookctl/tunnel/capture"
+	"github.com/hookctl/hookctl/tunnel/wire"
+)
+
+// Run runs the contract suite. open(t) must return an empty store for t;
+// called a second time with the same t after the first store was closed, it
+// must reopen the same data (that is how durability is checked). The suite
+// closes the stores it opens.
+func Run(t *testing.T, open func(t *testing.T) store.Store) {
+	tests := []struct {
+		name string
+		fn   func(t *testing.T, open func(t *testing.T) store.Store)
+	}{
+		{"InsertGet", testInsertGet},
+		{"DuplicateID", testDuplicateID},
+		{"ListNewestFirst", testList},
+		{"ListOwner", testListOwner},
+		{"PendingOldestFirst", testPending},
+		{"AckAndResponse", testAckResponse},
+		{"InsertDelivered", testInsertDelivered},
+		{"Retention", testRetention},
+		{"Endpoints", testEndpoints},
+		{"Tokens", testTokens},
+		{"ConcurrentInserts", testConcurrent},
+		{"DurableAcrossReopen", testReopen},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) { tc.fn(t, open) })
+	}
+}
+
+var base = time.Date(2026, 1, 2, 3, 4, 5, 6000, time.UTC)
+
+// Event returns a test event with every field set, including a body that is
+// not valid UTF-8 and repeated headers.
+func Event(id, endpoint string, at time.Time) *capture.Request {
+	return &capture.Request{
+		ID:       id,
+		Endpoint: endpoint,
+		Method:   "POST",
+		Path:     "/hooks/a%2Fb/c",
+		Query:    "x=1&x=2&y=%20",
+		Headers: capture.Headers{
+			{Name: "Content-Type", Value: "application/octet-stream"},
+			{Name: "X-Multi", Value: "one"},
+			{Name: "X-Multi", Value: "two"},
+		},
+		Body:       []byte{0, 1, 2, 0xff, 0xfe, 'a'},
+		Host:       "relay.example",
+		Proto:      "https",
+		RemoteAddr: "192.0.2.1:4242",
+		ReceivedAt: at,
+	}
+}
+
+func mustOpen(t *testing.T, open func(t *testing.T) store.Store) store.Store {
+	t.Helper()
+	s := open(t)
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+func insert(t *testing.T, s store.Store, evs ...*capture.Request) {
+	t.Helper()
+	for _, ev := range evs {
+		if err := s.InsertEvent(context.Background(), ev); err != nil {
+			t.Fatalf("InsertEvent(%s): %v", ev.ID, err)
+		}
+	}
+}
+
+func sameRequest(t *testing.T, got, want *capture.Request) {
+	t.Helper()
+	if got.ID != want.ID || got.Endpoint != want.Endpoint || got.Method != want.Method || got.Path != want.Path ||
+		got.Query != want.Query || got.Host != want.Host || got.Proto != want.Proto || got.RemoteAddr != want.RemoteAddr ||
+		got.ReplayOf != want.ReplayOf || !got.ReceivedAt.Equal(want.ReceivedAt) || !bytes.Equal(got.Body, want.Body) {
+		t.Errorf("request = %+v\nwant      %+v", got, want)
+	}
+	if fmt.Sprint(got.Headers) != fmt.Sprint(want.Headers) {
+		t.Errorf("headers = %v, want %v", got.Headers, want.Headers)
+	}
+}
+
+func testInsertGet(t *testing.T, open func(t *testing.T) store.Store) {
+	s := mustOpen(t, open)
+	ctx := context.Background()
+	ev := Event("evt_1", "alpha", base)
+	insert(t, s, ev)
+	rec, err := s.GetEvent(ctx, "evt_1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sameRequest(t, rec.Request, ev)
+	if rec.State != wire.StatePending || rec.Attempts != 0 || rec.Response != nil || rec.DeliveredAt != nil {
+		t.Errorf("new event record = %+v", rec)
+	}
+	empty := &capture.Request{ID: "evt_2", Endpoint: "alpha", Method: "GET", Path: "/", ReceivedAt: base}
+	insert(t, s, empty)
+	rec, err = s.GetEvent(ctx, "evt_2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rec.Request.Body) != 0 || len(rec.Request.Headers) != 0 {
+		t.Errorf("empty event read back as %+v", rec.Request)
+	}
+	if _, err := s.GetEvent(ctx, "evt_missing"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("GetEvent(missing) error = %v, want ErrNotFound", err)
+	}
+}
+
+func testDuplicateID(t *testing.T, open func(t *testing.T) store.Store) {
+	s := mustOpen(t, open)
+	insert(t, s, Event("evt_1", "alpha", base))
+	err := s.InsertEvent(context.Background(), Event("evt_1", "alpha", base))
+	if !errors.Is(err, store.ErrExists) {
+		t.Errorf("duplicate insert error = %v, want ErrExists", err)
+	}
+}
+
+func ids(recs []wire.EventRecord) []string {
+	out := []string{}
+	for _, r := range recs {
+		out = append(out, r.Request.ID)
+	}
+	return out
+}
+
+func testList(t *testing.T, open func(t *testing.T) store.Store) {
+	s := mustOpen(t, open)
+	ctx := context.Background()
+	for i := 1; i <= 5; i++ {
+		ep := "alpha"
+		if i%2 == 0 {
+			ep = "beta"
+		}
+		insert(t, s, Event(fmt.Sprintf("evt_%d", i), ep, base.Add(time.Duration(i)*time.Second)))
+	}
+	check := func(q store.ListQuery, want string) {
+		t.Helper()
+		recs, err := s.ListEvents(ctx, q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := fmt.Sprint(ids(recs)); got != want {
+			t.Errorf("ListEvents(%+v) = %s, want %s", q, got, want)
+		}
+	}
+	check(store.ListQuery{}, "[evt_5 evt_4 evt_3 evt_2 evt_1]")
+	check(store.ListQuery{Limit: 2}, "[evt_5 evt_4]")
+	check(store.ListQuery{Before: "evt_4", Limit: 2}, "[evt_3 evt_2]")
+	check(store.ListQuery{Endpoint: "alpha"}, "[evt_5 evt_3 evt_1]")
+	check(store.ListQuery{Endpoint: "nobody"}, "[]")
+}
+
+func testListOwner(t *testing.T, open func(t *testing.T) store.Store) {
+	s := mustOpen(t, open)
+	ctx := context.Background()
+	for _, ep := range []store.Endpoint{{Name: "alpha", Owner: "tok_a", CreatedAt: base}, {Name: "beta", Owner: "tok_b", CreatedAt: base}} {
+		if err := s.CreateEndpoint(ctx, ep); err != nil {
+			t.Fatal(err)
+		}
+	}
+	insert(t, s, Event("evt_1", "alpha", base), Event("evt_2", "beta", base), Event("evt_3", "alpha", base))
+	recs, err := s.ListEvents(ctx, store.ListQuery{Owner: "tok_a"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := fmt.Sprint(ids(recs)); got != "[evt_3 evt_1]" {
+		t.Errorf("events of tok_a = %s", got)
+	}
+	recs, err = s.ListEvents(ctx, store.ListQuery{Owner: "tok_a", Endpoint: "beta"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(recs) != 0 {
+		t.Errorf("tok_a sees beta's events: %v", ids(recs))
+	}
+}
+
+func pendingIDs(t *testing.T, s store.Store, endpoint string, after int64, limit int) ([]string, int64) {
+	t.Helper()
+	ps, err := s.Pending(context.Background(), endpoint, after, limit, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := []string{}
+	last := after
+	for _, p := range ps {
+		if p.Seq <= last {
+			t.Errorf("pending cursors not increasing: %d after %d", p.Seq, last)
+		}
+		last = p.Seq
+		out = append(out, p.Event.ID)
+	}
+	return out, last
+}
+
+func testPending(t *testing.T, open func(t *testing.T) store.Store) {
+	s := mustOpen(t, open)
+	// Received-at order differs from insertion order on purpose: delivery
+	// follows capture (insertion) order.
+	insert(t, s,
+		Event("evt_c", "alpha", base.Add(3*time.Second)),
+		Event("evt_b", "alpha", base.Add(1*time.Second)),
+		Event("evt_x", "beta", base),
+		Event("evt_a", "alpha", base.Add(2*time.Second)),
+	)
+	got, cur := pendingIDs(t, s, "alpha", 0, 2)
+	if fmt.Sprint(got) != "[evt_c evt_b]" {
+		t.Errorf("first page = %v", got)
+	}
+	got, _ = pendingIDs(t, s, "alpha", cur, 10)
+	if fmt.Sprint(got) != "[evt_a]" {
+		t.Errorf("second page = %v", got)
+	}
+	// A byte budget stops the page early but never returns nothing.
+	ps, err := s.Pending(context.Background(), "alpha", 0, 10, 1)
+	if err != nil || len(ps) != 1 || ps[0].Event.ID != "evt_c" {
+		t.Errorf("Pending with a 1-byte budget = %d events, %v; want [evt_c]", len(ps), err)
+	}
+	n, err := s.CountPending(context.Background(), "alpha")
+	if err != nil || n != 3 {
+		t.Errorf("CountPending = %d, %v; want 3", n, err)
+	}
+}
+
+// eventually polls cond: some writes are asynchronous by contract.
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+func testAckResponse(t *testing.T, open func(t *testing.T) store.Store) {
+	s := mustOpen(t, open)
+	ctx := context.Background()
+	insert(t, s, Event("evt_1", "alpha", base), Event("evt_2", "alpha", base))
+	if err := s.MarkSent(ctx, "alpha", "evt_1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.MarkSent(ctx, "alpha", "evt_1"); err != nil {
+		t.Fatal(err)
+	}
+	resp := &capture.Response{Status: 201, Headers: capture.Headers{{Name: "X-App", Value: "1"}}, Body: []byte("ok"),
+		Duration: 1500 * time.Microsecond, At: base.Add(time.Second)}
+	if err := s.SetResponse(ctx, "alpha", "evt_1", resp); err != nil {
+		t.Fatal(err)
+	}
+	// An ack naming another endpoint must not touch the event.
+	if err := s.Ack(ctx, "beta", "evt_1", base); err != nil {
+		t.Fatal(err)
+	}
+	at := base.Add(2 * time.Second)
+	if err := s.Ack(ctx, "alpha", "evt_1", at); err != nil {
+		t.Fatal(err)
+	}
+	var rec *wire.EventRecord
+	eventually(t, "ack", func() bool {
+		r, err := s.GetEvent(ctx, "evt_1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		rec = r
+		return r.State == wire.StateDelivered
+	})
+	if rec.Attempts != 2 {
+		t.Errorf("attempts = %d, want 2", rec.Attempts)
+	}
+	if rec.DeliveredAt == nil || !rec.DeliveredAt.Equal(at) {
+		t.Errorf("delivered at = %v, want %v", rec.DeliveredAt, at)
+	}
+	if rec.Response == nil || rec.Response.Status != 201 || string(rec.Response.Body) != "ok" ||
+		rec.Response.Duration != resp.Duration || rec.Response.Headers.Get("x-app") != "1" {
+		t.Errorf("response = %+v", rec.Response)
+	}
+	got, _ := pendingIDs(t, s, "alpha", 0, 10)
+	if fmt.Sprint(got) != "[evt_2]" {
+		t.Errorf("pending after ack = %v, want [evt_2]", got)
+	}
+}
+
+func testInsertDelivered(t *testing.T, open func(t *testing.T) store.Store) {
+	s := mustOpen(t, open)
+	ctx := context.Background()
+	ev := Event("evt_r", "alpha", base)
+	ev.ReplayOf = "evt_1"
+	at := base.Add(time.Second)
+	if err := s.InsertDelivered(ctx, ev, &capture.Response{Status: 500, At: at}, at); err != nil {
+		t.Fatal(err)
+	}
+	rec, err := s.GetEvent(ctx, "evt_r")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sameRequest(t, rec.Request, ev)
+	if rec.State != wire.StateDelivered || rec.Response == nil || rec.Response.Status != 500 || rec.DeliveredAt == nil {
+		t.Errorf("replay record = %+v", rec)
+	}
+	if got, _ := pendingIDs(t, s, "alpha", 0, 10); len(got) != 0 {
+		t.Errorf("a delivered insert is pending: %v", got)
+	}
+}
+
+func testRetention(t *testing.T, open func(t *testing.T) store.Store) {
+	s := mustOpen(t, open)
+	ctx := context.Background()
+	insert(t, s, Event("evt_old", "alpha", base.Add(-48*time.Hour)), Event("evt_new", "alpha", base))
+	n, err := s.DeleteBefore(ctx, base.Add(-time.Hour))
+	if err != nil || n != 1 {
+		t.Fatalf("DeleteBefore = %d, %v; want 1", n, err)
+	}
+	if _, err := s.GetEvent(ctx, "evt_old"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("old event still there: %v", err)
+	}
+	if _, err := s.GetEvent(ctx, "evt_new"); err != nil {
+		t.Errorf("new event gone: %v", err)
+	}
+}
+
+func testEndpoints(t *testing.T, open func(t *testing.T) store.Store) {
+	s := mustOpen(t, open)
+	ctx := context.Background()
+	if _, err := s.GetEndpoint(ctx, "alpha"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("GetEndpoint(missing) = %v, want ErrNotFound", err)
+	}
+	if err := s.CreateEndpoint(ctx, store.Endpoint{Name: "alpha", Owner: "tok_a", CreatedAt: base}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CreateEndpoint(ctx, store.Endpoint{Name: "alpha", Owner: "tok_b", CreatedAt: base}); !errors.Is(err, store.ErrExists) {
+		t.Errorf("second CreateEndpoint = %v, want ErrExists", err)
+	}
+	ep, err := s.GetEndpoint(ctx, "alpha")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ep.Owner != "tok_a" || !ep.CreatedAt.Equal(base) {
+		t.Errorf("endpoint = %+v", ep)
+	}
+}
+
+func testTokens(t *testing.T, open func(t *testing.T) store.Store) {
+	s := mustOpen(t, open)
+	ctx := context.Background()
+	h := sha256.Sum256([]byte("hkt_secret"))
+	if err := s.CreateToken(ctx, store.Token{ID: "tok_1", Name: "alice", Hash: h[:], CreatedAt: base}); err != nil {
+		t.Fatal(err)
+	}
+	tok, err := s.TokenByHash(ctx, h[:])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tok.ID != "tok_1" || tok.Name != "alice" || !tok.CreatedAt.Equal(base) {
+		t.Errorf("token = %+v", tok)
+	}
+	other := sha256.Sum256([]byte("hkt_other"))
+	if _, err := s.TokenByHash(ctx, other[:]); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("unknown token = %v, want ErrNotFound", err)
+	}
+}
+
+func testConcurrent(t *testing.T, open func(t *testing.T) store.Store) {
+	s := mustOpen(t, open)
+	const senders, each = 16, 20
+	var wg sync.WaitGroup
+	errs := make(chan error, senders*each)
+	for g := 0; g < senders; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < each; i++ {
+				ev := Event(fmt.Sprintf("evt_%02d_%02d", g, i), "alpha", base)
+				if err := s.InsertEvent(context.Background(), ev); err != nil {
+					errs <- err
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	n, err := s.CountPending(context.Background(), "alpha")
+	if err != nil || n != senders*each {
+		t.Errorf("CountPending = %d, %v; want %d", n, err, senders*each)
+	}
+}
+
+func testReopen(t *testing.T, open func(t *testing.T) store.Store) {
+	s := open(t)
+	ctx := context.Background()
+	insert(t, s, Event("evt_1", "alpha", base), Event("evt_2", "alpha", base))
+	if err := s.Ack(ctx, "alpha", "evt_1", base); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CreateEndpoint(ctx, store.Endpoint{Name: "alpha", Owner: "tok_a", CreatedAt: base}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s = mustOpen(t, open)
+	rec, err := s.GetEvent(ctx, "evt_1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rec.State != wire.StateDelivered {
+		t.Errorf("ack lost across reopen: %+v", rec)
+	}
+	got, _ := pendingIDs(t, s, "alpha", 0, 10)
+	if fmt.Sprint(got) != "[evt_2]" {
+		t.Errorf("pending after reopen = %v", got)
+	}
+	if _, err := s.GetEndpoint(ctx, "alpha"); err != nil {
+		t.Errorf("endpoint lost across reopen: %v", err)
+	}
+}
