@@ -96,7 +96,9 @@ func TestListenInspector(t *testing.T) {
 	if resp.StatusCode != http.StatusCreated {
 		t.Fatalf("sender got %d, want the app's 201", resp.StatusCode)
 	}
-	waitUntil(t, "the event row", func() bool { return strings.Contains(out.text(), "/hooks/github?y=1") && strings.Contains(out.text(), "201") })
+	waitUntil(t, "the event row", func() bool {
+		return strings.Contains(out.text(), "/hooks/github?y=1") && strings.Contains(out.text(), "201")
+	})
 
 	keysW.Write([]byte("r"))
 	waitUntil(t, "the replay", func() bool { return app.count() == 2 && strings.Contains(out.text(), "replayed") })
