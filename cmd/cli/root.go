@@ -26,6 +26,9 @@ func NewCmdRoot(f *Factory) *cobra.Command {
 		NewCmdEvents(f),
 		NewCmdReplay(f),
 		NewCmdInspect(f),
+		NewCmdFire(f),
+		NewCmdFixtures(f),
+		NewCmdVerify(f),
 	)
 	return root
 }
