@@ -1,7 +1,6 @@
 package replay
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/base64"
@@ -18,6 +17,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/hookctl/hookctl/fixtures"
 	"github.com/hookctl/hookctl/tunnel/capture"
 )
 
@@ -136,44 +136,28 @@ func isPlainText(b []byte) bool {
 // --- raw HTTP ----------------------------------------------------------------
 
 // WriteRaw writes r as an HTTP/1.1 message: request line, headers, a blank
-// line, then the body bytes. It is the format `hookctl fire --print` writes
-// and `hookctl verify --request` reads. With a nil target the request is
-// written as captured (its path and Host); with a target, as a replay to it
-// would send it. Content-Length is recomputed from the body.
+// line, then the body bytes — the format `hookctl fire --print` writes and
+// `hookctl verify --request` reads (fixtures.WriteRequest, used here so the
+// format has one writer). With a nil target the request is written as
+// captured (its path, headers and Host); with a target, as a replay to it
+// would send it (hop-by-hop headers dropped, X-Forwarded-* set).
 func WriteRaw(w io.Writer, r *capture.Request, target *url.URL) error {
-	bw := bufio.NewWriter(w)
-	uri, host := r.URI(), r.Host
-	headers := r.Headers
-	if target != nil {
-		hreq, err := r.NewHTTPRequest(context.Background(), target)
-		if err != nil {
-			return err
-		}
-		uri = hreq.URL.RequestURI()
-		host = hreq.URL.Host
-		headers = capture.HeadersFrom(hreq.Header)
+	if target == nil {
+		return fixtures.WriteRequest(w, r, &url.URL{Host: r.Host})
 	}
-	fmt.Fprintf(bw, "%s %s HTTP/1.1\r\n", r.Method, uri)
-	if host != "" {
-		fmt.Fprintf(bw, "Host: %s\r\n", host)
+	hreq, err := r.NewHTTPRequest(context.Background(), target)
+	if err != nil {
+		return err
 	}
-	for _, h := range headers {
-		switch http.CanonicalHeaderKey(h.Name) {
-		case "Host", "Content-Length", "Transfer-Encoding":
-			continue
-		}
-		fmt.Fprintf(bw, "%s: %s\r\n", h.Name, h.Value)
-	}
-	if len(r.Body) > 0 || r.Headers.Get("Content-Length") != "" {
-		fmt.Fprintf(bw, "Content-Length: %d\r\n", len(r.Body))
-	}
-	bw.WriteString("\r\n")
-	bw.Write(r.Body)
-	return bw.Flush()
+	d := Clone(r)
+	d.Path, d.Query, _ = strings.Cut(hreq.URL.RequestURI(), "?")
+	d.Headers = capture.HeadersFrom(hreq.Header)
+	return fixtures.WriteRequest(w, d, &url.URL{Host: hreq.URL.Host})
 }
 
-// ReadRaw parses the format WriteRaw writes. It is lenient so that a request
-// edited by hand parses: LF line ends are accepted, the protocol on the
+// ReadRaw parses the format WriteRaw writes. Unlike fixtures.ReadRequest it
+// keeps the header order and spelling as written and ignores Content-Length,
+// so that a request edited by hand parses: LF line ends are accepted, the protocol on the
 // request line is optional, and the body is everything after the blank line
 // (a stale Content-Length is ignored and dropped; delivery recomputes it).
 func ReadRaw(rd io.Reader) (*capture.Request, error) {

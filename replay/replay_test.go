@@ -21,6 +21,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hookctl/hookctl/fixtures"
 	"github.com/hookctl/hookctl/tunnel/capture"
 )
 
@@ -377,6 +378,11 @@ func TestRawRoundTrip(t *testing.T) {
 	}
 	if back.Method != r.Method || back.URI() != r.URI() || back.Host != r.Host || !bytes.Equal(back.Body, r.Body) || !reflect.DeepEqual(back.Headers, r.Headers) {
 		t.Fatalf("ReadRaw round trip:\n%+v\n%+v", back, r)
+	}
+	// verify --request reads it with fixtures.ReadRequest.
+	fr, err := fixtures.ReadRequest(bytes.NewReader(buf.Bytes()))
+	if err != nil || fr.Method != r.Method || fr.URI() != r.URI() || fr.Host != r.Host || !bytes.Equal(fr.Body, r.Body) {
+		t.Fatalf("fixtures.ReadRequest: %v %+v", err, fr)
 	}
 	// As a replay to a target would send it.
 	a := newApp(t)
