@@ -132,7 +132,7 @@ func (o feedObserver) EventDelivered(r *capture.Request, resp *capture.Response)
 }
 
 func (o feedObserver) DeliveryFailed(r *capture.Request, err error, attempt int, retryIn time.Duration) {
-	o.feed.Response(r.ID, &capture.Response{Error: fmt.Sprintf("%v (attempt %d, retrying in %s)", err, attempt, retryIn.Round(time.Millisecond))})
+	o.feed.Retry(r.ID, err, attempt, retryIn)
 	o.next.DeliveryFailed(r, err, attempt, retryIn)
 }
 

@@ -70,6 +70,15 @@ type ResponseMsg struct {
 	Response *capture.Response
 }
 
+// RetryMsg reports a failed delivery attempt that will be retried: the
+// event stays pending.
+type RetryMsg struct {
+	ID      string
+	Err     string
+	Attempt int
+	RetryIn time.Duration
+}
+
 // ConnState is the tunnel's connection state.
 type ConnState uint8
 

@@ -45,6 +45,11 @@ func (f *Feed) Response(id string, resp *capture.Response) {
 	f.push(ResponseMsg{ID: id, Response: resp})
 }
 
+// Retry reports a failed attempt to deliver the event id; it stays pending.
+func (f *Feed) Retry(id string, err error, attempt int, retryIn time.Duration) {
+	f.push(RetryMsg{ID: id, Err: err.Error(), Attempt: attempt, RetryIn: retryIn})
+}
+
 // Conn reports the connection state.
 func (f *Feed) Conn(c ConnMsg) { f.push(c) }
 

@@ -55,6 +55,9 @@ type entry struct {
 	resp *capture.Response
 	sig  Signature
 
+	sigDone bool      // sig computed (lazily: only rows that are drawn or opened)
+	retry   *RetryMsg // the last failed attempt while pending
+
 	// The rendered row, reused while width and selection are unchanged:
 	// a frame then costs a string join, not a lipgloss render per cell.
 	line     string
@@ -290,7 +293,7 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		return m, m.feed.wait(m.lastBatch, m.frame)
 	case feedClosedMsg:
 		return m, nil
-	case EventMsg, ResponseMsg, ConnMsg:
+	case EventMsg, ResponseMsg, RetryMsg, ConnMsg:
 		m.apply(msg)
 		m.afterChange()
 		return m, nil
@@ -344,6 +347,14 @@ func (m *Model) apply(u tea.Msg) {
 			return // evicted, or never shown
 		}
 		m.setResponse(e, u.Response)
+	case RetryMsg:
+		if e := m.byID[u.ID]; e != nil && e.resp == nil {
+			e.retry = &u
+			e.line = ""
+			if m.detailEntry == e && m.mode == modeDetail {
+				m.setDetail(e, true)
+			}
+		}
 	case ConnMsg:
 		if u.URL == "" {
 			u.URL = m.conn.URL
@@ -359,9 +370,13 @@ func (m *Model) setResponse(e *entry, r *capture.Response) {
 	if e.resp == nil && r != nil {
 		m.pending--
 	}
-	if r != nil && failed(r) && (e.resp == nil || !failed(e.resp)) {
+	wasFailed, isFailed := e.resp != nil && failed(e.resp), r != nil && failed(r)
+	if isFailed && !wasFailed {
 		m.failed++
+	} else if wasFailed && !isFailed {
+		m.failed--
 	}
+	e.retry = nil
 	m.bytes -= e.size()
 	e.resp = r
 	e.line = ""
@@ -381,7 +396,7 @@ func (m *Model) addEvent(r *capture.Request, resp *capture.Response) {
 	}
 	if e := m.byID[r.ID]; e != nil && r.ID != "" {
 		e.req = r
-		e.line = ""
+		e.line, e.sigDone = "", false
 		if resp != nil {
 			m.setResponse(e, resp)
 		}
@@ -389,9 +404,6 @@ func (m *Model) addEvent(r *capture.Request, resp *capture.Response) {
 	}
 	m.seq++
 	e := &entry{seq: m.seq, req: r}
-	if m.verifier != nil {
-		e.sig = m.verifier.Verify(r)
-	}
 	m.received++
 	if r.ReplayOf != "" {
 		m.replays++
@@ -409,6 +421,19 @@ func (m *Model) addEvent(r *capture.Request, resp *capture.Response) {
 		m.visible = append(m.visible, e)
 	}
 	m.evict()
+}
+
+// signature verifies e on first use. Verification (with a diagnosis when it
+// fails) is done only for rows that are drawn or opened, so a flood costs
+// at most a screenful of verifications per frame.
+func (m *Model) signature(e *entry) Signature {
+	if m.verifier == nil {
+		return Signature{}
+	}
+	if !e.sigDone {
+		e.sig, e.sigDone = m.verifier.Verify(e.req), true
+	}
+	return e.sig
 }
 
 // evict drops the oldest entries until the list is within its bounds. The
@@ -843,9 +868,6 @@ func (m *Model) historyLoaded(msg historyMsg) {
 			continue
 		}
 		e := &entry{req: ev.Request, resp: ev.Response}
-		if m.verifier != nil {
-			e.sig = m.verifier.Verify(ev.Request)
-		}
 		if ev.Request.ReplayOf != "" {
 			m.replays++
 		}

@@ -528,3 +528,47 @@ func heap() uint64 {
 	runtime.ReadMemStats(&ms)
 	return ms.HeapAlloc
 }
+
+func TestRetryThenDelivered(t *testing.T) {
+	m, _ := fixture(t, 80, 24)
+	send(m, RetryMsg{ID: "evt_0005", Err: "connection refused: is your app listening on localhost:3000?", Attempt: 2, RetryIn: time.Second})
+	if !strings.Contains(plain(m), "retry 2") || m.pending != 1 {
+		t.Fatalf("pending=%d\n%s", m.pending, plain(m))
+	}
+	send(m, press("enter"))
+	if !strings.Contains(ansi.Strip(m.detailContent(m.detailEntry)), "attempt 2 failed: connection refused") {
+		t.Fatalf("detail:\n%s", plain(m))
+	}
+	send(m, press("esc"))
+	failedBefore := m.failed
+	send(m, ResponseMsg{ID: "evt_0005", Response: ok(200, 2)})
+	if strings.Contains(plain(m), "retry 2") || m.pending != 0 || m.failed != failedBefore {
+		t.Fatalf("after delivery: pending=%d failed=%d\n%s", m.pending, m.failed, plain(m))
+	}
+	// A failed answer replaced by a good one is no longer counted as failed.
+	send(m, ResponseMsg{ID: "evt_0003", Response: ok(200, 2)})
+	if m.failed != failedBefore-1 {
+		t.Fatalf("failed=%d, want %d", m.failed, failedBefore-1)
+	}
+}
+
+// TestVerifyLazily: a flood verifies only the rows that are drawn.
+func TestVerifyLazily(t *testing.T) {
+	v := &countingVerifier{}
+	m := New(WithVerifier(v), WithLocation(time.UTC))
+	m.SetSize(80, 24)
+	for i := range 500 {
+		send(m, EventMsg{Request: jsonEvent(i)})
+	}
+	_ = m.View()
+	if v.n > 24 {
+		t.Fatalf("%d verifications for one 24-line frame", v.n)
+	}
+}
+
+type countingVerifier struct{ n int }
+
+func (c *countingVerifier) Verify(r *capture.Request) Signature {
+	c.n++
+	return fakeVerifier{}.Verify(r)
+}

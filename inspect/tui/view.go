@@ -186,6 +186,9 @@ func (m *Model) renderRow(e *entry, c columns, selected bool) string {
 		mark = "↻"
 	}
 	status, sstyle := statusText(st, e.resp)
+	if e.resp == nil && e.retry != nil {
+		status, sstyle = fmt.Sprintf("retry %d", e.retry.Attempt), &st.Status4xx
+	}
 	dur, size := "", fmtSize(len(r.Body))
 	if e.resp != nil && e.resp.Error == "" {
 		dur = fmtDuration(e.resp.Duration)
@@ -207,7 +210,7 @@ func (m *Model) renderRow(e *entry, c columns, selected bool) string {
 		cells[0].style = &st.Replay
 	}
 	if m.verifier != nil {
-		s, style := sigText(st, e.sig)
+		s, style := sigText(st, m.signature(e))
 		cells = append(cells, struct {
 			s     string
 			style *lipgloss.Style
@@ -317,17 +320,20 @@ func (m *Model) detailContent(e *entry) string {
 	writeHeaders(&b, st, r.Headers)
 	b.WriteString("\n" + renderBody(st, r.Headers.Get("Content-Type"), r.Body) + "\n\n")
 
-	if e.sig.State != SigNone {
-		s, style := sigText(st, e.sig)
+	if sig := m.signature(e); sig.State != SigNone {
+		s, style := sigText(st, sig)
 		b.WriteString(section(st, "Signature", w) + "\n" + style.Render(s))
-		if e.sig.Detail != "" {
-			b.WriteString(": " + e.sig.Detail)
+		if sig.Detail != "" {
+			b.WriteString(": " + sig.Detail)
 		}
 		b.WriteString("\n\n")
 	}
 
 	b.WriteString(section(st, "Response", w) + "\n")
 	switch resp := e.resp; {
+	case resp == nil && e.retry != nil:
+		b.WriteString(st.Status4xx.Render(fmt.Sprintf("pending: attempt %d failed: ", e.retry.Attempt)) + e.retry.Err +
+			st.Faint.Render(fmt.Sprintf(" (retrying in %s)", e.retry.RetryIn.Round(time.Millisecond))) + "\n")
 	case resp == nil:
 		b.WriteString(st.Pending.Render("pending: waiting for the local app") + "\n")
 	case resp.Error != "":
