@@ -2,6 +2,8 @@ package tui
 
 import (
 	"bytes"
+	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -43,6 +45,32 @@ func TestFlow(t *testing.T) {
 	}
 	if got := fm.Selected(); got == nil || got.ID != "evt_replay1" || got.ReplayOf != "evt_0001" {
 		t.Fatalf("selected %+v, want the replay (following)", got)
+	}
+	feed.Close()
+}
+
+// TestFlowEdit presses e: the editor (a script) runs through
+// tea.ExecProcess, and the edited request is replayed.
+func TestFlowEdit(t *testing.T) {
+	dir := t.TempDir()
+	editor := dir + "/ed.sh"
+	if err := os.WriteFile(editor, []byte("#!/bin/sh\nsed -i 's/opened/closed/' \"$1\"\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	feed := NewFeed(0)
+	a := &fakeActions{}
+	m := New(WithFeed(feed), WithActions(a), WithEditor(editor), WithLocation(time.UTC), WithFrameInterval(time.Millisecond))
+	tm := teatest.NewTestModel(t, m, teatest.WithInitialTermSize(100, 30))
+	feed.Event(jsonEvent(1))
+	teatest.WaitFor(t, tm.Output(), func(b []byte) bool { return bytes.Contains(b, []byte("evt_0001")) },
+		teatest.WithDuration(5*time.Second), teatest.WithCheckInterval(5*time.Millisecond))
+	tm.Type("e")
+	teatest.WaitFor(t, tm.Output(), func(b []byte) bool { return bytes.Contains(b, []byte("replayed")) },
+		teatest.WithDuration(5*time.Second), teatest.WithCheckInterval(5*time.Millisecond))
+	tm.Type("q")
+	tm.WaitFinished(t, teatest.WithFinalTimeout(5*time.Second))
+	if a.count() != 1 || !strings.Contains(string(a.replays[0].Body), `"closed"`) || a.replays[0].ReplayOf != "evt_0001" {
+		t.Fatalf("replays: %d %+v", a.count(), a.replays)
 	}
 	feed.Close()
 }
