@@ -15,7 +15,6 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
-	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -125,6 +124,10 @@ type Model struct {
 	width       int
 	height      int
 	lastBatch   time.Time
+
+	helpLine  string // cached footer help
+	helpMode  mode
+	helpWidth int
 
 	loadingOlder bool
 	historyDone  bool
@@ -455,12 +458,15 @@ func (m *Model) evict() {
 		return
 	}
 	oldest := m.entries[n].seq
+	// Re-slicing instead of copying keeps eviction O(1); append moves the
+	// live entries to a new array when the old one is used up, so the
+	// backing array stays within about twice the limit.
 	clear(m.entries[:n])
-	m.entries = slices.Delete(m.entries, 0, n)
+	m.entries = m.entries[n:]
 	k := sort.Search(len(m.visible), func(i int) bool { return m.visible[i].seq >= oldest })
 	if k > 0 {
 		clear(m.visible[:k])
-		m.visible = slices.Delete(m.visible, 0, k)
+		m.visible = m.visible[k:]
 		m.offset = max(m.offset-k, 0)
 	}
 	if m.sel != nil && m.sel.seq < oldest {

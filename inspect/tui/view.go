@@ -270,13 +270,18 @@ func (m *Model) footerView() string {
 		}
 		return style.Render(fit(m.notice, m.width))
 	}
+	// The help line changes only with the mode and width: render it once.
+	if m.helpLine != "" && m.helpMode == m.mode && m.helpWidth == m.width {
+		return m.helpLine
+	}
 	keys := m.KeyMap.ShortHelp()
 	if m.mode == modeDetail {
 		keys = m.KeyMap.DetailHelp()
 	} else if m.mode != modeList {
 		keys = []key.Binding{m.KeyMap.Back, m.KeyMap.Quit}
 	}
-	return ansi.Truncate(m.Help.ShortHelpView(keys), m.width, "…")
+	m.helpLine, m.helpMode, m.helpWidth = ansi.Truncate(m.Help.ShortHelpView(keys), m.width, "…"), m.mode, m.width
+	return m.helpLine
 }
 
 func (m *Model) detailTitle() string {
