@@ -264,6 +264,10 @@ func (li *listenInspector) run(ctx context.Context, client *tunnel.Client) error
 	cancel()
 	err := <-runErr
 	li.feed.Close()
+	if u := li.model.URL(); u != "" {
+		// The alternate screen is gone: leave the essentials behind.
+		fmt.Fprintf(li.f.IO.ErrOut, "Webhook URL: %s (%d events this session)\n", u, li.model.Received())
+	}
 	if err != nil && !errors.Is(err, context.Canceled) {
 		return err
 	}

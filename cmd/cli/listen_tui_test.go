@@ -120,6 +120,9 @@ func TestListenInspector(t *testing.T) {
 		if c != 0 {
 			t.Fatalf("listen exited %d: %s", c, errOut.String())
 		}
+		if !strings.Contains(errOut.String(), "/h/tui-e2e (2 events this session)") {
+			t.Fatalf("no summary after the inspector closed: %q", errOut.String())
+		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("listen did not exit after q")
 	}

@@ -254,6 +254,12 @@ func (m *Model) listRows() int { return max(m.height-3, 1) }
 // Len is the number of events in memory.
 func (m *Model) Len() int { return len(m.entries) }
 
+// Received is the number of events seen, including those evicted.
+func (m *Model) Received() int { return m.received }
+
+// URL is the webhook URL shown in the header.
+func (m *Model) URL() string { return m.url }
+
 // Visible is the number of events matching the filter.
 func (m *Model) Visible() int { return len(m.visible) }
 
