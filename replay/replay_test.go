@@ -516,3 +516,115 @@ func TestProviderSigner(t *testing.T) {
 		t.Fatal("unknown provider accepted")
 	}
 }
+
+// shellWords splits a POSIX command line that uses only what Curl emits:
+// single quotes, backslash-newline continuations and the pipe.
+func shellWords(t *testing.T, s string) [][]string {
+	t.Helper()
+	s = strings.ReplaceAll(s, "\\\n", "")
+	var cmds [][]string
+	var words []string
+	var cur strings.Builder
+	inWord := false
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c == '\'':
+			j := strings.IndexByte(s[i+1:], '\'')
+			if j < 0 {
+				t.Fatalf("unterminated quote in %q", s)
+			}
+			cur.WriteString(s[i+1 : i+1+j])
+			i += j + 1
+			inWord = true
+		case c == '\\' && i+1 < len(s):
+			cur.WriteByte(s[i+1])
+			i++
+			inWord = true
+		case c == ' ' || c == '\n' || c == '\t':
+			if inWord {
+				words = append(words, cur.String())
+				cur.Reset()
+				inWord = false
+			}
+		case c == '|':
+			cmds = append(cmds, words)
+			words = nil
+		default:
+			cur.WriteByte(c)
+			inWord = true
+		}
+	}
+	if inWord {
+		words = append(words, cur.String())
+	}
+	return append(cmds, words)
+}
+
+// unprintf decodes the octal escapes Curl writes into a printf format.
+func unprintf(t *testing.T, f string) []byte {
+	var out []byte
+	for i := 0; i < len(f); i++ {
+		if f[i] == '\\' && i+3 < len(f) {
+			var b byte
+			for _, d := range f[i+1 : i+4] {
+				b = b*8 + byte(d-'0')
+			}
+			out = append(out, b)
+			i += 3
+			continue
+		}
+		out = append(out, f[i])
+	}
+	return out
+}
+
+// TestCurlParses re-parses the command without running curl: the words are
+// the method, the URL, one --header per value and the exact body.
+func TestCurlParses(t *testing.T) {
+	target := &url.URL{Scheme: "http", Host: "localhost:3000", Path: "/pre"}
+	text := captured()
+	text.Body = []byte("it's $HOME `x` \\ 100%\nline 2")
+	for _, r := range []*capture.Request{captured(), text} {
+		s, err := Curl(r, target)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cmds := shellWords(t, s)
+		curl := cmds[len(cmds)-1]
+		if curl[0] != "curl" || curl[1] != "--request" || curl[2] != r.Method {
+			t.Fatalf("words %q", curl)
+		}
+		if want := "http://localhost:3000/pre" + r.URI(); !slices.Contains(curl, want) {
+			t.Fatalf("URL %q not in %q", want, curl)
+		}
+		var headers []string
+		var body []byte
+		for i, w := range curl {
+			switch w {
+			case "--header":
+				headers = append(headers, curl[i+1])
+			case "--data-binary":
+				if curl[i+1] == "@-" {
+					if len(cmds) != 2 || cmds[0][0] != "printf" {
+						t.Fatalf("binary body without printf: %q", cmds)
+					}
+					body = unprintf(t, cmds[0][1])
+				} else {
+					body = []byte(curl[i+1])
+				}
+			}
+		}
+		if !bytes.Equal(body, r.Body) {
+			t.Fatalf("body %q, want %q", body, r.Body)
+		}
+		for _, want := range []string{"X-Multi: one", "X-Multi: two, three", `X-Odd-Case: it's "quoted"`, "X-Empty;", "User-Agent:", "Accept:"} {
+			if !slices.Contains(headers, want) {
+				t.Errorf("header %q missing from %q", want, headers)
+			}
+		}
+		if slices.ContainsFunc(headers, func(h string) bool { return strings.HasPrefix(h, "Connection") }) {
+			t.Errorf("hop-by-hop header in %q", headers)
+		}
+	}
+}
