@@ -378,6 +378,8 @@ func (m *Model) apply(u tea.Msg) {
 func (m *Model) setResponse(e *entry, r *capture.Response) {
 	if e.resp == nil && r != nil {
 		m.pending--
+	} else if e.resp != nil && r == nil {
+		m.pending++
 	}
 	wasFailed, isFailed := e.resp != nil && failed(e.resp), r != nil && failed(r)
 	if isFailed && !wasFailed {
@@ -404,7 +406,9 @@ func (m *Model) addEvent(r *capture.Request, resp *capture.Response) {
 		return
 	}
 	if e := m.byID[r.ID]; e != nil && r.ID != "" {
+		m.bytes -= e.size()
 		e.req = r
+		m.bytes += e.size()
 		e.line, e.sigDone = "", false
 		if resp != nil {
 			m.setResponse(e, resp)
