@@ -406,6 +406,16 @@ func TestGolden(t *testing.T) {
 		send(m, ConnMsg{State: ConnOffline, Backlog: 12}, press("p"), press("/"), press("P"), press("O"), press("S"), press("T"), press("enter"))
 		golden.RequireEqual(t, []byte(plain(m)))
 	})
+	t.Run("help_80", func(t *testing.T) {
+		m, _ := fixture(t, 80, 24)
+		send(m, press("?"))
+		golden.RequireEqual(t, []byte(plain(m)))
+	})
+	t.Run("curl_80", func(t *testing.T) {
+		m, _ := fixture(t, 80, 24)
+		send(m, press("k"), press("k"), press("k"), press("c"))
+		golden.RequireEqual(t, []byte(plain(m)))
+	})
 	t.Run("empty_80", func(t *testing.T) {
 		m := New(WithURL("http://127.0.0.1:8787/h/brave-otter-42"), WithTargets("localhost:3000"), WithConn(ConnMsg{State: ConnConnected}))
 		m.SetSize(80, 24)
