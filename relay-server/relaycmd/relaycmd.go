@@ -1,0 +1,364 @@
+// Package relaycmd is the relay-server command line: flags, the data
+// directory, TLS, signals and exit codes around the relay library. Main is
+// what the binary and testscript run.
+package relaycmd
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+	"golang.org/x/crypto/acme/autocert"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/hookctl/hookctl/relay-server/relay"
+	"github.com/hookctl/hookctl/relay-server/store/sqlite"
+)
+
+// Exit codes.
+const (
+	ExitOK    = 0
+	ExitError = 1
+	ExitUsage = 2
+)
+
+// Version is set at build time by the release (-ldflags -X).
+var Version = "dev"
+
+// Main runs relay-server with the process's arguments and streams.
+func Main() int {
+	return Run(context.Background(), os.Args[1:], os.Stdout, os.Stderr)
+}
+
+// Run runs relay-server with args. SIGINT and SIGTERM shut it down
+// gracefully.
+func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	root := NewCmdRoot(stdout, stderr)
+	root.SetArgs(args)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	err := root.ExecuteContext(ctx)
+	if err == nil {
+		return ExitOK
+	}
+	fmt.Fprintf(stderr, "Error: %v\n", err)
+	var usage *usageError
+	if errors.As(err, &usage) {
+		return ExitUsage
+	}
+	return ExitError
+}
+
+type usageError struct{ err error }
+
+func (e *usageError) Error() string { return e.err.Error() }
+func (e *usageError) Unwrap() error { return e.err }
+
+// serveOptions are the flags of the server.
+type serveOptions struct {
+	addr         string
+	data         string
+	publicURL    string
+	maxBody      string
+	retention    string
+	replyTimeout time.Duration
+	rateLimit    float64
+	rateBurst    int
+	window       int
+	open         bool
+	trustProxy   bool
+	tlsCert      string
+	tlsKey       string
+	acmeDomain   string
+	logLevel     string
+
+	readHeaderTimeout time.Duration
+}
+
+// NewCmdRoot builds the command tree: the root serves, `token create`
+// makes tokens.
+func NewCmdRoot(stdout, stderr io.Writer) *cobra.Command {
+	opts := &serveOptions{}
+	root := &cobra.Command{
+		Use:   "relay-server",
+		Short: "Run the hookctl webhook relay",
+		Long: `relay-server gives webhooks a stable URL ({public-url}/h/{endpoint}/...), stores each
+one durably (SQLite in --data) before answering, and streams it to the hookctl listen
+connected for that endpoint.
+
+With --acme-domain it listens on :443 with certificates from Let's Encrypt and on :80
+for the ACME HTTP-01 challenge (and redirects other :80 traffic to https); --addr is
+then ignored. The certificate cache lives in --data.`,
+		Example: `  relay-server --addr 127.0.0.1:8787 --data ./relay-data
+  relay-server --data /var/lib/hookctl --acme-domain hooks.example.com
+  relay-server token create --data ./relay-data --name alice`,
+		Version:       Version,
+		Args:          cobra.NoArgs,
+		SilenceErrors: true,
+		SilenceUsage:  true,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return serveRun(cmd.Context(), opts, stderr)
+		},
+	}
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &usageError{err} })
+	f := root.Flags()
+	f.StringVar(&opts.addr, "addr", "127.0.0.1:8787", "address to listen on")
+	f.StringVar(&opts.data, "data", "relay-data", "state directory (SQLite database, ACME cache)")
+	f.StringVar(&opts.publicURL, "public-url", "", "base of printed webhook URLs, e.g. https://hooks.example.com (default: from --addr)")
+	f.StringVar(&opts.maxBody, "max-body", "25MiB", "largest webhook body accepted: bytes or a size such as 25MiB, 10MB")
+	f.StringVar(&opts.retention, "retention", "7d", "how long events are kept, e.g. 7d, 36h")
+	f.DurationVar(&opts.replyTimeout, "reply-timeout", relay.DefaultReplyTimeout, "how long a sender waits for the local app's response before getting 202")
+	f.Float64Var(&opts.rateLimit, "rate-limit", 0, "events per second per endpoint (0: unlimited)")
+	f.IntVar(&opts.rateBurst, "rate-burst", 0, "burst size of the per-endpoint rate limit (default: the rate, at least 1)")
+	f.IntVar(&opts.window, "window", relay.DefaultWindow, "most events in flight to one CLI")
+	f.BoolVar(&opts.open, "open", false, "no tokens: any valid endpoint name works (for local use)")
+	f.BoolVar(&opts.trustProxy, "trust-proxy", false, "take the scheme from X-Forwarded-Proto (behind a TLS-terminating proxy)")
+	f.StringVar(&opts.tlsCert, "tls-cert", "", "TLS certificate file (PEM)")
+	f.StringVar(&opts.tlsKey, "tls-key", "", "TLS key file (PEM)")
+	f.StringVar(&opts.acmeDomain, "acme-domain", "", "get certificates for this domain automatically (listens on :443 and :80)")
+	f.StringVar(&opts.logLevel, "log-level", "info", "debug, info, warn or error")
+	f.DurationVar(&opts.readHeaderTimeout, "read-header-timeout", 10*time.Second, "how long a client may take to send request headers")
+	f.MarkHidden("read-header-timeout")
+
+	root.AddCommand(newCmdToken(stdout))
+	return root
+}
+
+func newCmdToken(stdout io.Writer) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "token",
+		Short: "Manage API tokens",
+		Args:  cobra.NoArgs,
+	}
+	var data, name string
+	create := &cobra.Command{
+		Use:   "create",
+		Short: "Create a token and print it on stdout (it is shown only once)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if name == "" {
+				return &usageError{errors.New("--name is required")}
+			}
+			return tokenCreateRun(cmd.Context(), data, name, stdout)
+		},
+	}
+	create.Flags().StringVar(&data, "data", "relay-data", "state directory of the relay")
+	create.Flags().StringVar(&name, "name", "", "who the token is for")
+	cmd.AddCommand(create)
+	return cmd
+}
+
+func openStore(data string) (*sqlite.Store, error) {
+	if err := os.MkdirAll(data, 0o700); err != nil {
+		return nil, fmt.Errorf("data directory: %w", err)
+	}
+	return sqlite.Open(filepath.Join(data, "relay.db"))
+}
+
+func tokenCreateRun(ctx context.Context, data, name string, stdout io.Writer) error {
+	st, err := openStore(data)
+	if err != nil {
+		return err
+	}
+	tok, err := relay.CreateToken(ctx, st, name, time.Now())
+	if cerr := st.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintln(stdout, tok)
+	return err
+}
+
+func serveRun(ctx context.Context, opts *serveOptions, stderr io.Writer) error {
+	maxBody, err := ParseSize(opts.maxBody)
+	if err != nil {
+		return &usageError{fmt.Errorf("--max-body: %w", err)}
+	}
+	retention, err := ParseDuration(opts.retention)
+	if err != nil {
+		return &usageError{fmt.Errorf("--retention: %w", err)}
+	}
+	if (opts.tlsCert == "") != (opts.tlsKey == "") {
+		return &usageError{errors.New("--tls-cert and --tls-key go together")}
+	}
+	if opts.acmeDomain != "" && opts.tlsCert != "" {
+		return &usageError{errors.New("--acme-domain and --tls-cert exclude each other")}
+	}
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(opts.logLevel)); err != nil {
+		return &usageError{fmt.Errorf("--log-level: %w", err)}
+	}
+	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+
+	st, err := openStore(opts.data)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+
+	publicURL := opts.publicURL
+	if publicURL == "" && opts.acmeDomain != "" {
+		publicURL = "https://" + opts.acmeDomain
+	}
+	r, err := relay.New(relay.Config{
+		PublicURL:         publicURL,
+		MaxBody:           maxBody,
+		Retention:         retention,
+		Open:              opts.open,
+		ReplyTimeout:      opts.replyTimeout,
+		RateLimit:         opts.rateLimit,
+		RateBurst:         opts.rateBurst,
+		Window:            opts.window,
+		Logger:            logger,
+		TrustProxy:        opts.trustProxy,
+		ReadHeaderTimeout: opts.readHeaderTimeout,
+	}, st)
+	if err != nil {
+		return &usageError{err}
+	}
+
+	mode := "tokens required"
+	if opts.open {
+		mode = "open mode, no tokens"
+	}
+	if opts.acmeDomain != "" {
+		return serveACME(ctx, r, opts, publicURL, mode, stderr)
+	}
+	ln, err := net.Listen("tcp", opts.addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", opts.addr, err)
+	}
+	scheme := "http"
+	if opts.tlsCert != "" {
+		cert, err := tls.LoadX509KeyPair(opts.tlsCert, opts.tlsKey)
+		if err != nil {
+			ln.Close()
+			return fmt.Errorf("TLS certificate: %w", err)
+		}
+		ln = tls.NewListener(ln, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12, NextProtos: []string{"h2", "http/1.1"}})
+		scheme = "https"
+	}
+	base := publicURL
+	if base == "" {
+		base = scheme + "://" + ln.Addr().String()
+	}
+	fmt.Fprintf(stderr, "relay-server listening on %s://%s (%s; data in %s)\n", scheme, ln.Addr(), mode, opts.data)
+	fmt.Fprintf(stderr, "webhook URLs: %s/h/{endpoint}/...\n", base)
+	return r.Serve(ctx, ln)
+}
+
+// serveACME serves the relay on :443 with automatic certificates and the
+// ACME challenge (plus a redirect to https) on :80.
+func serveACME(ctx context.Context, r *relay.Relay, opts *serveOptions, publicURL, mode string, stderr io.Writer) error {
+	m := &autocert.Manager{
+		Prompt:     autocert.AcceptTOS,
+		HostPolicy: autocert.HostWhitelist(opts.acmeDomain),
+		Cache:      autocert.DirCache(filepath.Join(opts.data, "autocert")),
+	}
+	ln443, err := net.Listen("tcp", ":443")
+	if err != nil {
+		return fmt.Errorf("listen on :443: %w", err)
+	}
+	ln80, err := net.Listen("tcp", ":80")
+	if err != nil {
+		ln443.Close()
+		return fmt.Errorf("listen on :80 (ACME challenge): %w", err)
+	}
+	challenge := &http.Server{
+		Handler:           m.HTTPHandler(nil),
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       time.Minute,
+		MaxHeaderBytes:    1 << 16,
+	}
+	fmt.Fprintf(stderr, "relay-server listening on https://%s (:443, ACME challenge on :80; %s; data in %s)\n", opts.acmeDomain, mode, opts.data)
+	fmt.Fprintf(stderr, "webhook URLs: %s/h/{endpoint}/...\n", publicURL)
+	g, ctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return r.Serve(ctx, tls.NewListener(ln443, m.TLSConfig())) })
+	g.Go(func() error {
+		err := challenge.Serve(ln80)
+		if errors.Is(err, http.ErrServerClosed) {
+			return nil
+		}
+		return fmt.Errorf("serve :80: %w", err)
+	})
+	g.Go(func() error {
+		<-ctx.Done()
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		return challenge.Shutdown(sctx)
+	})
+	return g.Wait()
+}
+
+// ParseSize parses a byte count: a number of bytes, or a number with a unit
+// (KB, MB, GB are powers of 1000; KiB, MiB, GiB of 1024; case-insensitive).
+func ParseSize(s string) (int64, error) {
+	t := strings.TrimSpace(s)
+	units := []struct {
+		suffix string
+		mult   int64
+	}{
+		{"kib", 1 << 10}, {"mib", 1 << 20}, {"gib", 1 << 30},
+		{"kb", 1e3}, {"mb", 1e6}, {"gb", 1e9},
+		{"k", 1 << 10}, {"m", 1 << 20}, {"g", 1 << 30},
+		{"b", 1},
+	}
+	mult := int64(1)
+	lower := strings.ToLower(t)
+	for _, u := range units {
+		if strings.HasSuffix(lower, u.suffix) {
+			mult = u.mult
+			t = strings.TrimSpace(t[:len(t)-len(u.suffix)])
+			break
+		}
+	}
+	n, err := strconv.ParseFloat(t, 64)
+	if err != nil || n <= 0 || n*float64(mult) > 1<<40 {
+		return 0, fmt.Errorf("size %q: want bytes or a number with KB, MB, GB, KiB, MiB or GiB", s)
+	}
+	return int64(n * float64(mult)), nil
+}
+
+// ParseDuration is time.ParseDuration plus a "d" (24h) unit in front:
+// "7d", "1d12h", "36h".
+func ParseDuration(s string) (time.Duration, error) {
+	t := strings.TrimSpace(s)
+	var days int64
+	if i := strings.Index(t, "d"); i > 0 {
+		n, err := strconv.ParseInt(t[:i], 10, 64)
+		if err != nil {
+			return 0, fmt.Errorf("duration %q: want e.g. 7d, 36h, 1d12h", s)
+		}
+		days, t = n, t[i+1:]
+	}
+	var rest time.Duration
+	if t != "" {
+		d, err := time.ParseDuration(t)
+		if err != nil {
+			return 0, fmt.Errorf("duration %q: want e.g. 7d, 36h, 1d12h", s)
+		}
+		rest = d
+	}
+	d := time.Duration(days)*24*time.Hour + rest
+	if d <= 0 {
+		return 0, fmt.Errorf("duration %q: must be positive", s)
+	}
+	return d, nil
+}
