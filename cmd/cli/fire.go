@@ -222,7 +222,7 @@ func fireRun(ctx context.Context, opts *fireOptions) error {
 		}
 		signedURL := opts.SignedURL
 		if signedURL == "" {
-			signedURL = joinURL(target, r)
+			signedURL = fire.RequestURL(target, r)
 		}
 		scheme := p.Scheme
 		if ev.Signing != nil {
@@ -274,7 +274,7 @@ func fireRun(ctx context.Context, opts *fireOptions) error {
 			firstErr = res.Err
 		}
 		if jsonOut {
-			rec := fireRecord{Seq: res.Seq, Provider: ev.Provider, Event: ev.Event, URL: joinURL(target, res.Request),
+			rec := fireRecord{Seq: res.Seq, Provider: ev.Provider, Event: ev.Event, URL: fire.RequestURL(target, res.Request),
 				Status: res.Status, OK: ok, LatencyMS: float64(res.Latency.Microseconds()) / 1000, Body: printable(res.Body)}
 			if res.Err != nil {
 				rec.Error = res.Err.Error()
@@ -302,7 +302,7 @@ func fireRun(ctx context.Context, opts *fireOptions) error {
 				status = cs.Red.Sprint(status) + cs.Faint.Sprintf(" (expected %s)", expect)
 			}
 		}
-		fmt.Fprintf(w, "%s %s  %s  %s %s → %s\n", mark, status, res.Latency.Round(100*time.Microsecond), ev.Provider, ev.Event, joinURL(target, res.Request))
+		fmt.Fprintf(w, "%s %s  %s  %s %s → %s\n", mark, status, res.Latency.Round(100*time.Microsecond), ev.Provider, ev.Event, fire.RequestURL(target, res.Request))
 		if res.Err != nil && single {
 			return
 		}
@@ -371,23 +371,6 @@ func parseTarget(s string) (*url.URL, error) {
 		u.Path = "/"
 	}
 	return u, nil
-}
-
-// joinURL is the full URL r is delivered to.
-func joinURL(target *url.URL, r *capture.Request) string {
-	u := *target
-	if r.Path != "" {
-		u.Path = strings.TrimSuffix(u.Path, "/") + r.Path
-		u.RawPath = ""
-	}
-	if r.Query != "" {
-		if u.RawQuery != "" {
-			u.RawQuery += "&" + r.Query
-		} else {
-			u.RawQuery = r.Query
-		}
-	}
-	return u.String()
 }
 
 func parseOverrides(opts *fireOptions) (*fixtures.Overrides, error) {

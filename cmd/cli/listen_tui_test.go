@@ -19,9 +19,9 @@ import (
 	"github.com/hookctl/hookctl/tunnel"
 )
 
-// startTestRelay runs a real relay (open mode, SQLite in a temp dir) on
+// startRelayForTUI runs a real relay (open mode, SQLite in a temp dir) on
 // 127.0.0.1 and returns its URL.
-func startTestRelay(t *testing.T) string {
+func startRelayForTUI(t *testing.T) string {
 	t.Helper()
 	st, err := sqlite.Open(filepath.Join(t.TempDir(), "relay.db"))
 	if err != nil {
@@ -42,25 +42,25 @@ func startTestRelay(t *testing.T) string {
 	return "http://" + ln.Addr().String()
 }
 
-// screen collects what the program writes, for polling.
-type screen struct {
+// tuiScreen collects what the program writes, for polling.
+type tuiScreen struct {
 	mu  sync.Mutex
 	buf bytes.Buffer
 }
 
-func (s *screen) Write(p []byte) (int, error) {
+func (s *tuiScreen) Write(p []byte) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.buf.Write(p)
 }
 
-func (s *screen) text() string {
+func (s *tuiScreen) text() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return ansi.Strip(s.buf.String())
 }
 
-func waitUntil(t *testing.T, what string, cond func() bool) {
+func tuiWaitUntil(t *testing.T, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for !cond() {
@@ -76,17 +76,17 @@ func waitUntil(t *testing.T, what string, cond func() bool) {
 // to the relay, r replays it to the app and the relay records the replay,
 // q quits cleanly.
 func TestListenInspector(t *testing.T) {
-	relayURL := startTestRelay(t)
-	app := newLocalApp(t)
+	relayURL := startRelayForTUI(t)
+	app := newReplayApp(t)
 	keysR, keysW := io.Pipe()
-	out := &screen{}
+	out := &tuiScreen{}
 	var errOut bytes.Buffer
 	f, _, _ := testFactory(t, map[string]string{"HOOKCTL_RELAY": relayURL})
 	f.IO = &IOStreams{In: keysR, Out: out, ErrOut: &errOut, StdinTTY: true, StdoutTTY: true, NoColor: true}
 
 	code := make(chan int, 1)
 	go func() { code <- Run(t.Context(), []string{"listen", "--forward", app.URL, "--endpoint", "tui-e2e"}, f) }()
-	waitUntil(t, "connected", func() bool { return strings.Contains(out.text(), "connected") })
+	tuiWaitUntil(t, "connected", func() bool { return strings.Contains(out.text(), "connected") })
 
 	resp, err := http.Post(relayURL+"/h/tui-e2e/hooks/github?y=1", "application/json", strings.NewReader(`{"n":1}`))
 	if err != nil {
@@ -96,12 +96,12 @@ func TestListenInspector(t *testing.T) {
 	if resp.StatusCode != http.StatusCreated {
 		t.Fatalf("sender got %d, want the app's 201", resp.StatusCode)
 	}
-	waitUntil(t, "the event row", func() bool {
+	tuiWaitUntil(t, "the event row", func() bool {
 		return strings.Contains(out.text(), "/hooks/github?y=1") && strings.Contains(out.text(), "201")
 	})
 
 	keysW.Write([]byte("r"))
-	waitUntil(t, "the replay", func() bool { return app.count() == 2 && strings.Contains(out.text(), "replayed") })
+	tuiWaitUntil(t, "the replay", func() bool { return app.count() == 2 && strings.Contains(out.text(), "replayed") })
 	if got := app.got[1].RequestURI; got != "/hooks/github?y=1" || !bytes.Equal(app.body[1], []byte(`{"n":1}`)) {
 		t.Fatalf("replay delivered %s %q", got, app.body[1])
 	}

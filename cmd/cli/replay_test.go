@@ -111,16 +111,16 @@ func (a *fakeEventsAPI) replayCount() int {
 	return len(a.replays)
 }
 
-// localApp is the user's app on 127.0.0.1: it records what it receives.
-type localApp struct {
+// replayApp is the user's app on 127.0.0.1: it records what it receives.
+type replayApp struct {
 	*httptest.Server
 	mu   sync.Mutex
 	got  []*http.Request
 	body [][]byte
 }
 
-func newLocalApp(t *testing.T) *localApp {
-	a := &localApp{}
+func newReplayApp(t *testing.T) *replayApp {
+	a := &replayApp{}
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -139,13 +139,13 @@ func newLocalApp(t *testing.T) *localApp {
 	return a
 }
 
-func (a *localApp) count() int {
+func (a *replayApp) count() int {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	return len(a.got)
 }
 
-func stripeEvent(t *testing.T) wire.EventRecord {
+func storedStripeEvent(t *testing.T) wire.EventRecord {
 	t.Helper()
 	r := &capture.Request{
 		ID: "evt_stripe1", Endpoint: "brave-otter-42", Method: "POST", Path: "/webhooks/stripe", Query: "a=1&a=2",
@@ -166,7 +166,7 @@ func stripeEvent(t *testing.T) wire.EventRecord {
 	return wire.EventRecord{Request: r, State: wire.StateDelivered, Response: &capture.Response{Status: 200, Body: []byte("ok"), Duration: 4 * time.Millisecond}}
 }
 
-func runCLI(t *testing.T, env map[string]string, args ...string) (int, string, string) {
+func runWithEnv(t *testing.T, env map[string]string, args ...string) (int, string, string) {
 	t.Helper()
 	f, out, errOut := testFactory(t, env)
 	code := Run(t.Context(), args, f)
@@ -174,12 +174,12 @@ func runCLI(t *testing.T, env map[string]string, args ...string) (int, string, s
 }
 
 func TestReplayCommand(t *testing.T) {
-	ev := stripeEvent(t)
+	ev := storedStripeEvent(t)
 	api := newFakeEventsAPI(t, ev)
-	app := newLocalApp(t)
+	app := newReplayApp(t)
 	env := map[string]string{"HOOKCTL_RELAY": api.URL}
 
-	code, out, errOut := runCLI(t, env, "replay", "evt_stripe1", "--to", app.URL+"/prefix", "--count", "3", "--concurrency", "2", "--output", "json")
+	code, out, errOut := runWithEnv(t, env, "replay", "evt_stripe1", "--to", app.URL+"/prefix", "--count", "3", "--concurrency", "2", "--output", "json")
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, errOut)
 	}
@@ -202,25 +202,25 @@ func TestReplayCommand(t *testing.T) {
 	}
 
 	// Unknown id.
-	code, _, errOut = runCLI(t, env, "replay", "evt_nope", "--to", app.URL)
+	code, _, errOut = runWithEnv(t, env, "replay", "evt_nope", "--to", app.URL)
 	if code != ExitError || !strings.Contains(errOut, `no event "evt_nope"`) || !strings.Contains(errOut, "events list") {
 		t.Fatalf("unknown id: exit %d: %s", code, errOut)
 	}
 	// Usage errors.
-	if code, _, _ := runCLI(t, env, "replay", "evt_stripe1"); code != ExitUsage {
+	if code, _, _ := runWithEnv(t, env, "replay", "evt_stripe1"); code != ExitUsage {
 		t.Fatalf("missing --to: exit %d", code)
 	}
-	if code, _, _ := runCLI(t, env, "replay", "evt_stripe1", "--to", app.URL, "--resign"); code != ExitUsage {
+	if code, _, _ := runWithEnv(t, env, "replay", "evt_stripe1", "--to", app.URL, "--resign"); code != ExitUsage {
 		t.Fatalf("--resign without secret: exit %d", code)
 	}
 }
 
 func TestReplayResign(t *testing.T) {
-	ev := stripeEvent(t)
+	ev := storedStripeEvent(t)
 	api := newFakeEventsAPI(t, ev)
-	app := newLocalApp(t)
+	app := newReplayApp(t)
 	env := map[string]string{"HOOKCTL_RELAY": api.URL}
-	code, _, errOut := runCLI(t, env, "replay", "evt_stripe1", "--to", app.URL, "--resign", "--provider", "stripe", "--secret", "whsec_testsecret")
+	code, _, errOut := runWithEnv(t, env, "replay", "evt_stripe1", "--to", app.URL, "--resign", "--provider", "stripe", "--secret", "whsec_testsecret")
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, errOut)
 	}
@@ -240,16 +240,16 @@ func TestReplayResign(t *testing.T) {
 }
 
 func TestReplayEdit(t *testing.T) {
-	ev := stripeEvent(t)
+	ev := storedStripeEvent(t)
 	api := newFakeEventsAPI(t, ev)
-	app := newLocalApp(t)
+	app := newReplayApp(t)
 	dir := t.TempDir()
 	editor := filepath.Join(dir, "ed.sh")
 	os.WriteFile(editor, []byte("#!/bin/sh\nsed -i 's/100/999/' \"$1\"\n"), 0o755)
 
 	// No editor, a failing editor, an editor that saves nothing: nothing sent.
 	for _, ed := range []string{"", "false", "true"} {
-		code, _, errOut := runCLI(t, map[string]string{"HOOKCTL_RELAY": api.URL, "EDITOR": ed}, "replay", "evt_stripe1", "--to", app.URL, "--edit")
+		code, _, errOut := runWithEnv(t, map[string]string{"HOOKCTL_RELAY": api.URL, "EDITOR": ed}, "replay", "evt_stripe1", "--to", app.URL, "--edit")
 		if code == 0 || !strings.Contains(errOut, "nothing sent") {
 			t.Fatalf("EDITOR=%q: exit %d: %s", ed, code, errOut)
 		}
@@ -260,7 +260,7 @@ func TestReplayEdit(t *testing.T) {
 
 	// An edit without --resign: sent, with a warning naming the fix.
 	env := map[string]string{"HOOKCTL_RELAY": api.URL, "EDITOR": editor}
-	code, _, errOut := runCLI(t, env, "replay", "evt_stripe1", "--to", app.URL, "--edit", "--provider", "stripe", "--secret", "whsec_testsecret")
+	code, _, errOut := runWithEnv(t, env, "replay", "evt_stripe1", "--to", app.URL, "--edit", "--provider", "stripe", "--secret", "whsec_testsecret")
 	if code != 0 || app.count() != 1 || !bytes.Contains(app.body[0], []byte(`"amount":999`)) {
 		t.Fatalf("exit %d, %d sent: %s", code, app.count(), errOut)
 	}
@@ -268,24 +268,24 @@ func TestReplayEdit(t *testing.T) {
 		t.Fatalf("no warning: %s", errOut)
 	}
 	// Without a secret the signature header alone triggers the warning.
-	_, _, errOut = runCLI(t, env, "replay", "evt_stripe1", "--to", app.URL, "--edit")
+	_, _, errOut = runWithEnv(t, env, "replay", "evt_stripe1", "--to", app.URL, "--edit")
 	if !strings.Contains(errOut, "Stripe-Signature still signs the original") {
 		t.Fatalf("no header warning: %s", errOut)
 	}
 	// With --resign the edit is signed afresh: no warning.
-	_, _, errOut = runCLI(t, env, "replay", "evt_stripe1", "--to", app.URL, "--edit", "--resign", "--provider", "stripe", "--secret", "whsec_testsecret")
+	_, _, errOut = runWithEnv(t, env, "replay", "evt_stripe1", "--to", app.URL, "--edit", "--resign", "--provider", "stripe", "--secret", "whsec_testsecret")
 	if strings.Contains(errOut, "Warning") {
 		t.Fatalf("warning despite --resign: %s", errOut)
 	}
 }
 
 func TestEventsExport(t *testing.T) {
-	ev := stripeEvent(t)
+	ev := storedStripeEvent(t)
 	api := newFakeEventsAPI(t, ev)
-	app := newLocalApp(t)
+	app := newReplayApp(t)
 	env := map[string]string{"HOOKCTL_RELAY": api.URL}
 
-	code, out, errOut := runCLI(t, env, "events", "export", "evt_stripe1", "--format", "http")
+	code, out, errOut := runWithEnv(t, env, "events", "export", "evt_stripe1", "--format", "http")
 	if code != 0 {
 		t.Fatalf("http: exit %d: %s", code, errOut)
 	}
@@ -299,7 +299,7 @@ func TestEventsExport(t *testing.T) {
 		t.Fatalf("raw HTTP parsed to %s %s %s %q", hr.Method, hr.RequestURI, hr.Host, body)
 	}
 
-	code, out, errOut = runCLI(t, env, "events", "export", "evt_stripe1", "--format", "har", "--to", app.URL)
+	code, out, errOut = runWithEnv(t, env, "events", "export", "evt_stripe1", "--format", "har", "--to", app.URL)
 	if code != 0 {
 		t.Fatalf("har: exit %d: %s", code, errOut)
 	}
@@ -307,7 +307,7 @@ func TestEventsExport(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	code, out, errOut = runCLI(t, env, "events", "export", "evt_stripe1", "--format", "curl", "--to", app.URL)
+	code, out, errOut = runWithEnv(t, env, "events", "export", "evt_stripe1", "--format", "curl", "--to", app.URL)
 	if code != 0 || !strings.HasPrefix(out, "curl ") {
 		t.Fatalf("curl: exit %d: %s%s", code, out, errOut)
 	}
@@ -320,17 +320,17 @@ func TestEventsExport(t *testing.T) {
 		}
 	}
 
-	if code, _, errOut := runCLI(t, env, "events", "export", "evt_nope", "--format", "curl"); code != ExitError || !strings.Contains(errOut, "no event") {
+	if code, _, errOut := runWithEnv(t, env, "events", "export", "evt_nope", "--format", "curl"); code != ExitError || !strings.Contains(errOut, "no event") {
 		t.Fatalf("unknown id: exit %d %s", code, errOut)
 	}
-	if code, _, _ := runCLI(t, env, "events", "export", "evt_stripe1", "--format", "xml"); code != ExitUsage {
+	if code, _, _ := runWithEnv(t, env, "events", "export", "evt_stripe1", "--format", "xml"); code != ExitUsage {
 		t.Fatalf("bad format: exit %d", code)
 	}
 }
 
 func TestInspectNeedsTerminal(t *testing.T) {
 	api := newFakeEventsAPI(t)
-	code, _, errOut := runCLI(t, map[string]string{"HOOKCTL_RELAY": api.URL}, "inspect")
+	code, _, errOut := runWithEnv(t, map[string]string{"HOOKCTL_RELAY": api.URL}, "inspect")
 	if code != ExitError || !strings.Contains(errOut, "needs a terminal") {
 		t.Fatalf("exit %d: %s", code, errOut)
 	}
@@ -341,12 +341,12 @@ func TestInspectNeedsTerminal(t *testing.T) {
 func TestInspectModel(t *testing.T) {
 	var recs []wire.EventRecord
 	for i := range 150 {
-		ev := stripeEvent(t)
+		ev := storedStripeEvent(t)
 		ev.Request.ID = fmt.Sprintf("evt_%03d", i)
 		recs = append(recs, ev)
 	}
 	api := newFakeEventsAPI(t, recs...)
-	app := newLocalApp(t)
+	app := newReplayApp(t)
 	f, _, _ := testFactory(t, map[string]string{"HOOKCTL_RELAY": api.URL})
 	client, closeAPI, err := relayAPI(t.Context(), f, relayFlags{})
 	if err != nil {
@@ -359,7 +359,7 @@ func TestInspectModel(t *testing.T) {
 		t.Fatal(err)
 	}
 	m.SetSize(100, 30)
-	drive(m, m.Init())
+	driveModel(m, m.Init())
 	if m.Len() != 100 || m.Selected().ID != "evt_149" {
 		t.Fatalf("first page: %d, selected %v", m.Len(), m.Selected())
 	}
@@ -367,26 +367,26 @@ func TestInspectModel(t *testing.T) {
 	if !strings.Contains(view, "evt_149") || !strings.Contains(view, "INVALID") { // signed an hour ago: stale
 		t.Fatalf("view:\n%s", view)
 	}
-	drive(m, keyCmd(m, tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune("r")}))
+	driveModel(m, modelKey(m, tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune("r")}))
 	if app.count() != 1 || api.replayCount() != 1 || m.Len() != 101 {
 		t.Fatalf("replay: app %d, recorded %d, rows %d", app.count(), api.replayCount(), m.Len())
 	}
-	drive(m, keyCmd(m, tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune("g")}))
-	drive(m, keyCmd(m, tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune("k")}))
+	driveModel(m, modelKey(m, tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune("g")}))
+	driveModel(m, modelKey(m, tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune("k")}))
 	if m.Len() != 151 {
 		t.Fatalf("older page: %d rows", m.Len())
 	}
 }
 
-func keyCmd(m interface {
+func modelKey(m interface {
 	Update(tea.Msg) (tea.Model, tea.Cmd)
 }, k tea.KeyMsg) tea.Cmd {
 	_, cmd := m.Update(k)
 	return cmd
 }
 
-// drive runs cmd and feeds the resulting messages back into m.
-func drive(m interface {
+// driveModel runs cmd and feeds the resulting messages back into m.
+func driveModel(m interface {
 	Update(tea.Msg) (tea.Model, tea.Cmd)
 }, cmd tea.Cmd) {
 	if cmd == nil {
@@ -396,10 +396,10 @@ func drive(m interface {
 	case nil:
 	case tea.BatchMsg:
 		for _, c := range msg {
-			drive(m, c)
+			driveModel(m, c)
 		}
 	default:
 		_, next := m.Update(msg)
-		drive(m, next)
+		driveModel(m, next)
 	}
 }
