@@ -59,7 +59,7 @@ func (m *Model) headerView() string {
 	left := st.Title.Render("hookctl")
 	where := m.url
 	if where == "" {
-		where = "history"
+		where = "(webhook URL once connected)"
 	}
 	if len(m.targets) > 0 {
 		where += " → " + strings.Join(m.targets, ", ")
