@@ -42,7 +42,7 @@ type app struct {
 	hook func(*http.Request)
 }
 
-func newApp(t *testing.T) *app {
+func newApp(t testing.TB) *app {
 	t.Helper()
 	a := &app{}
 	l, err := net.Listen("tcp", "127.0.0.1:0")
@@ -73,7 +73,7 @@ func (a *app) got() []seen {
 	return append([]seen(nil), a.reqs...)
 }
 
-func (a *app) url(t *testing.T, prefix string) *url.URL {
+func (a *app) url(t testing.TB, prefix string) *url.URL {
 	u, err := url.Parse(a.URL + prefix)
 	if err != nil {
 		t.Fatal(err)
@@ -627,4 +627,10 @@ func TestCurlParses(t *testing.T) {
 			t.Errorf("hop-by-hop header in %q", headers)
 		}
 	}
+}
+
+// newAppB returns a local app's URL for benchmarks.
+func newAppB(b *testing.B) *url.URL {
+	a := newApp(b)
+	return a.url(b, "")
 }
