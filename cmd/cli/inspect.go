@@ -74,11 +74,13 @@ func newInspectModel(ctx context.Context, opts *InspectOptions, api *tunnel.APIC
 	f := opts.Factory
 	mopts := append(f.inspectorOptions(ctx),
 		tui.WithHistory(apiHistory{api: api, endpoint: opts.Endpoint}),
-		tui.WithActions(&inspectorActions{target: target, rec: apiRecorder{api}, now: f.Now}),
 	)
+	actions := &inspectorActions{rec: apiRecorder{api}, now: f.Now}
 	if target != nil {
+		actions.target = func(string) *url.URL { return target }
 		mopts = append(mopts, tui.WithTargets(target.String()), tui.WithReplayTarget(target))
 	}
+	mopts = append(mopts, tui.WithActions(actions))
 	where := "stored events"
 	if opts.Endpoint != "" {
 		where += " of " + opts.Endpoint

@@ -45,7 +45,7 @@ func (a apiRecorder) RecordReplay(ctx context.Context, orig string, req *capture
 // target and are recorded through the relay API; pause needs a tunnel
 // client (listen), not available in `hookctl inspect`.
 type inspectorActions struct {
-	target *url.URL
+	target func(path string) *url.URL // nil: no target
 	rec    replay.Recorder
 	now    func() time.Time
 	client *tunnel.Client
@@ -54,10 +54,14 @@ type inspectorActions struct {
 var _ tui.Actions = (*inspectorActions)(nil)
 
 func (a *inspectorActions) Replay(ctx context.Context, req *capture.Request) (*capture.Request, *capture.Response, error) {
-	if a.target == nil {
+	var target *url.URL
+	if a.target != nil {
+		target = a.target(req.Path)
+	}
+	if target == nil {
 		return nil, nil, errors.New("no replay target: start hookctl inspect with --to URL")
 	}
-	res := replay.Send(ctx, req, replay.Options{Target: a.target, Recorder: a.rec, Now: a.now})
+	res := replay.Send(ctx, req, replay.Options{Target: target, Recorder: a.rec, Now: a.now})
 	if res.RecordErr != nil && res.Request.ID == "" {
 		// Delivered but not recorded: still show it, under a local id.
 		res.Request.ID = "local-" + fmt.Sprint(a.now().UnixNano())
@@ -217,19 +221,19 @@ type listenInspector struct {
 	actions *inspectorActions
 }
 
-// newListenInspector builds the inspector for listen. target is where r
-// replays (the --forward target); relayURL and token reach the relay API to
-// record replays; verify is the --verify value ("" for none).
-func newListenInspector(ctx context.Context, f *Factory, relayURL, token string, target *url.URL, targets []string, verify string) (*listenInspector, error) {
+// newListenInspector builds the inspector for listen. targetFor picks where
+// r replays a path (the forwarder's routes); relayURL and token reach the
+// relay API to record replays; verify is the --verify value ("" for none).
+func newListenInspector(ctx context.Context, f *Factory, relayURL, token string, targetFor func(string) *url.URL, targets []string, verify string) (*listenInspector, error) {
 	api, err := tunnel.NewAPIClient(relayURL, token)
 	if err != nil {
 		return nil, err
 	}
 	li := &listenInspector{f: f, feed: tui.NewFeed(0)}
-	li.actions = &inspectorActions{target: target, rec: apiRecorder{api}, now: f.Now}
+	li.actions = &inspectorActions{target: targetFor, rec: apiRecorder{api}, now: f.Now}
 	opts := append(f.inspectorOptions(ctx),
 		tui.WithFeed(li.feed), tui.WithActions(li.actions), tui.WithTargets(targets...),
-		tui.WithReplayTarget(target), tui.WithConn(tui.ConnMsg{State: tui.ConnConnecting}))
+		tui.WithTargetFor(targetFor), tui.WithConn(tui.ConnMsg{State: tui.ConnConnecting}))
 	if verify != "" {
 		s, err := parseVerify(verify)
 		if err != nil {

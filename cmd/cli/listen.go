@@ -207,7 +207,7 @@ func listenRun(ctx context.Context, opts *ListenOptions) error {
 	var insp *listenInspector
 	if !opts.outputSet && opts.IO.StdinTTY && opts.IO.StdoutTTY {
 		// The inspector owns the terminal; it shows what the log would.
-		insp, err = newListenInspector(ctx, opts.Factory, relayURL, relay.Token, target, fwd.Targets(), opts.Verify)
+		insp, err = newListenInspector(ctx, opts.Factory, relayURL, relay.Token, fwd.TargetFor, fwd.Targets(), opts.Verify)
 		if err != nil {
 			return err
 		}

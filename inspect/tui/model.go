@@ -94,7 +94,7 @@ type Model struct {
 
 	url     string
 	targets []string
-	target  *url.URL // replay/curl target
+	target  func(path string) *url.URL // copy-as-curl target for a path
 	conn    ConnMsg
 	paused  bool
 
@@ -158,13 +158,21 @@ func WithTargets(ts ...string) Option {
 	return func(m *Model) {
 		m.targets = ts
 		if len(ts) > 0 && m.target == nil {
-			m.target = parseTarget(ts[0])
+			if u := parseTarget(ts[0]); u != nil {
+				m.target = func(string) *url.URL { return u }
+			}
 		}
 	}
 }
 
 // WithReplayTarget sets where copy-as-curl points.
-func WithReplayTarget(u *url.URL) Option { return func(m *Model) { m.target = u } }
+func WithReplayTarget(u *url.URL) Option {
+	return func(m *Model) { m.target = func(string) *url.URL { return u } }
+}
+
+// WithTargetFor sets where copy-as-curl points for a request path, for
+// hosts that route path prefixes to different targets.
+func WithTargetFor(f func(path string) *url.URL) Option { return func(m *Model) { m.target = f } }
 
 // WithEditor sets the editor command ($VISUAL or $EDITOR) for edit-and-replay.
 func WithEditor(cmd string) Option { return func(m *Model) { m.editor = cmd } }
@@ -835,7 +843,10 @@ func (m *Model) copyCurl(e *entry) tea.Cmd {
 	if e == nil {
 		return nil
 	}
-	t := m.target
+	var t *url.URL
+	if m.target != nil {
+		t = m.target(e.req.Path)
+	}
 	if t == nil {
 		t = replay.OriginalURL(e.req)
 	}
