@@ -29,6 +29,7 @@ func NewCmdRoot(f *Factory) *cobra.Command {
 		NewCmdFire(f),
 		NewCmdFixtures(f),
 		NewCmdVerify(f),
+		NewCmdCheck(f),
 	)
 	return root
 }
