@@ -24,15 +24,10 @@ type ListenOptions struct {
 	Factory *Factory
 
 	relayFlags
-	Forward  string
-	Routes   []string
-	Endpoint string
-	Output   string // "log" or "json"
-	Verify   string // provider:secret for the inspector's signature column
-
-	// outputSet is true when --output was given; otherwise a terminal gets
-	// the interactive inspector (inspector.go).
-	outputSet    bool
+	Forward      string
+	Routes       []string
+	Endpoint     string
+	Output       string // "log" or "json"
 	Ordered      bool
 	Concurrency  int
 	Window       int
@@ -43,6 +38,12 @@ type ListenOptions struct {
 	// Set by tests: called with the client once it exists (to pause, or to
 	// learn the endpoint).
 	onClient func(*tunnel.Client)
+
+	// Verify is provider:secret for the inspector's signature column.
+	Verify string
+	// outputSet is true when --output was given; otherwise a terminal gets
+	// the interactive inspector (inspector.go).
+	outputSet bool
 }
 
 // NewCmdListen builds `hookctl listen`.
