@@ -191,7 +191,7 @@ func (f *Factory) inspectorOptions(ctx context.Context) []tui.Option {
 		return err
 	}
 	return []tui.Option{
-		func(m *tui.Model) { m.Styles = tui.NewStyles(r) },
+		tui.WithStyles(tui.NewStyles(r)),
 		tui.WithEditor(editor),
 		tui.WithClipboard(clip),
 		tui.WithClock(f.Now),

@@ -25,6 +25,7 @@ import (
 	"github.com/charmbracelet/bubbles/textinput"
 	"github.com/charmbracelet/bubbles/viewport"
 	tea "github.com/charmbracelet/bubbletea"
+	"github.com/charmbracelet/lipgloss"
 
 	"github.com/hookctl/hookctl/replay"
 	"github.com/hookctl/hookctl/tunnel/capture"
@@ -137,6 +138,9 @@ type Model struct {
 // Option configures a Model.
 type Option func(*Model)
 
+// WithStyles sets the styles (NewStyles with a renderer for the output).
+func WithStyles(s Styles) Option { return func(m *Model) { m.Styles = s } }
+
 // WithFeed sets the live feed.
 func WithFeed(f *Feed) Option { return func(m *Model) { m.feed = f } }
 
@@ -221,7 +225,10 @@ func New(opts ...Option) *Model {
 	for _, o := range opts {
 		o(m)
 	}
+	m.Help.Styles = m.Styles.Help
 	m.filter = textinput.New()
+	m.filter.PromptStyle, m.filter.TextStyle = m.Styles.Bold, lipgloss.NewStyle()
+	m.filter.PlaceholderStyle = m.Styles.Faint
 	m.filter.Prompt = "/"
 	m.filter.Placeholder = "text, METHOD, status (404, 5xx, err, pending) or /path"
 	m.filter.Cursor.SetMode(cursor.CursorStatic)

@@ -3,6 +3,7 @@ package tui
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"runtime"
 	"strings"
@@ -11,8 +12,10 @@ import (
 	"time"
 
 	tea "github.com/charmbracelet/bubbletea"
+	"github.com/charmbracelet/lipgloss"
 	"github.com/charmbracelet/x/ansi"
 	"github.com/charmbracelet/x/exp/golden"
+	"github.com/muesli/termenv"
 
 	"github.com/hookctl/hookctl/replay"
 	"github.com/hookctl/hookctl/tunnel/capture"
@@ -581,4 +584,23 @@ type countingVerifier struct{ n int }
 func (c *countingVerifier) Verify(r *capture.Request) Signature {
 	c.n++
 	return fakeVerifier{}.Verify(r)
+}
+
+// TestNoColor: styles built for an Ascii renderer (NO_COLOR) put no colour
+// sequences anywhere on screen, footer help included.
+func TestNoColor(t *testing.T) {
+	r := lipgloss.NewRenderer(io.Discard)
+	r.SetColorProfile(termenv.Ascii)
+	m, _ := fixture(t, 80, 24, WithStyles(NewStyles(r)), WithVerifier(fakeVerifier{}))
+	for _, k := range []string{"", "enter", "esc", "?"} {
+		if k != "" {
+			send(m, press(k))
+		}
+		if v := m.View(); strings.Contains(v, "\x1b[3") || strings.Contains(v, "\x1b[9") {
+			t.Fatalf("colour sequence after %q: %q", k, v)
+		}
+	}
+	if !strings.Contains(plain(m), "Keys") {
+		t.Fatal("help not shown")
+	}
 }

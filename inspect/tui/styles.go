@@ -1,6 +1,9 @@
 package tui
 
-import "github.com/charmbracelet/lipgloss"
+import (
+	"github.com/charmbracelet/bubbles/help"
+	"github.com/charmbracelet/lipgloss"
+)
 
 // Styles are the inspector's colours. Callers that must not colour (NO_COLOR)
 // pass NewStyles with a renderer whose profile is termenv.Ascii.
@@ -14,6 +17,10 @@ type Styles struct {
 	Section                                      lipgloss.Style
 	JSONKey, JSONString, JSONNumber, JSONLiteral lipgloss.Style
 	Notice, Error                                lipgloss.Style
+
+	// Help styles the key help; it is built from the same renderer so that
+	// NO_COLOR reaches the footer too.
+	Help help.Styles
 }
 
 // DefaultStyles returns the styles for the default renderer (stdout).
@@ -50,5 +57,14 @@ func NewStyles(r *lipgloss.Renderer) Styles {
 		JSONLiteral:  s().Foreground(lipgloss.Color("5")),
 		Notice:       s().Foreground(lipgloss.Color("6")),
 		Error:        s().Foreground(lipgloss.Color("1")),
+		Help: help.Styles{
+			Ellipsis:       s().Foreground(lipgloss.Color("241")),
+			ShortKey:       s().Foreground(lipgloss.Color("245")),
+			ShortDesc:      s().Foreground(lipgloss.Color("241")),
+			ShortSeparator: s().Foreground(lipgloss.Color("239")),
+			FullKey:        s().Foreground(lipgloss.Color("245")),
+			FullDesc:       s().Foreground(lipgloss.Color("241")),
+			FullSeparator:  s().Foreground(lipgloss.Color("239")),
+		},
 	}
 }
