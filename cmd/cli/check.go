@@ -158,7 +158,7 @@ func checkRun(ctx context.Context, opts *checkOptions) error {
 	for _, r := range results {
 		counts[r.Status]++
 	}
-	summary := fmt.Sprintf("%d passed, %d warnings, %d failed, %d skipped", counts[check.Pass], counts[check.Warn], counts[check.Fail], counts[check.Skip])
+	summary := fmt.Sprintf("%d passed, %d warned, %d failed, %d skipped", counts[check.Pass], counts[check.Warn], counts[check.Fail], counts[check.Skip])
 	if jsonOut {
 		fmt.Fprintln(opts.IO.ErrOut, summary)
 	} else {

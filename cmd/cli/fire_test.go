@@ -440,3 +440,16 @@ func TestFixturesCommands(t *testing.T) {
 		t.Errorf("keygen stripe: %+v", r)
 	}
 }
+
+func TestFixturesListTTY(t *testing.T) {
+	var out bytes.Buffer
+	f := &Factory{IO: &IOStreams{In: strings.NewReader(""), Out: &out, ErrOut: io.Discard, StdoutTTY: true, NoColor: true}, Getenv: func(string) string { return "" }, Now: time.Now}
+	if code := Run(context.Background(), []string{"fixtures", "list", "svix"}, f); code != 0 {
+		t.Fatal(code)
+	}
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	if len(lines) != 4 || !strings.HasPrefix(lines[0], "PROVIDER  EVENT         DESCRIPTION") || !strings.HasPrefix(lines[1], "svix      invoice.paid  ") ||
+		!strings.HasPrefix(lines[2], "          ping          ") || strings.Contains(out.String(), "\x1b[") {
+		t.Errorf("table:\n%s", out.String())
+	}
+}
