@@ -22,12 +22,14 @@ func NewCmdRoot(f *Factory) *cobra.Command {
 
 	root.AddCommand(
 		// Commands are added here, one constructor each.
+		NewCmdListen(f),
+		NewCmdEvents(f),
+		NewCmdReplay(f),
+		NewCmdInspect(f),
 		NewCmdFire(f),
 		NewCmdFixtures(f),
 		NewCmdVerify(f),
 		NewCmdCheck(f),
-		NewCmdListen(f),
-		NewCmdEvents(f),
 	)
 	return root
 }
