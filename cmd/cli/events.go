@@ -20,7 +20,7 @@ func NewCmdEvents(f *Factory) *cobra.Command {
 		Short: "Show the events a relay has captured",
 		Args:  cobra.NoArgs,
 	}
-	cmd.AddCommand(NewCmdEventsList(f), NewCmdEventsShow(f))
+	cmd.AddCommand(NewCmdEventsList(f), NewCmdEventsShow(f), NewCmdEventsExport(f))
 	return cmd
 }
 

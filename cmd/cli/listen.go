@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"strconv"
 	"strings"
 	"sync"
@@ -37,6 +38,12 @@ type ListenOptions struct {
 	// Set by tests: called with the client once it exists (to pause, or to
 	// learn the endpoint).
 	onClient func(*tunnel.Client)
+
+	// Verify is provider:secret for the inspector's signature column.
+	Verify string
+	// outputSet is true when --output was given; otherwise a terminal gets
+	// the interactive inspector (inspector.go).
+	outputSet bool
 }
 
 // NewCmdListen builds `hookctl listen`.
@@ -57,6 +64,7 @@ in the config file) a relay runs inside hookctl on 127.0.0.1:8787.`,
   hookctl listen --relay https://relay.example --forward 3000 --output json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			opts.outputSet = cmd.Flags().Changed("output")
 			return listenRun(cmd.Context(), opts)
 		},
 	}
@@ -65,7 +73,8 @@ in the config file) a relay runs inside hookctl on 127.0.0.1:8787.`,
 	fl.StringVar(&opts.Forward, "forward", "", "where to deliver: a port (3000), host:port, or a URL with a path prefix (required)")
 	fl.StringArrayVar(&opts.Routes, "route", nil, "send a path prefix elsewhere, e.g. /github=localhost:3001 (repeatable; longest prefix wins)")
 	fl.StringVar(&opts.Endpoint, "endpoint", "", "endpoint name (default: one generated once and remembered)")
-	fl.StringVarP(&opts.Output, "output", "o", "log", "output format: log or json (NDJSON on stdout)")
+	fl.StringVarP(&opts.Output, "output", "o", "log", "output format: log or json (NDJSON on stdout); default on a terminal: the interactive inspector")
+	fl.StringVar(&opts.Verify, "verify", "", "inspector: check signatures with provider:secret, e.g. stripe:whsec_...")
 	fl.BoolVar(&opts.Ordered, "ordered", false, "deliver strictly one event at a time, oldest first")
 	fl.IntVar(&opts.Concurrency, "concurrency", 4, "deliveries to the app at once")
 	fl.IntVar(&opts.Window, "window", 0, "events in flight from the relay (default: the relay's)")
@@ -199,6 +208,18 @@ func listenRun(ctx context.Context, opts *ListenOptions) error {
 		fmt.Fprintf(errOut, "%s %v; reconnecting in %s (attempt %d)\n", ecs.Yellow.Sprint("!"), s.Err, s.RetryIn.Round(time.Millisecond), s.Attempt)
 	}
 
+	var observer tunnel.Observer = obs
+	var insp *listenInspector
+	if !opts.outputSet && opts.IO.StdinTTY && opts.IO.StdoutTTY {
+		// The inspector owns the terminal; it shows what the log would.
+		insp, err = newListenInspector(ctx, opts.Factory, relayURL, relay.Token, fwd.TargetFor, fwd.Targets(), opts.Verify)
+		if err != nil {
+			return err
+		}
+		obs.out, errOut = discardOutput{}, io.Discard
+		observer = insp.observer(obs)
+	}
+
 	client, err := tunnel.NewClient(tunnel.Config{
 		RelayURL:    relayURL,
 		Token:       relay.Token,
@@ -208,13 +229,16 @@ func listenRun(ctx context.Context, opts *ListenOptions) error {
 		Ordered:     opts.Ordered,
 		Reply:       reply,
 		Forwarder:   fwd,
-		Observer:    obs,
+		Observer:    observer,
 	})
 	if err != nil {
 		return err
 	}
 	if opts.onClient != nil {
 		opts.onClient(client)
+	}
+	if insp != nil {
+		return insp.run(ctx, client)
 	}
 	if opts.Output == "log" {
 		fmt.Fprintf(errOut, "Connecting to %s ...\n", relayURL)

@@ -24,6 +24,12 @@ func NewCmdRoot(f *Factory) *cobra.Command {
 		// Commands are added here, one constructor each.
 		NewCmdListen(f),
 		NewCmdEvents(f),
+		NewCmdReplay(f),
+		NewCmdInspect(f),
+		NewCmdFire(f),
+		NewCmdFixtures(f),
+		NewCmdVerify(f),
+		NewCmdCheck(f),
 	)
 	return root
 }

@@ -1,0 +1,425 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/spf13/cobra"
+
+	"github.com/hookctl/hookctl/fixtures"
+	"github.com/hookctl/hookctl/fixtures/fire"
+	"github.com/hookctl/hookctl/tunnel/capture"
+)
+
+type fireOptions struct {
+	IO     *IOStreams
+	Now    func() time.Time
+	Getenv func(string) string
+
+	Provider, Event string
+	File            string
+	To              string
+	SignedURL       string
+	Secret          string
+	Set, SetNew     []string
+	Unset           []string
+	Headers         []string
+	Body            string
+	Print           bool
+	Expect          string
+	Count           int
+	Concurrency     int
+	Output          string
+	Timestamp       string
+	Timeout         time.Duration
+}
+
+// NewCmdFire builds `hookctl fire`.
+func NewCmdFire(f *Factory) *cobra.Command {
+	opts := &fireOptions{IO: f.IO, Now: f.Now, Getenv: f.Getenv}
+	cmd := &cobra.Command{
+		Use:   "fire PROVIDER EVENT --to URL --secret SECRET",
+		Short: "Send a signed provider event to your app",
+		Long: `Fire a realistic provider event at your webhook endpoint, signed exactly as the
+provider signs it, with fresh ids and timestamps. Exits 0 when the answer is 2xx
+(or matches --expect), 1 otherwise.
+
+A fixture file (--file, YAML or JSON) gives method, path, headers and a body with
+placeholders ({{uuid}}, {{id 24}}, {{unix}}, {{now}}, {{env NAME}}…), the signing
+provider, and optionally a sequence of events fired in order.`,
+		Example: `  hookctl fire stripe payment_intent.succeeded --to localhost:3000/webhooks --secret whsec_...
+  hookctl fire github push --to :3000/gh --secret s3cret --set repository.name=api --set ref=refs/heads/main
+  hookctl fire shopify orders/create --secret shpss_... --print
+  hookctl fire --file ./fixtures/order-paid.yaml --to localhost:3000/hooks --secret whsec_...
+  hookctl fire stripe invoice.paid --to :3000/hooks --secret whsec_... --count 1000 --concurrency 20`,
+		Args: func(cmd *cobra.Command, args []string) error {
+			if opts.File != "" {
+				if len(args) > 0 {
+					return &FlagError{Err: errors.New("give either PROVIDER EVENT or --file, not both")}
+				}
+				return nil
+			}
+			if len(args) != 2 {
+				return &FlagError{Err: errors.New("want PROVIDER EVENT (see `hookctl fixtures list`), or --file")}
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(args) == 2 {
+				opts.Provider, opts.Event = args[0], args[1]
+			}
+			return fireRun(cmd.Context(), opts)
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&opts.To, "to", "", "target URL (localhost:3000/path and :3000/path work)")
+	fl.StringVar(&opts.Secret, "secret", "", "signing secret in the provider's form, or private key for Discord/SendGrid (default $HOOKCTL_SECRET)")
+	fl.StringVar(&opts.SignedURL, "url", "", "for URL-signed providers (Twilio, Square, HubSpot): the URL registered with the provider, if not the --to URL")
+	fl.StringVarP(&opts.File, "file", "f", "", "fire the event(s) of a fixture file (YAML or JSON)")
+	fl.StringArrayVar(&opts.Set, "set", nil, "set a body field: dotted.path=value (numbers, true/false/null and JSON are typed); repeatable")
+	fl.StringArrayVar(&opts.SetNew, "set-new", nil, "like --set, creating the field if missing")
+	fl.StringArrayVar(&opts.Unset, "unset", nil, "remove a body field; repeatable")
+	fl.StringArrayVarP(&opts.Headers, "header", "H", nil, "set a header: 'Name: value'; repeatable")
+	fl.StringVar(&opts.Body, "body", "", "replace the body: @file, @- for stdin, or literal text")
+	fl.BoolVar(&opts.Print, "print", false, "print the signed HTTP request instead of sending it")
+	fl.StringVar(&opts.Expect, "expect", "2xx", "expected status: 2xx, 4xx, … or a code")
+	fl.IntVarP(&opts.Count, "count", "n", 1, "number of distinct events to fire")
+	fl.IntVarP(&opts.Concurrency, "concurrency", "c", 1, "concurrent senders")
+	fl.StringVarP(&opts.Output, "output", "o", "", "json: one NDJSON record per request")
+	fl.StringVar(&opts.Timestamp, "timestamp", "", "sign at this time instead of now: unix seconds or RFC 3339 (produces stale events on purpose)")
+	fl.DurationVar(&opts.Timeout, "timeout", 10*time.Second, "per-request timeout")
+	return cmd
+}
+
+// fireRecord is the NDJSON record of one request.
+type fireRecord struct {
+	Seq       int     `json:"seq"`
+	Provider  string  `json:"provider"`
+	Event     string  `json:"event"`
+	URL       string  `json:"url"`
+	Status    int     `json:"status,omitempty"`
+	OK        bool    `json:"ok"`
+	LatencyMS float64 `json:"latency_ms"`
+	Body      string  `json:"body,omitempty"`
+	Error     string  `json:"error,omitempty"`
+}
+
+func fireRun(ctx context.Context, opts *fireOptions) error {
+	if opts.Output != "" && opts.Output != "json" {
+		return &FlagError{Err: fmt.Errorf("--output %q: only json is supported", opts.Output)}
+	}
+	if opts.Count < 1 || opts.Concurrency < 1 {
+		return &FlagError{Err: errors.New("--count and --concurrency must be at least 1")}
+	}
+	expect, err := fire.ParseExpect(opts.Expect)
+	if err != nil {
+		return &FlagError{Err: err}
+	}
+	clock := opts.Now
+	if opts.Timestamp != "" {
+		t, err := fixtures.ParseTimestamp(opts.Timestamp)
+		if err != nil {
+			return &FlagError{Err: err}
+		}
+		clock = func() time.Time { return t }
+	}
+	overrides, err := parseOverrides(opts)
+	if err != nil {
+		return err
+	}
+
+	// What to fire: one catalog event, or a file's events in order.
+	var events []*fixtures.Fixture
+	var prov *fixtures.Provider
+	reg := fixtures.Catalog()
+	if opts.File != "" {
+		data, err := os.ReadFile(opts.File)
+		if err != nil {
+			return fmt.Errorf("read fixture file: %w", err)
+		}
+		spec, err := fixtures.ParseFile(opts.File, data, reg)
+		if err != nil {
+			return err
+		}
+		events = spec.Events
+	} else {
+		if prov, err = reg.Provider(opts.Provider); err != nil {
+			return WithHint(err, "`hookctl fixtures list` shows every provider and event")
+		}
+		ev, err := prov.Lookup(opts.Event)
+		if err != nil {
+			return WithHint(err, "`hookctl fixtures list "+prov.Name+"` shows its events")
+		}
+		events = []*fixtures.Fixture{ev}
+	}
+	if len(events) > 1 && opts.Concurrency > 1 {
+		return &FlagError{Err: errors.New("a fixture file with several events fires them in order; --concurrency needs a single event")}
+	}
+	providers := make([]*fixtures.Provider, len(events))
+	for i, ev := range events {
+		if providers[i], err = reg.Provider(ev.Provider); err != nil {
+			return err
+		}
+	}
+	first := providers[0]
+
+	secret := opts.Secret
+	if secret == "" && opts.Getenv != nil {
+		secret = opts.Getenv("HOOKCTL_SECRET")
+	}
+	if secret == "" {
+		hint := "pass " + first.SecretHelp
+		if _, ok := first.Scheme.(fixtures.KeyGenerator); ok {
+			hint = "create a key pair with `hookctl fixtures keygen " + first.Name + "` and pass the private key"
+		}
+		return WithHint(&FlagError{Err: errors.New("--secret is required to sign")}, hint)
+	}
+
+	toArg := opts.To
+	if toArg == "" {
+		if !opts.Print {
+			return WithHint(&FlagError{Err: errors.New("--to is required")}, "give your endpoint, e.g. --to localhost:3000/webhooks, or --print to see the request")
+		}
+		toArg = "http://localhost/"
+		if opts.SignedURL != "" {
+			toArg = opts.SignedURL
+		}
+	}
+	target, err := parseTarget(toArg)
+	if err != nil {
+		return &FlagError{Err: err}
+	}
+
+	// build renders and signs request seq. A sequence shares one
+	// RenderContext, so labelled values ({{id 14 cus}}) match across its
+	// events.
+	// Sequences run with one sender, so sharing seqCtx is safe.
+	var seqCtx *fixtures.RenderContext
+	build := func(seq int) (*capture.Request, error) {
+		i := seq % len(events)
+		now := clock()
+		rc := &fixtures.RenderContext{Getenv: opts.Getenv}
+		if len(events) > 1 {
+			if i == 0 || seqCtx == nil {
+				seqCtx = rc
+			}
+			rc = seqCtx
+		}
+		rc.Now, rc.Seq = now, seq/len(events)
+		ev, p := events[i], providers[i]
+		r, err := ev.Render(p, rc, overrides)
+		if err != nil {
+			return nil, err
+		}
+		signedURL := opts.SignedURL
+		if signedURL == "" {
+			signedURL = fire.RequestURL(target, r)
+		}
+		scheme := p.Scheme
+		if ev.Signing != nil {
+			scheme = ev.Signing
+		}
+		if err := scheme.Sign(r, fixtures.Params{Secret: secret, Time: now, URL: signedURL}); err != nil {
+			return nil, fmt.Errorf("sign %s %s: %w", p.Name, ev.Event, err)
+		}
+		return r, nil
+	}
+	if len(events) > 1 {
+		opts.Count *= len(events)
+	}
+
+	if opts.Print {
+		for seq := 0; seq < opts.Count; seq++ {
+			r, err := build(seq)
+			if err != nil {
+				return err
+			}
+			if seq > 0 {
+				fmt.Fprintln(opts.IO.Out)
+			}
+			if err := fixtures.WriteRequest(opts.IO.Out, r, target); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+
+	cs := opts.IO.ColorScheme()
+	single := opts.Count == 1 || len(events) == opts.Count
+	jsonOut := opts.Output == "json"
+	enc := json.NewEncoder(opts.IO.Out)
+	var failed, shown int
+	var firstErr error
+	allRefused := true
+	report := func(res *fire.Result) {
+		ev := events[res.Seq%len(events)]
+		ok := res.Err == nil && expect.Match(res.Status)
+		if !ok {
+			failed++
+		}
+		var de *fire.DeliveryError
+		if res.Err == nil || !errors.As(res.Err, &de) || !de.Refused() {
+			allRefused = false
+		}
+		if res.Err != nil && firstErr == nil {
+			firstErr = res.Err
+		}
+		if jsonOut {
+			rec := fireRecord{Seq: res.Seq, Provider: ev.Provider, Event: ev.Event, URL: fire.RequestURL(target, res.Request),
+				Status: res.Status, OK: ok, LatencyMS: float64(res.Latency.Microseconds()) / 1000, Body: printable(res.Body)}
+			if res.Err != nil {
+				rec.Error = res.Err.Error()
+			}
+			_ = enc.Encode(rec)
+			return
+		}
+		if !single && (ok || shown >= 5) {
+			return
+		}
+		shown++
+		w := opts.IO.Out
+		if !single {
+			w = opts.IO.ErrOut
+		}
+		mark, status := cs.Green.Sprint("✓"), ""
+		if !ok {
+			mark = cs.Red.Sprint("✗")
+		}
+		if res.Err != nil {
+			status = cs.Red.Sprint("no response")
+		} else {
+			status = fmt.Sprintf("%d %s", res.Status, httpStatusText(res.Status))
+			if !ok {
+				status = cs.Red.Sprint(status) + cs.Faint.Sprintf(" (expected %s)", expect)
+			}
+		}
+		fmt.Fprintf(w, "%s %s  %s  %s %s → %s\n", mark, status, res.Latency.Round(100*time.Microsecond), ev.Provider, ev.Event, fire.RequestURL(target, res.Request))
+		if res.Err != nil && single {
+			return
+		}
+		if b := strings.TrimSpace(printable(res.Body)); b != "" && single {
+			if int64(len(res.Body)) < res.BodySize {
+				b += "…"
+			}
+			fmt.Fprintf(w, "  %s\n", cs.Faint.Sprint(strings.ReplaceAll(b, "\n", "\n  ")))
+		}
+	}
+	sum, err := fire.Run(ctx, fire.Options{Target: target, Count: opts.Count, Concurrency: opts.Concurrency, Timeout: opts.Timeout}, build, report)
+	if err != nil {
+		return err
+	}
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	if !single {
+		if jsonOut {
+			fmt.Fprintln(opts.IO.ErrOut, sum.String())
+		} else {
+			fmt.Fprintln(opts.IO.Out, sum.String())
+		}
+	}
+	if failed == 0 {
+		return nil
+	}
+	if allRefused && firstErr != nil {
+		return WithHint(firstErr, fmt.Sprintf("is your app listening on %s?", target.Host))
+	}
+	if firstErr != nil && sum.Errors == sum.Count {
+		var de *fire.DeliveryError
+		if errors.As(firstErr, &de) && de.Timeout() {
+			return WithHint(firstErr, fmt.Sprintf("the app did not answer within %s (--timeout); webhook senders give up after a few seconds, so acknowledge first and work later", opts.Timeout))
+		}
+		return firstErr
+	}
+	if !single && !jsonOut {
+		fmt.Fprintf(opts.IO.ErrOut, "%d of %d requests did not get %s\n", failed, sum.Count, expect)
+	}
+	return &ExitCodeError{Code: ExitError}
+}
+
+func printable(b []byte) string {
+	if !utf8.Valid(b) {
+		return fmt.Sprintf("[%d bytes of binary data]", len(b))
+	}
+	return string(b)
+}
+
+func httpStatusText(code int) string { return http.StatusText(code) }
+
+// parseTarget accepts full URLs, host:port/path and :port/path.
+func parseTarget(s string) (*url.URL, error) {
+	if strings.HasPrefix(s, ":") {
+		s = "localhost" + s
+	}
+	if !strings.Contains(s, "://") {
+		s = "http://" + s
+	}
+	u, err := url.Parse(s)
+	if err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
+		return nil, fmt.Errorf("--to %q: want an http(s) URL such as http://localhost:3000/webhooks", s)
+	}
+	if u.Path == "" {
+		u.Path = "/"
+	}
+	return u, nil
+}
+
+func parseOverrides(opts *fireOptions) (*fixtures.Overrides, error) {
+	o := &fixtures.Overrides{}
+	kv := func(flag, s string) (fixtures.KV, error) {
+		k, v, ok := strings.Cut(s, "=")
+		if !ok || k == "" {
+			return fixtures.KV{}, &FlagError{Err: fmt.Errorf("--%s %q: want dotted.path=value", flag, s)}
+		}
+		return fixtures.KV{Key: k, Value: v}, nil
+	}
+	for _, s := range opts.Set {
+		p, err := kv("set", s)
+		if err != nil {
+			return nil, err
+		}
+		o.Set = append(o.Set, p)
+	}
+	for _, s := range opts.SetNew {
+		p, err := kv("set-new", s)
+		if err != nil {
+			return nil, err
+		}
+		o.SetNew = append(o.SetNew, p)
+	}
+	o.Unset = opts.Unset
+	for _, h := range opts.Headers {
+		k, v, ok := strings.Cut(h, ":")
+		if !ok || strings.TrimSpace(k) == "" {
+			return nil, &FlagError{Err: fmt.Errorf("--header %q: want 'Name: value'", h)}
+		}
+		o.Headers = append(o.Headers, fixtures.KV{Key: strings.TrimSpace(k), Value: strings.TrimSpace(v)})
+	}
+	switch {
+	case opts.Body == "":
+	case opts.Body == "@-":
+		b, err := io.ReadAll(opts.IO.In)
+		if err != nil {
+			return nil, fmt.Errorf("read body from stdin: %w", err)
+		}
+		o.Body = b
+	case strings.HasPrefix(opts.Body, "@"):
+		b, err := os.ReadFile(opts.Body[1:])
+		if err != nil {
+			return nil, fmt.Errorf("read --body: %w", err)
+		}
+		o.Body = append([]byte{}, b...) // non-nil even when empty: an empty body is a body
+	default:
+		o.Body = []byte(opts.Body)
+	}
+	return o, nil
+}

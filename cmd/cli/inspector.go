@@ -1,0 +1,295 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/aymanbagabas/go-osc52/v2"
+	tea "github.com/charmbracelet/bubbletea"
+	"github.com/charmbracelet/lipgloss"
+	"github.com/muesli/termenv"
+
+	"github.com/hookctl/hookctl/fixtures"
+	"github.com/hookctl/hookctl/inspect/tui"
+	"github.com/hookctl/hookctl/replay"
+	"github.com/hookctl/hookctl/tunnel"
+	"github.com/hookctl/hookctl/tunnel/capture"
+	"github.com/hookctl/hookctl/tunnel/wire"
+)
+
+// This file wires the inspector (inspect/tui) to the tunnel, the relay API,
+// replay and the fixtures' verifiers. The TUI itself knows none of them.
+
+// apiRecorder records replays through the relay's HTTP API.
+type apiRecorder struct{ api *tunnel.APIClient }
+
+var _ replay.Recorder = apiRecorder{}
+
+func (a apiRecorder) RecordReplay(ctx context.Context, orig string, req *capture.Request, resp *capture.Response) (string, error) {
+	rec, err := a.api.RecordReplay(ctx, orig, &wire.ReplayRecord{Request: req, Response: resp})
+	if err != nil {
+		return "", err
+	}
+	if rec.Request == nil {
+		return "", errors.New("the relay answered without the new event")
+	}
+	return rec.Request.ID, nil
+}
+
+// inspectorActions are the inspector's replay and pause: replays go to
+// target and are recorded through the relay API; pause needs a tunnel
+// client (listen), not available in `hookctl inspect`.
+type inspectorActions struct {
+	target func(path string) *url.URL // nil: no target
+	rec    replay.Recorder
+	now    func() time.Time
+	client *tunnel.Client
+}
+
+var _ tui.Actions = (*inspectorActions)(nil)
+
+func (a *inspectorActions) Replay(ctx context.Context, req *capture.Request) (*capture.Request, *capture.Response, error) {
+	var target *url.URL
+	if a.target != nil {
+		target = a.target(req.Path)
+	}
+	if target == nil {
+		return nil, nil, errors.New("no replay target: start hookctl inspect with --to URL")
+	}
+	res := replay.Send(ctx, req, replay.Options{Target: target, Recorder: a.rec, Now: a.now})
+	if res.RecordErr != nil && res.Request.ID == "" {
+		// Delivered but not recorded: still show it, under a local id.
+		res.Request.ID = "local-" + fmt.Sprint(a.now().UnixNano())
+	}
+	return res.Request, res.Response, nil
+}
+
+func (a *inspectorActions) SetPaused(_ context.Context, paused bool) error {
+	if a.client == nil {
+		return tui.ErrUnsupported
+	}
+	if paused {
+		a.client.Pause()
+	} else {
+		a.client.Resume()
+	}
+	return nil
+}
+
+// apiHistory pages stored events for `hookctl inspect`.
+type apiHistory struct {
+	api      *tunnel.APIClient
+	endpoint string
+}
+
+func (h apiHistory) Older(ctx context.Context, before string, limit int) ([]tui.EventMsg, error) {
+	recs, err := h.api.Events(ctx, tunnel.EventsQuery{Endpoint: h.endpoint, Limit: limit, Before: before})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]tui.EventMsg, 0, len(recs))
+	for _, r := range recs {
+		out = append(out, tui.EventMsg{Request: r.Request, Response: r.Response})
+	}
+	return out, nil
+}
+
+// feedObserver reports a listen session to the inspector's feed, then to
+// next (listen's own observer, which remembers the endpoint).
+type feedObserver struct {
+	feed *tui.Feed
+	next tunnel.Observer
+}
+
+func (o feedObserver) StateChanged(s tunnel.Status) {
+	c := tui.ConnMsg{Attempt: s.Attempt, Retry: s.RetryIn, URL: s.URL, Backlog: s.Pending}
+	if s.Err != nil {
+		c.Err = s.Err.Error()
+	}
+	switch s.State {
+	case tunnel.StateConnecting:
+		c.State = tui.ConnConnecting
+	case tunnel.StateConnected:
+		c.State = tui.ConnConnected
+	case tunnel.StateReconnecting:
+		c.State = tui.ConnReconnecting
+	default:
+		c.State = tui.ConnOffline
+	}
+	o.feed.Conn(c)
+	o.next.StateChanged(s)
+}
+
+func (o feedObserver) EventReceived(r *capture.Request) {
+	o.feed.Event(r)
+	o.next.EventReceived(r)
+}
+
+func (o feedObserver) EventDelivered(r *capture.Request, resp *capture.Response) {
+	o.feed.Response(r.ID, resp)
+	o.next.EventDelivered(r, resp)
+}
+
+func (o feedObserver) DeliveryFailed(r *capture.Request, err error, attempt int, retryIn time.Duration) {
+	o.feed.Retry(r.ID, err, attempt, retryIn)
+	o.next.DeliveryFailed(r, err, attempt, retryIn)
+}
+
+// signerVerifier is the inspector's signature column: a provider scheme and
+// secret from --verify provider:secret.
+type signerVerifier struct {
+	s   *replay.ProviderSigner
+	now func() time.Time
+}
+
+func (v signerVerifier) Verify(r *capture.Request) tui.Signature {
+	res := v.s.Check(r, v.now())
+	switch {
+	case res.Valid:
+		return tui.Signature{State: tui.SigValid}
+	case res.Reason == fixtures.ReasonMissingHeader:
+		return tui.Signature{State: tui.SigUnknown, Detail: strings.TrimSpace(res.Explain())}
+	}
+	return tui.Signature{State: tui.SigInvalid, Detail: strings.TrimSpace(res.Explain())}
+}
+
+// parseVerify parses --verify provider:secret.
+func parseVerify(spec string) (*replay.ProviderSigner, error) {
+	provider, secret, ok := strings.Cut(spec, ":")
+	if !ok || provider == "" || secret == "" {
+		return nil, &FlagError{Err: fmt.Errorf("--verify %q: want provider:secret, e.g. stripe:whsec_...", spec)}
+	}
+	return replay.NewProviderSigner(provider, secret)
+}
+
+// inspectorOptions are the model options every inspector gets from the
+// process: styles for the stream, editor, clipboard, clock.
+func (f *Factory) inspectorOptions(ctx context.Context) []tui.Option {
+	r := lipgloss.NewRenderer(f.IO.Out)
+	if f.IO.NoColor {
+		r.SetColorProfile(termenv.Ascii)
+	}
+	editor := f.Getenv("VISUAL")
+	if editor == "" {
+		editor = f.Getenv("EDITOR")
+	}
+	var mu sync.Mutex
+	clip := func(s string) error {
+		// OSC 52 goes to the terminal on stderr so it never interleaves
+		// with a frame being written to stdout.
+		if !f.IO.StderrTTY {
+			return errors.New("stderr is not a terminal")
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		_, err := osc52.New(s).WriteTo(f.IO.ErrOut)
+		return err
+	}
+	return []tui.Option{
+		tui.WithStyles(tui.NewStyles(r)),
+		tui.WithEditor(editor),
+		tui.WithClipboard(clip),
+		tui.WithClock(f.Now),
+		tui.WithContext(ctx),
+	}
+}
+
+// runInspector runs m full-screen on the terminal until the user quits or
+// ctx ends.
+func (f *Factory) runInspector(ctx context.Context, m *tui.Model) error {
+	p := tea.NewProgram(m, tea.WithContext(ctx), tea.WithAltScreen(),
+		tea.WithInput(f.IO.In), tea.WithOutput(f.IO.Out), tea.WithoutSignalHandler())
+	_, err := p.Run()
+	if errors.Is(err, tea.ErrProgramKilled) && ctx.Err() != nil {
+		return ctx.Err()
+	}
+	return err
+}
+
+// listenInspector runs the inspector for a `hookctl listen` session on a
+// terminal. listen builds it before the tunnel client, passes its observer
+// to the client, then calls run instead of client.Run.
+type listenInspector struct {
+	f       *Factory
+	feed    *tui.Feed
+	model   *tui.Model
+	actions *inspectorActions
+}
+
+// newListenInspector builds the inspector for listen. targetFor picks where
+// r replays a path (the forwarder's routes); relayURL and token reach the
+// relay API to record replays; verify is the --verify value ("" for none).
+func newListenInspector(ctx context.Context, f *Factory, relayURL, token string, targetFor func(string) *url.URL, targets []string, verify string) (*listenInspector, error) {
+	api, err := tunnel.NewAPIClient(relayURL, token)
+	if err != nil {
+		return nil, err
+	}
+	li := &listenInspector{f: f, feed: tui.NewFeed(0)}
+	li.actions = &inspectorActions{target: targetFor, rec: apiRecorder{api}, now: f.Now}
+	opts := append(f.inspectorOptions(ctx),
+		tui.WithFeed(li.feed), tui.WithActions(li.actions), tui.WithTargets(targets...),
+		tui.WithTargetFor(targetFor), tui.WithConn(tui.ConnMsg{State: tui.ConnConnecting}))
+	if verify != "" {
+		s, err := parseVerify(verify)
+		if err != nil {
+			return nil, err
+		}
+		opts = append(opts, tui.WithVerifier(signerVerifier{s: s, now: f.Now}))
+	}
+	li.model = tui.New(opts...)
+	return li, nil
+}
+
+// observer wraps listen's observer so the inspector sees every report.
+func (li *listenInspector) observer(next tunnel.Observer) tunnel.Observer {
+	return feedObserver{feed: li.feed, next: next}
+}
+
+// run runs the tunnel client and the inspector together. Quitting the
+// inspector stops the client; a client that ends on its own (a permanent
+// refusal) closes the inspector and its error is returned.
+func (li *listenInspector) run(ctx context.Context, client *tunnel.Client) error {
+	li.actions.client = client
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	runErr := make(chan error, 1)
+	go func() {
+		err := client.Run(ctx)
+		li.feed.Conn(tui.ConnMsg{State: tui.ConnOffline, Err: errString(err)})
+		runErr <- err
+		cancel() // a client that stopped by itself takes the inspector down
+	}()
+	uiErr := li.f.runInspector(ctx, li.model)
+	cancel()
+	err := <-runErr
+	li.feed.Close()
+	if u := li.model.URL(); u != "" {
+		// The alternate screen is gone: leave the essentials behind.
+		fmt.Fprintf(li.f.IO.ErrOut, "Webhook URL: %s (%d events this session)\n", u, li.model.Received())
+	}
+	if err != nil && !errors.Is(err, context.Canceled) {
+		return err
+	}
+	if uiErr != nil && !errors.Is(uiErr, context.Canceled) {
+		return uiErr
+	}
+	return nil
+}
+
+func errString(err error) string {
+	if err == nil {
+		return ""
+	}
+	return err.Error()
+}
+
+// discardOutput is listen's line output while the inspector owns the screen.
+type discardOutput struct{}
+
+func (discardOutput) Event(*capture.Request, *capture.Response)                  {}
+func (discardOutput) DeliveryFailed(*capture.Request, error, int, time.Duration) {}

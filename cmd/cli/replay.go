@@ -1,0 +1,261 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/hookctl/hookctl/replay"
+	"github.com/hookctl/hookctl/tunnel"
+	"github.com/hookctl/hookctl/tunnel/capture"
+)
+
+// ReplayOptions are the inputs of `hookctl replay`.
+type ReplayOptions struct {
+	IO      *IOStreams
+	Factory *Factory
+	relayFlags
+
+	ID          string
+	To          string
+	Edit        bool
+	Resign      bool
+	Provider    string
+	Secret      string
+	Count       int
+	Concurrency int
+	Output      string
+
+	client *http.Client // tests
+}
+
+// NewCmdReplay builds `hookctl replay`.
+func NewCmdReplay(f *Factory) *cobra.Command {
+	opts := &ReplayOptions{IO: f.IO, Factory: f}
+	cmd := &cobra.Command{
+		Use:   "replay EVENT_ID --to URL",
+		Short: "Send a captured webhook again",
+		Long: `Send a captured webhook again, with the same method, path, query, headers and
+body bytes, to --to (a port, host:port or URL with a path prefix). Each copy is
+recorded on the relay as a new event linked to the original.
+
+--edit opens the request in $VISUAL or $EDITOR first; saving it unchanged, or an
+editor that fails, sends nothing. --resign replaces the signature with a fresh
+one (new timestamp) using the provider's scheme, so receivers that reject old
+timestamps accept the replay; without it the original headers go out untouched.`,
+		Example: `  hookctl replay evt_01J... --to 3000
+  hookctl replay evt_01J... --to localhost:3000 --edit --resign --provider stripe --secret whsec_...
+  hookctl replay evt_01J... --to 3000 --count 5 --concurrency 5 --output json`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			opts.ID = args[0]
+			return replayRun(cmd.Context(), opts)
+		},
+	}
+	opts.relayFlags.register(cmd)
+	fl := cmd.Flags()
+	fl.StringVar(&opts.To, "to", "", "where to send it: a port (3000), host:port, or a URL with a path prefix (required)")
+	fl.BoolVar(&opts.Edit, "edit", false, "edit the request in $EDITOR before sending")
+	fl.BoolVar(&opts.Resign, "resign", false, "re-sign with a fresh timestamp (needs --provider and --secret)")
+	fl.StringVar(&opts.Provider, "provider", "", "provider whose signature scheme to use (stripe, github, ...)")
+	fl.StringVar(&opts.Secret, "secret", "", "signing secret for --resign, or to check an edited body")
+	fl.IntVar(&opts.Count, "count", 1, "identical copies to send")
+	fl.IntVar(&opts.Concurrency, "concurrency", 1, "copies in flight at once")
+	fl.StringVarP(&opts.Output, "output", "o", "text", "output format: text or json")
+	return cmd
+}
+
+// replayJSON is one line of --output json. Keys are stable.
+type replayJSON struct {
+	ID          string  `json:"id"`
+	ReplayOf    string  `json:"replay_of"`
+	Status      int     `json:"status"`
+	DurationMS  float64 `json:"duration_ms"`
+	Error       string  `json:"error,omitempty"`
+	RecordError string  `json:"record_error,omitempty"`
+}
+
+func replayRun(ctx context.Context, opts *ReplayOptions) error {
+	if opts.Output != "text" && opts.Output != "json" {
+		return &FlagError{Err: fmt.Errorf("--output %q: want text or json", opts.Output)}
+	}
+	if opts.Count < 1 || opts.Concurrency < 1 {
+		return &FlagError{Err: errors.New("--count and --concurrency must be at least 1")}
+	}
+	if opts.To == "" {
+		return &FlagError{Err: errors.New("--to is required: where should the replay go? e.g. --to 3000")}
+	}
+	target, err := tunnel.ParseForward(opts.To)
+	if err != nil {
+		return &FlagError{Err: fmt.Errorf("--to: %w", err)}
+	}
+	if opts.Resign && (opts.Provider == "" || opts.Secret == "") {
+		return &FlagError{Err: errors.New("--resign needs --provider and --secret")}
+	}
+	var signer *replay.ProviderSigner
+	if opts.Provider != "" && opts.Secret != "" {
+		if signer, err = replay.NewProviderSigner(opts.Provider, opts.Secret); err != nil {
+			return &FlagError{Err: fmt.Errorf("--provider: %w", err)}
+		}
+	}
+
+	api, closeAPI, err := relayAPI(ctx, opts.Factory, opts.relayFlags)
+	if err != nil {
+		return err
+	}
+	defer closeAPI()
+	req, err := fetchEvent(ctx, api, opts.ID)
+	if err != nil {
+		return err
+	}
+
+	if opts.Edit {
+		edited, err := editRequest(opts.Factory, req)
+		if err != nil {
+			return err
+		}
+		if !opts.Resign && replay.BodyChanged(req, edited) {
+			warnEditedSignature(opts.IO, edited, signer, opts)
+		}
+		req = edited
+	}
+
+	ropts := replay.Options{
+		Target: target, Count: opts.Count, Concurrency: opts.Concurrency,
+		Recorder: apiRecorder{api}, Now: opts.Factory.Now, Client: opts.client,
+	}
+	if opts.Resign {
+		ropts.Signer = signer
+	}
+	results, err := replay.Run(ctx, req, ropts)
+	if err != nil {
+		return err
+	}
+	return printReplays(opts, results)
+}
+
+// fetchEvent reads one stored event, turning a 404 into a clear error.
+func fetchEvent(ctx context.Context, api *tunnel.APIClient, id string) (*capture.Request, error) {
+	rec, err := api.Event(ctx, id)
+	if errors.Is(err, tunnel.ErrNotFound) {
+		return nil, WithHint(fmt.Errorf("no event %q", id), "hookctl events list shows the ids")
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read event %s: %w", id, err)
+	}
+	if rec.Request == nil {
+		return nil, fmt.Errorf("event %s: the relay returned no request", id)
+	}
+	return rec.Request, nil
+}
+
+// editRequest opens req in the user's editor and returns the edit.
+func editRequest(f *Factory, req *capture.Request) (*capture.Request, error) {
+	editor := f.Getenv("VISUAL")
+	if editor == "" {
+		editor = f.Getenv("EDITOR")
+	}
+	if editor == "" {
+		return nil, WithHint(fmt.Errorf("%w; nothing sent", replay.ErrNoEditor), "EDITOR=vi hookctl replay ... --edit")
+	}
+	ef, err := replay.NewEditFile("", req)
+	if err != nil {
+		return nil, err
+	}
+	cmd, err := ef.Command(editor)
+	if err != nil {
+		ef.Result(err) // removes the file
+		return nil, fmt.Errorf("%w; nothing sent", err)
+	}
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = f.IO.In, f.IO.Out, f.IO.ErrOut
+	return ef.Result(cmd.Run())
+}
+
+// warnEditedSignature says when an edited body no longer matches the
+// signature it carries.
+func warnEditedSignature(io *IOStreams, edited *capture.Request, signer *replay.ProviderSigner, opts *ReplayOptions) {
+	cs := io.ErrColorScheme()
+	fix := fmt.Sprintf("add --resign --provider %s --secret ...", orDefault(opts.Provider, "PROVIDER"))
+	if signer != nil {
+		if err := signer.Verify(edited, opts.Factory.Now()); err != nil {
+			fmt.Fprintf(io.ErrOut, "%s the edited body no longer matches its signature: %s\n  %s\n",
+				cs.Yellow.Sprint("Warning:"), strings.ReplaceAll(err.Error(), "\n", "\n  "), fix)
+		}
+		return
+	}
+	if hs := replay.SignatureHeaders(edited); len(hs) > 0 {
+		fmt.Fprintf(io.ErrOut, "%s the body was edited but %s still signs the original; receivers that verify it will reject this replay.\n  %s\n",
+			cs.Yellow.Sprint("Warning:"), hs[0], fix)
+	}
+}
+
+func orDefault(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}
+
+func printReplays(opts *ReplayOptions, results []replay.Result) error {
+	failed := 0
+	var firstErr string
+	var out []replayJSON
+	cs := opts.IO.ColorScheme()
+	ecs := opts.IO.ErrColorScheme()
+	for _, r := range results {
+		j := replayJSON{ID: r.Request.ID, ReplayOf: r.Request.ReplayOf, Error: r.Response.Error}
+		if r.Response.Error == "" {
+			j.Status = r.Response.Status
+			j.DurationMS = float64(r.Response.Duration.Microseconds()) / 1000
+		} else {
+			failed++
+			if firstErr == "" {
+				firstErr = r.Response.Error
+			}
+		}
+		if r.RecordErr != nil {
+			j.RecordError = r.RecordErr.Error()
+			fmt.Fprintf(opts.IO.ErrOut, "%s %v\n", ecs.Yellow.Sprint("Warning:"), r.RecordErr)
+		}
+		out = append(out, j)
+		if opts.Output == "text" {
+			status := cs.Red.Sprint("error")
+			switch {
+			case j.Error != "":
+			case j.Status >= 500:
+				status = cs.Red.Sprint(j.Status)
+			case j.Status >= 400:
+				status = cs.Yellow.Sprint(j.Status)
+			default:
+				status = cs.Green.Sprint(j.Status)
+			}
+			line := fmt.Sprintf("%s %s", status, http.StatusText(j.Status))
+			if j.Error != "" {
+				line = status + " " + j.Error
+			} else {
+				line += fmt.Sprintf(" in %.1fms", j.DurationMS)
+			}
+			if j.ID != "" {
+				line += "  " + cs.Faint.Sprintf("%s (replay of %s)", j.ID, j.ReplayOf)
+			}
+			fmt.Fprintln(opts.IO.Out, line)
+		}
+	}
+	if opts.Output == "json" {
+		enc := json.NewEncoder(opts.IO.Out)
+		for _, j := range out {
+			if err := enc.Encode(j); err != nil {
+				return err
+			}
+		}
+	}
+	if failed > 0 {
+		return &ExitCodeError{Code: ExitError, Err: fmt.Errorf("%d of %d replays got no response: %s", failed, len(results), firstErr)}
+	}
+	return nil
+}

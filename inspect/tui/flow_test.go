@@ -1,0 +1,76 @@
+package tui
+
+import (
+	"bytes"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	tea "github.com/charmbracelet/bubbletea"
+	"github.com/charmbracelet/x/exp/teatest"
+)
+
+// TestFlow runs the inspector in a headless program: an event arrives
+// through the feed, the user opens it, replays it and sees the new row.
+func TestFlow(t *testing.T) {
+	feed := NewFeed(0)
+	a := &fakeActions{}
+	m := New(WithFeed(feed), WithActions(a), WithURL("http://127.0.0.1:8787/h/brave-otter-42"),
+		WithTargets("localhost:3000"), WithConn(ConnMsg{State: ConnConnected}), WithLocation(time.UTC),
+		WithClock(func() time.Time { return t0.Add(time.Minute) }), WithFrameInterval(time.Millisecond))
+	tm := teatest.NewTestModel(t, m, teatest.WithInitialTermSize(100, 30))
+	waitFor := func(s string) {
+		t.Helper()
+		teatest.WaitFor(t, tm.Output(), func(b []byte) bool { return bytes.Contains(b, []byte(s)) },
+			teatest.WithDuration(5*time.Second), teatest.WithCheckInterval(5*time.Millisecond))
+	}
+
+	feed.Event(jsonEvent(1))
+	waitFor("pending")
+	feed.Response("evt_0001", ok(200, 12))
+	waitFor("12ms")
+
+	tm.Send(tea.KeyMsg{Type: tea.KeyEnter})
+	waitFor("── Request")
+	tm.Type("r")
+	waitFor("replayed → 200")
+	tm.Send(tea.KeyMsg{Type: tea.KeyEsc})
+	waitFor("evt_replay1")
+
+	tm.Type("q")
+	fm := tm.FinalModel(t, teatest.WithFinalTimeout(5*time.Second)).(*Model)
+	if fm.Len() != 2 || a.count() != 1 {
+		t.Fatalf("len=%d replays=%d", fm.Len(), a.count())
+	}
+	if got := fm.Selected(); got == nil || got.ID != "evt_replay1" || got.ReplayOf != "evt_0001" {
+		t.Fatalf("selected %+v, want the replay (following)", got)
+	}
+	feed.Close()
+}
+
+// TestFlowEdit presses e: the editor (a script) runs through
+// tea.ExecProcess, and the edited request is replayed.
+func TestFlowEdit(t *testing.T) {
+	dir := t.TempDir()
+	editor := dir + "/ed.sh"
+	if err := os.WriteFile(editor, []byte("#!/bin/sh\nsed -i 's/opened/closed/' \"$1\"\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	feed := NewFeed(0)
+	a := &fakeActions{}
+	m := New(WithFeed(feed), WithActions(a), WithEditor(editor), WithLocation(time.UTC), WithFrameInterval(time.Millisecond))
+	tm := teatest.NewTestModel(t, m, teatest.WithInitialTermSize(100, 30))
+	feed.Event(jsonEvent(1))
+	teatest.WaitFor(t, tm.Output(), func(b []byte) bool { return bytes.Contains(b, []byte("evt_0001")) },
+		teatest.WithDuration(5*time.Second), teatest.WithCheckInterval(5*time.Millisecond))
+	tm.Type("e")
+	teatest.WaitFor(t, tm.Output(), func(b []byte) bool { return bytes.Contains(b, []byte("replayed")) },
+		teatest.WithDuration(5*time.Second), teatest.WithCheckInterval(5*time.Millisecond))
+	tm.Type("q")
+	tm.WaitFinished(t, teatest.WithFinalTimeout(5*time.Second))
+	if a.count() != 1 || !strings.Contains(string(a.replays[0].Body), `"closed"`) || a.replays[0].ReplayOf != "evt_0001" {
+		t.Fatalf("replays: %d %+v", a.count(), a.replays)
+	}
+	feed.Close()
+}

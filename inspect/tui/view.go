@@ -1,0 +1,435 @@
+package tui
+
+import (
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/charmbracelet/bubbles/key"
+	"github.com/charmbracelet/lipgloss"
+	"github.com/charmbracelet/x/ansi"
+
+	"github.com/hookctl/hookctl/tunnel/capture"
+)
+
+// View renders the screen: two header lines, the list (or the detail, help
+// or text view), and a footer line. It is exactly height lines of at most
+// width cells.
+func (m *Model) View() string {
+	if m.quitting {
+		return ""
+	}
+	var b strings.Builder
+	b.Grow(m.width * m.height * 2)
+	b.WriteString(m.headerView())
+	b.WriteByte('\n')
+	rows := m.listRows()
+	var body []string
+	switch m.mode {
+	case modeDetail:
+		body = append([]string{m.detailTitle()}, strings.Split(m.detailViewport(rows-1), "\n")...)
+	case modeText:
+		body = append([]string{m.Styles.Bold.Render(fit("copy as curl · esc to close", m.width))}, strings.Split(m.detailViewport(rows-1), "\n")...)
+	case modeHelp:
+		body = append([]string{m.Styles.Bold.Render("Keys")}, strings.Split(m.Help.FullHelpView(m.KeyMap.FullHelp()), "\n")...)
+	default:
+		body = m.listView(rows)
+	}
+	for i := range rows {
+		if i < len(body) {
+			b.WriteString(ansi.Truncate(body[i], m.width, "…"))
+		}
+		b.WriteByte('\n')
+	}
+	b.WriteString(m.footerView())
+	return b.String()
+}
+
+func (m *Model) detailViewport(h int) string {
+	if m.detail.Height != h {
+		m.detail.Height = h
+	}
+	return m.detail.View()
+}
+
+func (m *Model) headerView() string {
+	st := &m.Styles
+	right := m.connView()
+	left := st.Title.Render("hookctl")
+	where := m.url
+	if where == "" {
+		where = "(webhook URL once connected)"
+	}
+	if len(m.targets) > 0 {
+		where += " → " + strings.Join(m.targets, ", ")
+	}
+	avail := m.width - lipgloss.Width(left) - lipgloss.Width(right) - 2
+	line1 := left + " " + fit(where, max(avail, 0)) + " " + right
+
+	counts := fmt.Sprintf("%d %s", m.received, plural(m.received, "event"))
+	if m.failed > 0 {
+		counts += fmt.Sprintf(" · %d failed", m.failed)
+	}
+	if m.pending > 0 {
+		counts += fmt.Sprintf(" · %d pending", m.pending)
+	}
+	if m.replays > 0 {
+		counts += fmt.Sprintf(" · %d %s", m.replays, plural(m.replays, "replay"))
+	}
+	if len(m.entries) < m.received {
+		counts += fmt.Sprintf(" · last %d shown", len(m.entries))
+	}
+	if m.dropped > 0 {
+		counts += fmt.Sprintf(" · %d skipped in flood (hookctl inspect)", m.dropped)
+	}
+	var r2 string
+	if m.paused {
+		r2 = st.Paused.Render("⏸ paused")
+	}
+	if q := m.filter.Value(); q != "" && !m.filtering {
+		f := fmt.Sprintf("filter %q: %d", q, len(m.visible))
+		if r2 != "" {
+			r2 = f + " · " + r2
+		} else {
+			r2 = f
+		}
+	}
+	avail2 := m.width - lipgloss.Width(r2) - 1
+	line2 := st.Faint.Render(fit(counts, max(avail2, 0))) + " " + r2
+	return line1 + "\n" + line2
+}
+
+func (m *Model) connView() string {
+	st := &m.Styles
+	c := m.conn
+	switch c.State {
+	case ConnConnecting:
+		return st.Reconnecting.Render("◌ connecting")
+	case ConnConnected:
+		return st.Connected.Render("● connected")
+	case ConnReconnecting:
+		s := fmt.Sprintf("◌ reconnecting (attempt %d", c.Attempt)
+		if c.Retry > 0 {
+			s += ", next in " + c.Retry.Round(100*time.Millisecond).String()
+		}
+		return st.Reconnecting.Render(s + ")")
+	case ConnOffline:
+		s := "○ offline"
+		if c.Backlog > 0 {
+			s += fmt.Sprintf(" · %d queued on relay", c.Backlog)
+		}
+		return st.Offline.Render(s)
+	}
+	return ""
+}
+
+// columns are the list's column widths for the current width.
+type columns struct{ path, id, width int }
+
+func (m *Model) columns() columns {
+	fixed := 2 + 8 + 1 + 7 + 1 + 1 + 7 + 1 + 6 + 1 + 6 + 1
+	if m.verifier != nil {
+		fixed += 8
+	}
+	id := min(max((m.width-50)/3, 10), 26)
+	return columns{path: max(m.width-fixed-id, 8), id: id, width: m.width}
+}
+
+func (m *Model) listView(rows int) []string {
+	st := &m.Styles
+	c := m.columns()
+	head := "  " + fit("TIME", 8) + " " + fit("METHOD", 7) + " " + fit("PATH", c.path) + " " +
+		fit("STATUS", 7) + " " + fitR("DUR", 6) + " " + fitR("SIZE", 6) + " " + fit("ID", c.id)
+	if m.verifier != nil {
+		head += " " + fit("SIG", 7)
+	}
+	out := []string{st.ColumnHeader.Render(head)}
+	if len(m.visible) == 0 {
+		msg := "waiting for webhooks…"
+		switch {
+		case m.filter.Value() != "":
+			msg = "no events match the filter (esc clears it)"
+		case m.history != nil && m.loadingOlder:
+			msg = "loading…"
+		case m.history != nil:
+			msg = "no stored events"
+		case m.url != "":
+			msg = "waiting for webhooks… send one to " + m.url
+		}
+		return append(out, "", "  "+st.Faint.Render(msg))
+	}
+	end := min(m.offset+rows-1, len(m.visible))
+	for _, e := range m.visible[m.offset:end] {
+		out = append(out, m.rowView(e, c))
+	}
+	return out
+}
+
+func (m *Model) rowView(e *entry, c columns) string {
+	selected := e == m.sel
+	if e.line == "" || e.lineCols != c || e.lineSel != selected {
+		e.line, e.lineCols, e.lineSel = m.renderRow(e, c, selected), c, selected
+	}
+	return e.line
+}
+
+func (m *Model) renderRow(e *entry, c columns, selected bool) string {
+	st := &m.Styles
+	r := e.req
+	gutter := " "
+	if selected {
+		gutter = "›"
+	}
+	mark := " "
+	if r.ReplayOf != "" {
+		mark = "↻"
+	}
+	status, sstyle := statusText(st, e.resp)
+	if e.resp == nil && e.retry != nil {
+		status, sstyle = fmt.Sprintf("retry %d", e.retry.Attempt), &st.Status4xx
+	}
+	dur, size := "", fmtSize(len(r.Body))
+	if e.resp != nil && e.resp.Error == "" {
+		dur = fmtDuration(e.resp.Duration)
+	}
+	cells := []struct {
+		s     string
+		style *lipgloss.Style
+	}{
+		{gutter + mark, nil},
+		{fit(r.ReceivedAt.In(m.loc).Format("15:04:05"), 8) + " ", &st.Faint},
+		{fit(r.Method, 7) + " ", &st.Bold},
+		{fit(r.URI(), c.path) + " ", nil},
+		{fit(status, 7) + " ", sstyle},
+		{fitR(dur, 6) + " ", &st.Faint},
+		{fitR(size, 6) + " ", &st.Faint},
+		{fit(r.ID, c.id), &st.Faint},
+	}
+	if r.ReplayOf != "" {
+		cells[0].style = &st.Replay
+	}
+	if m.verifier != nil {
+		s, style := sigText(st, m.signature(e))
+		cells = append(cells, struct {
+			s     string
+			style *lipgloss.Style
+		}{" " + fit(s, 7), style})
+	}
+	var b strings.Builder
+	for _, cell := range cells {
+		if selected || cell.style == nil {
+			b.WriteString(cell.s)
+		} else {
+			b.WriteString(cell.style.Render(cell.s))
+		}
+	}
+	if selected {
+		return st.Selected.Render(b.String())
+	}
+	return b.String()
+}
+
+func statusText(st *Styles, r *capture.Response) (string, *lipgloss.Style) {
+	switch {
+	case r == nil:
+		return "pending", &st.Pending
+	case r.Error != "":
+		return "error", &st.StatusErr
+	case r.Status >= 500:
+		return fmt.Sprint(r.Status), &st.Status5xx
+	case r.Status >= 400:
+		return fmt.Sprint(r.Status), &st.Status4xx
+	case r.Status >= 300:
+		return fmt.Sprint(r.Status), &st.Status3xx
+	}
+	return fmt.Sprint(r.Status), &st.Status2xx
+}
+
+func sigText(st *Styles, s Signature) (string, *lipgloss.Style) {
+	switch s.State {
+	case SigValid:
+		return "valid", &st.SigValid
+	case SigInvalid:
+		return "INVALID", &st.SigInvalid
+	case SigUnknown:
+		return "unknown", &st.SigUnknown
+	}
+	return "", &st.Faint
+}
+
+func (m *Model) footerView() string {
+	st := &m.Styles
+	if m.filtering {
+		return ansi.Truncate(m.filter.View(), m.width, "…")
+	}
+	if m.notice != "" {
+		style := st.Notice
+		if m.noticeErr {
+			style = st.Error
+		}
+		return style.Render(fit(m.notice, m.width))
+	}
+	// The help line changes only with the mode and width: render it once.
+	if m.helpLine != "" && m.helpMode == m.mode && m.helpWidth == m.width {
+		return m.helpLine
+	}
+	keys := m.KeyMap.ShortHelp()
+	if m.mode == modeDetail {
+		keys = m.KeyMap.DetailHelp()
+	} else if m.mode != modeList {
+		keys = []key.Binding{m.KeyMap.Back, m.KeyMap.Quit}
+	}
+	m.helpLine, m.helpMode, m.helpWidth = ansi.Truncate(m.Help.ShortHelpView(keys), m.width, "…"), m.mode, m.width
+	return m.helpLine
+}
+
+func (m *Model) detailTitle() string {
+	e := m.detailEntry
+	if e == nil {
+		return ""
+	}
+	s := e.req.Method + " " + e.req.URI()
+	if e.req.ID != "" {
+		s += " · " + e.req.ID
+	}
+	status, _ := statusText(&m.Styles, e.resp)
+	s += " · " + status
+	pct := fmt.Sprintf(" %3.0f%%", m.detail.ScrollPercent()*100)
+	return m.Styles.Bold.Render(fit(s, m.width-len(pct))) + m.Styles.Faint.Render(pct)
+}
+
+// setDetail (re)builds the detail view's content for e.
+func (m *Model) setDetail(e *entry, keepOffset bool) {
+	m.detailEntry = e
+	y := m.detail.YOffset
+	m.detail.Width, m.detail.Height = m.width, m.listRows()-1
+	m.detail.SetContent(wrap(m.detailContent(e), m.width))
+	if keepOffset {
+		m.detail.SetYOffset(y)
+	} else {
+		m.detail.GotoTop()
+	}
+}
+
+func (m *Model) detailContent(e *entry) string {
+	st := &m.Styles
+	r := e.req
+	w := m.width
+	var b strings.Builder
+	b.WriteString(section(st, "Request", w) + "\n")
+	b.WriteString(st.Bold.Render(r.Method+" "+r.URI()+" HTTP/1.1") + "\n")
+	if r.Host != "" {
+		b.WriteString(st.Faint.Render("Host: ") + r.Host + "\n")
+	}
+	writeHeaders(&b, st, r.Headers)
+	b.WriteString("\n" + renderBody(st, r.Headers.Get("Content-Type"), r.Body) + "\n\n")
+
+	if sig := m.signature(e); sig.State != SigNone {
+		s, style := sigText(st, sig)
+		b.WriteString(section(st, "Signature", w) + "\n" + style.Render(s))
+		if sig.Detail != "" {
+			b.WriteString(": " + sig.Detail)
+		}
+		b.WriteString("\n\n")
+	}
+
+	b.WriteString(section(st, "Response", w) + "\n")
+	switch resp := e.resp; {
+	case resp == nil && e.retry != nil:
+		b.WriteString(st.Status4xx.Render(fmt.Sprintf("pending: attempt %d failed: ", e.retry.Attempt)) + e.retry.Err +
+			st.Faint.Render(fmt.Sprintf(" (retrying in %s)", e.retry.RetryIn.Round(time.Millisecond))) + "\n")
+	case resp == nil:
+		b.WriteString(st.Pending.Render("pending: waiting for the local app") + "\n")
+	case resp.Error != "":
+		b.WriteString(st.StatusErr.Render("no response: ") + resp.Error + "\n")
+	default:
+		status, style := statusText(st, resp)
+		b.WriteString(style.Render(status+" "+http.StatusText(resp.Status)) +
+			st.Faint.Render(fmt.Sprintf(" · %s · %s", fmtDuration(resp.Duration), fmtSize(len(resp.Body)))) + "\n")
+		writeHeaders(&b, st, resp.Headers)
+		b.WriteString("\n" + renderBody(st, resp.Headers.Get("Content-Type"), resp.Body) + "\n")
+	}
+
+	b.WriteString("\n" + section(st, "Timing", w) + "\n")
+	b.WriteString(st.Faint.Render("received  ") + r.ReceivedAt.In(m.loc).Format("2006-01-02 15:04:05.000 MST") + "\n")
+	if e.resp != nil && e.resp.Error == "" {
+		b.WriteString(st.Faint.Render("answered  ") + "+" + fmtDuration(e.resp.Duration) + "\n")
+	}
+	if r.ReplayOf != "" {
+		b.WriteString(st.Faint.Render("replay of ") + r.ReplayOf + "\n")
+	}
+	if r.ID != "" {
+		b.WriteString(st.Faint.Render("event     ") + r.ID + "\n")
+	}
+	if r.RemoteAddr != "" {
+		b.WriteString(st.Faint.Render("from      ") + r.RemoteAddr + "\n")
+	}
+	return strings.TrimRight(b.String(), "\n")
+}
+
+func writeHeaders(b *strings.Builder, st *Styles, hs capture.Headers) {
+	for _, h := range hs {
+		b.WriteString(st.Faint.Render(h.Name+":") + " " + h.Value + "\n")
+	}
+}
+
+// fit truncates s to w cells with an ellipsis, or pads it with spaces.
+func fit(s string, w int) string {
+	if w <= 0 {
+		return ""
+	}
+	n := ansi.StringWidth(s)
+	if n > w {
+		return ansi.Truncate(s, w, "…")
+	}
+	return s + strings.Repeat(" ", w-n)
+}
+
+// fitR is fit, right-aligned.
+func fitR(s string, w int) string {
+	n := ansi.StringWidth(s)
+	if n >= w {
+		return fit(s, w)
+	}
+	return strings.Repeat(" ", w-n) + s
+}
+
+// wrap wraps every line of s at w cells.
+func wrap(s string, w int) string {
+	if w <= 0 {
+		return s
+	}
+	return ansi.Wrap(s, w, "")
+}
+
+func fmtDuration(d time.Duration) string {
+	switch {
+	case d <= 0:
+		return "0ms"
+	case d < 10*time.Millisecond:
+		return fmt.Sprintf("%.1fms", float64(d)/float64(time.Millisecond))
+	case d < time.Second:
+		return fmt.Sprintf("%dms", d/time.Millisecond)
+	case d < time.Minute:
+		return fmt.Sprintf("%.2fs", d.Seconds())
+	}
+	return d.Round(time.Second).String()
+}
+
+func fmtSize(n int) string {
+	switch {
+	case n < 1000:
+		return fmt.Sprintf("%dB", n)
+	case n < 1000*1024:
+		return fmt.Sprintf("%.1fk", float64(n)/1024)
+	}
+	return fmt.Sprintf("%.1fM", float64(n)/(1<<20))
+}
+
+func plural(n int, s string) string {
+	if n == 1 {
+		return s
+	}
+	return s + "s"
+}
