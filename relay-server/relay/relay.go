@@ -149,9 +149,7 @@ func New(cfg Config, st store.Store) (*Relay, error) {
 	}
 	ws := websocket.Server{
 		Handler: r.serveListen,
-		// Any origin: CLIs are not browsers, and tokens, not cookies,
-		// authenticate them.
-		Handshake: func(*websocket.Config, *http.Request) error { return nil },
+		Handshake: checkOrigin,
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET "+wire.HealthzPath, r.serveHealthz)
@@ -161,6 +159,21 @@ func New(cfg Config, st store.Store) (*Relay, error) {
 	mux.HandleFunc("POST "+wire.EventsPath+"/{id}/replays", r.serveReplay)
 	r.mux = mux
 	return r, nil
+}
+
+// checkOrigin refuses cross-origin websocket handshakes. CLIs send no
+// Origin or the relay's own; a browser on another site sends its own, and
+// must not be able to listen to an open (embedded, loopback) relay.
+func checkOrigin(_ *websocket.Config, req *http.Request) error {
+	o := req.Header.Get("Origin")
+	if o == "" {
+		return nil
+	}
+	u, err := url.Parse(o)
+	if err != nil || !strings.EqualFold(u.Host, req.Host) {
+		return fmt.Errorf("cross-origin websocket from %q refused", o)
+	}
+	return nil
 }
 
 // ServeHTTP is the relay's whole HTTP surface.

@@ -823,3 +823,16 @@ func TestTrustProxy(t *testing.T) {
 		}
 	}
 }
+
+func TestCrossOriginRefused(t *testing.T) {
+	r := startRelay(t, relay.Config{Open: true})
+	cfg, err := websocket.NewConfig("ws"+r.URL[len("http"):]+wire.ListenPath, "https://evil.example")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if conn, err := websocket.DialConfig(cfg); err == nil {
+		conn.Close()
+		t.Fatal("a browser page on another origin could listen")
+	}
+	// Every other test dials with the relay's own origin, as the CLI does.
+}
