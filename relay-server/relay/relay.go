@@ -148,7 +148,7 @@ func New(cfg Config, st store.Store) (*Relay, error) {
 		quit:  make(chan struct{}),
 	}
 	ws := websocket.Server{
-		Handler: r.serveListen,
+		Handler:   r.serveListen,
 		Handshake: checkOrigin,
 	}
 	mux := http.NewServeMux()
