@@ -118,6 +118,7 @@ type Relay struct {
 
 	baseMu   sync.Mutex
 	baseURL  string         // from the listener, when PublicURL is empty
+	loopback bool           // open, no public URL, served on loopback only
 	sessions sync.WaitGroup // running websocket sessions
 }
 
@@ -184,7 +185,34 @@ func (r *Relay) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		r.serveIngress(w, req)
 		return
 	}
+	if r.loopbackOnly() && !isLoopbackHost(req.Host) {
+		// DNS rebinding: a page on evil.example resolving to 127.0.0.1
+		// would otherwise be same-origin with an open loopback relay.
+		writeError(w, http.StatusForbidden, "forbidden", "this relay answers its API on loopback names only")
+		return
+	}
 	r.mux.ServeHTTP(w, req)
+}
+
+func (r *Relay) loopbackOnly() bool {
+	r.baseMu.Lock()
+	defer r.baseMu.Unlock()
+	return r.loopback
+}
+
+// isLoopbackHost reports whether a Host header names this machine's
+// loopback: localhost or a loopback IP, with or without a port.
+func isLoopbackHost(hostport string) bool {
+	host, _, err := net.SplitHostPort(hostport)
+	if err != nil {
+		host = hostport
+	}
+	host = strings.TrimSuffix(strings.TrimPrefix(host, "["), "]")
+	if strings.EqualFold(host, "localhost") || strings.HasSuffix(strings.ToLower(host), ".localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 func (r *Relay) serveHealthz(w http.ResponseWriter, _ *http.Request) {
@@ -258,6 +286,7 @@ func (r *Relay) setBaseFromListener(ln net.Listener) {
 	}
 	r.baseMu.Lock()
 	r.baseURL = "http://" + addr.String()
+	r.loopback = r.cfg.Open && addr.IP.IsLoopback()
 	r.baseMu.Unlock()
 }
 

@@ -836,3 +836,39 @@ func TestCrossOriginRefused(t *testing.T) {
 	}
 	// Every other test dials with the relay's own origin, as the CLI does.
 }
+
+// TestDNSRebinding: an open relay on loopback answers its API and the
+// listen websocket only to loopback Host names; ingress stays open.
+func TestDNSRebinding(t *testing.T) {
+	r := startRelay(t, relay.Config{Open: true})
+	req, _ := http.NewRequest("GET", r.URL+wire.EventsPath, nil)
+	req.Host = "evil.example"
+	resp, err := r.client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusForbidden {
+		t.Errorf("API under a foreign Host: %d, want 403", resp.StatusCode)
+	}
+	req, _ = http.NewRequest("GET", r.URL+wire.EventsPath, nil)
+	req.Host = "localhost:1234"
+	resp, err = r.client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Errorf("API under localhost: %d, want 200", resp.StatusCode)
+	}
+	req, _ = http.NewRequest("POST", r.URL+"/h/alpha", nil)
+	req.Host = "evil.example"
+	resp, err = r.client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusAccepted {
+		t.Errorf("ingress under a foreign Host: %d, want 202", resp.StatusCode)
+	}
+}
