@@ -64,6 +64,11 @@ func (r *Relay) serveListenHTTP(ws http.Handler) http.HandlerFunc {
 			return
 		default:
 		}
+		if _, ok := w.(http.Hijacker); !ok {
+			// HTTP/2 (negotiated over TLS) cannot carry this websocket.
+			writeError(w, http.StatusHTTPVersionNotSupported, "bad_request", "the listen websocket needs HTTP/1.1")
+			return
+		}
 		ws.ServeHTTP(w, req)
 	}
 }
