@@ -254,9 +254,23 @@ func readMessage(conn *websocket.Conn, m *wire.Message) error {
 	return nil
 }
 
+// minWriteRate is the slowest link a write is allowed to take: a 25 MiB
+// event may take minutes on a slow link without the session being dead.
+const minWriteRate = 64 << 10 // bytes per second
+
+// textFrame sends pre-encoded JSON as one text frame.
+var textFrame = websocket.Codec{Marshal: func(v any) ([]byte, byte, error) {
+	return v.([]byte), websocket.TextFrame, nil
+}}
+
 func (s *session) write(m wire.Message) error {
-	s.conn.SetWriteDeadline(time.Now().Add(s.r.cfg.DeadAfter))
-	return websocket.JSON.Send(s.conn, m)
+	data, err := json.Marshal(m)
+	if err != nil {
+		return fmt.Errorf("encode %s message: %w", m.Type, err)
+	}
+	d := s.r.cfg.DeadAfter + time.Duration(len(data))*time.Second/minWriteRate
+	s.conn.SetWriteDeadline(time.Now().Add(d))
+	return textFrame.Send(s.conn, data)
 }
 
 // finish sets the last message the writer sends before it closes the
