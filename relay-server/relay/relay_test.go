@@ -930,3 +930,21 @@ func TestBackpressureNothingDropped(t *testing.T) {
 		t.Errorf("unexpected messages after all acks: %d", len(extra))
 	}
 }
+
+// TestResponseWithoutAckIsKept: a response is stored with its ack; when the
+// connection ends before the ack, it is stored alone and the event stays
+// pending.
+func TestResponseWithoutAckIsKept(t *testing.T) {
+	r := startRelay(t, relay.Config{Open: true})
+	c := mustListen(t, r.URL, wire.Message{Endpoint: "alpha", Reply: ackMode})
+	s, _, b := r.send(t, "POST", "/h/alpha", nil, nil)
+	id := queuedID(t, s, b)
+	c.expect(wire.TypeEvent)
+	c.send(wire.Message{Type: wire.TypeResponse, ID: id, Response: &capture.Response{Status: 500}})
+	c.barrier()
+	c.conn.Close()
+	waitFor(t, "response stored", func() bool {
+		rec, err := r.Store.GetEvent(context.Background(), id)
+		return err == nil && rec.Response != nil && rec.Response.Status == 500 && rec.State == wire.StatePending
+	})
+}

@@ -11,6 +11,7 @@ import (
 
 	"golang.org/x/net/websocket"
 
+	"github.com/hookctl/hookctl/tunnel/capture"
 	"github.com/hookctl/hookctl/tunnel/wire"
 )
 
@@ -41,8 +42,11 @@ type session struct {
 	final  chan wire.Message // the last message before closing; capacity 1
 	done   chan struct{}     // closed when both goroutines have exited
 
-	mu       sync.Mutex
-	inflight map[string]struct{} // sent, not acked, on this connection
+	mu sync.Mutex
+	// inflight holds the events sent on this connection and not acked,
+	// with the app's response once it came: it is stored with the ack, in
+	// one write instead of two.
+	inflight map[string]*capture.Response
 	paused   bool
 }
 
@@ -143,7 +147,7 @@ func (r *Relay) serveListen(conn *websocket.Conn) {
 		pong:     make(chan struct{}, 1),
 		final:    make(chan wire.Message, 1),
 		done:     make(chan struct{}),
-		inflight: map[string]struct{}{},
+		inflight: map[string]*capture.Response{},
 	}
 	defer close(s.done)
 	if old := r.hub.attach(s); old != nil {
@@ -198,6 +202,7 @@ func (r *Relay) serveListen(conn *websocket.Conn) {
 	s.readLoop(ctx)
 	cancel()
 	<-writerDone
+	s.storeUnackedResponses(context.WithoutCancel(ctx))
 	r.log.Info("listen: session ended", "endpoint", name, "session", s.id)
 }
 
@@ -335,12 +340,12 @@ func (s *session) handle(ctx context.Context, m wire.Message) error {
 			return errors.New("ack without an id")
 		}
 		s.mu.Lock()
-		_, mine := s.inflight[m.ID]
+		resp, mine := s.inflight[m.ID]
 		delete(s.inflight, m.ID)
 		s.mu.Unlock()
 		// An id sent on an earlier connection is acked too; the store
 		// checks it belongs to this endpoint.
-		if err := st.Ack(ctx, s.endpoint, m.ID, s.r.cfg.Now()); err != nil && ctx.Err() == nil {
+		if err := st.Ack(context.WithoutCancel(ctx), s.endpoint, m.ID, resp, s.r.cfg.Now()); err != nil {
 			s.r.log.Error("listen: ack", "endpoint", s.endpoint, "id", m.ID, "err", err)
 		}
 		if mine {
@@ -350,10 +355,18 @@ func (s *session) handle(ctx context.Context, m wire.Message) error {
 		if m.ID == "" || m.Response == nil {
 			return errors.New("response without an id or a response")
 		}
-		if err := st.SetResponse(ctx, s.endpoint, m.ID, m.Response); err != nil && ctx.Err() == nil {
-			s.r.log.Error("listen: store response", "endpoint", s.endpoint, "id", m.ID, "err", err)
-		}
 		s.r.hub.respond(s.endpoint, m.ID, m.Response)
+		s.mu.Lock()
+		_, mine := s.inflight[m.ID]
+		if mine {
+			s.inflight[m.ID] = m.Response // stored with the ack
+		}
+		s.mu.Unlock()
+		if !mine {
+			if err := st.SetResponse(context.WithoutCancel(ctx), s.endpoint, m.ID, m.Response); err != nil {
+				s.r.log.Error("listen: store response", "endpoint", s.endpoint, "id", m.ID, "err", err)
+			}
+		}
 	case wire.TypePause:
 		s.mu.Lock()
 		s.paused = true
@@ -367,6 +380,28 @@ func (s *session) handle(ctx context.Context, m wire.Message) error {
 		return fmt.Errorf("unexpected message type %q", m.Type)
 	}
 	return nil
+}
+
+// markSent counts a delivery attempt for each event sent, in one write.
+func (s *session) markSent(ctx context.Context, ids []string) {
+	if err := s.r.st.MarkSent(context.WithoutCancel(ctx), s.endpoint, ids); err != nil {
+		s.r.log.Error("listen: count attempts", "endpoint", s.endpoint, "err", err)
+	}
+}
+
+// storeUnackedResponses records responses whose ack never came before the
+// connection ended; the events stay pending.
+func (s *session) storeUnackedResponses(ctx context.Context) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for id, resp := range s.inflight {
+		if resp == nil {
+			continue
+		}
+		if err := s.r.st.SetResponse(ctx, s.endpoint, id, resp); err != nil {
+			s.r.log.Error("listen: store response", "endpoint", s.endpoint, "id", id, "err", err)
+		}
+	}
 }
 
 // writeLoop is the only writer on the connection. It streams pending events
@@ -395,18 +430,19 @@ func (s *session) writeLoop(ctx context.Context) {
 				}
 				return
 			}
+			sent := make([]string, 0, len(ps))
 			for _, p := range ps {
 				s.mu.Lock()
-				s.inflight[p.Event.ID] = struct{}{}
+				s.inflight[p.Event.ID] = nil
 				s.mu.Unlock()
 				if err := s.write(wire.Message{Type: wire.TypeEvent, Event: p.Event}); err != nil {
+					s.markSent(ctx, sent)
 					return
 				}
 				cursor = p.Seq
-				if err := s.r.st.MarkSent(ctx, s.endpoint, p.Event.ID); err != nil && ctx.Err() == nil {
-					s.r.log.Error("listen: count attempt", "id", p.Event.ID, "err", err)
-				}
+				sent = append(sent, p.Event.ID)
 			}
+			s.markSent(ctx, sent)
 			if len(ps) > 0 {
 				ping.Reset(s.r.cfg.PingInterval)
 			}
