@@ -98,7 +98,11 @@ func (r *Relay) serveListen(conn *websocket.Conn) {
 		r.refuse(conn, wire.CodeBadVersion, fmt.Sprintf("relay speaks protocol version %d, client sent %d: upgrade hookctl or the relay", wire.Version, hello.Version), true)
 		return
 	}
-	owner, err := r.authenticate(ctx, hello.Token)
+	var (
+		owner string
+		err   error
+	)
+	onFreshStack(func() { owner, err = r.authenticate(ctx, hello.Token) })
 	if errors.Is(err, errUnauthorized) {
 		r.refuse(conn, wire.CodeUnauthorized, "unknown or missing token: create one with `relay-server token create`", true)
 		return
@@ -118,7 +122,8 @@ func (r *Relay) serveListen(conn *websocket.Conn) {
 		r.refuse(conn, wire.CodeBadMessage, err.Error(), true)
 		return
 	}
-	name, err := r.claimEndpoint(ctx, hello.Endpoint, owner)
+	var name string
+	onFreshStack(func() { name, err = r.claimEndpoint(ctx, hello.Endpoint, owner) })
 	if errors.Is(err, errForbidden) {
 		r.refuse(conn, wire.CodeForbidden, fmt.Sprintf("endpoint %q belongs to another token", hello.Endpoint), true)
 		return
@@ -164,12 +169,13 @@ func (r *Relay) serveListen(conn *websocket.Conn) {
 	// Acks read by an earlier session are queued asynchronously; commit
 	// them before reading what is pending, or acked events would be sent
 	// again.
-	if err := r.st.Flush(ctx); err != nil {
+	if onFreshStack(func() { err = r.st.Flush(ctx) }); err != nil {
 		r.log.Error("listen: flush", "endpoint", name, "err", err)
 		r.refuse(conn, wire.CodeInternal, "relay error; retrying may help", false)
 		return
 	}
-	pending, err := r.st.CountPending(ctx, name)
+	var pending int
+	onFreshStack(func() { pending, err = r.st.CountPending(ctx, name) })
 	if err != nil {
 		r.log.Error("listen: count pending", "endpoint", name, "err", err)
 		r.refuse(conn, wire.CodeInternal, "relay error; retrying may help", false)
@@ -471,4 +477,17 @@ func (s *session) writeLoop(ctx context.Context) {
 			ping.Reset(s.r.cfg.PingInterval)
 		}
 	}
+}
+
+// onFreshStack runs fn on a short-lived goroutine and waits for it. The
+// store's calls (SQLite) need deep stacks; run on the connection's
+// long-lived goroutine they would leave it with a large stack for the
+// whole life of an idle session.
+func onFreshStack(fn func()) {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		fn()
+	}()
+	<-done
 }
