@@ -169,7 +169,8 @@ func (r *Relay) serveListen(conn *websocket.Conn) {
 	// Acks read by an earlier session are queued asynchronously; commit
 	// them before reading what is pending, or acked events would be sent
 	// again.
-	if onFreshStack(func() { err = r.st.Flush(ctx) }); err != nil {
+	onFreshStack(func() { err = r.st.Flush(ctx) })
+	if err != nil {
 		r.log.Error("listen: flush", "endpoint", name, "err", err)
 		r.refuse(conn, wire.CodeInternal, "relay error; retrying may help", false)
 		return
