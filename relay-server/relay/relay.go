@@ -105,16 +105,17 @@ func (c *Config) setDefaults() {
 
 // Relay serves ingress, the listen websocket and the events API.
 type Relay struct {
-	cfg     Config
-	st      store.Store
-	log     *slog.Logger
-	hub     *hub
-	ids     *idGen
-	limit   *limiter
-	mux     *http.ServeMux
-	known   sync.Map // endpoint names known to exist (they are never deleted)
-	quit    chan struct{}
-	quitOne sync.Once
+	cfg      Config
+	st       store.Store
+	log      *slog.Logger
+	hub      *hub
+	ids      *idGen
+	limit    *limiter
+	mux      *http.ServeMux
+	known    sync.Map // endpoint names known to exist (they are never deleted)
+	progress sync.Map // *http.Request of a listen connection → its *progressReader
+	quit     chan struct{}
+	quitOne  sync.Once
 
 	baseMu   sync.Mutex
 	baseURL  string         // from the listener, when PublicURL is empty

@@ -948,3 +948,65 @@ func TestResponseWithoutAckIsKept(t *testing.T) {
 		return err == nil && rec.Response != nil && rec.Response.Status == 500 && rec.State == wire.StatePending
 	})
 }
+
+// slowConn writes in small pieces with a pause between them: a slow link.
+type slowConn struct {
+	net.Conn
+	chunk int
+	pause time.Duration
+}
+
+func (c *slowConn) Write(p []byte) (int, error) {
+	n := 0
+	for len(p) > 0 {
+		k := min(c.chunk, len(p))
+		m, err := c.Conn.Write(p[:k])
+		n += m
+		if err != nil {
+			return n, err
+		}
+		p = p[k:]
+		if len(p) > 0 {
+			time.Sleep(c.pause) // simulated bandwidth, not synchronisation
+		}
+	}
+	return n, nil
+}
+
+// TestSlowLargeResponseIsNotDeath: a response that takes longer than
+// DeadAfter to arrive, but keeps arriving, does not end the session.
+func TestSlowLargeResponseIsNotDeath(t *testing.T) {
+	r := startRelay(t, relay.Config{Open: true, PingInterval: 50 * time.Millisecond, DeadAfter: 200 * time.Millisecond})
+	raw, err := net.Dial("tcp", strings.TrimPrefix(r.URL, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := websocket.NewConfig("ws"+r.URL[len("http"):]+wire.ListenPath, r.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := websocket.NewClient(cfg, &slowConn{Conn: raw, chunk: 16 << 10, pause: 10 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	c := &cli{t: t, conn: conn}
+	c.send(wire.Message{Type: wire.TypeHello, Version: wire.Version, Endpoint: "alpha"})
+	c.expect(wire.TypeWelcome)
+
+	body := bytes.Repeat([]byte("slow "), 200<<10) // 1 MB: ~85 pieces, ~0.85 s on this link
+	got := make(chan []byte, 1)
+	go func() {
+		s, _, b := r.send(t, "POST", "/h/alpha", nil, nil)
+		if s != 200 {
+			b = []byte(fmt.Sprintf("status %d: %s", s, b))
+		}
+		got <- b
+	}()
+	ev := c.expect(wire.TypeEvent).Event
+	c.send(wire.Message{Type: wire.TypeResponse, ID: ev.ID, Response: &capture.Response{Status: 200, Body: body}})
+	c.send(wire.Message{Type: wire.TypeAck, ID: ev.ID})
+	if b := <-got; !bytes.Equal(b, body) {
+		t.Fatalf("sender got %.80q (%d bytes), want the 1 MB response", b, len(b))
+	}
+}

@@ -73,7 +73,10 @@ func (r *Relay) serveListenHTTP(ws http.Handler) http.HandlerFunc {
 			writeError(w, http.StatusHTTPVersionNotSupported, "bad_request", "the listen websocket needs HTTP/1.1")
 			return
 		}
-		ws.ServeHTTP(w, req)
+		progress := &progressReader{}
+		r.progress.Store(req, progress)
+		defer r.progress.Delete(req)
+		ws.ServeHTTP(&progressHijacker{ResponseWriter: w, progress: progress}, req)
 	}
 }
 
@@ -196,6 +199,9 @@ func (r *Relay) serveListen(conn *websocket.Conn) {
 	}
 	r.log.Info("listen: session started", "endpoint", name, "session", s.id, "pending", pending, "remote", conn.Request().RemoteAddr)
 	conn.MaxPayloadBytes = r.maxFrame()
+	if p, ok := r.progress.Load(conn.Request()); ok {
+		p.(*progressReader).idle.Store(int64(r.cfg.DeadAfter))
+	}
 
 	// The handler's goroutine is the reader; the writer gets its own. Both
 	// cancel ctx when they stop, and the handler returns only after the
