@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"runtime"
 	"slices"
 	"sync"
 	"testing"
@@ -22,7 +23,11 @@ import (
 // Benchmarks run against a real relay on loopback with the durable SQLite
 // store (WAL, synchronous=FULL) in a temporary directory, 1 KiB bodies.
 //
-//	go test -run '^$' -bench . -benchtime 2000x ./relay-server/relay/
+//	go test -run '^$' -bench 'Direct|Ingress|Passthrough' -benchtime 3000x ./relay-server/relay/
+//	go test -run '^$' -bench 'BacklogDrain|IdleSessions' -benchtime 1x ./relay-server/relay/
+//
+// BacklogDrain and IdleSessions measure one fixed scenario whatever b.N is
+// (their ns/op means nothing; read their own metrics).
 
 var benchBody = bytes.Repeat([]byte("x"), 1024)
 
@@ -173,7 +178,7 @@ func BenchmarkPassthrough(b *testing.B) {
 // connects afterwards and acks each at once.
 func BenchmarkBacklogDrain(b *testing.B) {
 	const backlog = 10000
-	for i := 0; i < b.N; i++ {
+	{
 		b.StopTimer()
 		r := startRelay(b, relay.Config{Open: true})
 		ctx := context.Background()
@@ -208,4 +213,50 @@ func BenchmarkBacklogDrain(b *testing.B) {
 		}
 		b.ReportMetric(time.Since(start).Seconds(), "drain-s")
 	}
+}
+
+// BenchmarkIdleSessions connects 2,000 idle CLIs and reports the memory
+// (heap in use + goroutine stacks) per session. Client and server share the
+// process, so the figure is an upper bound for the relay's side.
+func BenchmarkIdleSessions(b *testing.B) {
+	const n = 2000
+	{
+		r := startRelay(b, relay.Config{Open: true})
+		before := memInUse()
+		conns := make([]*websocket.Conn, 0, n)
+		for j := 0; j < n; j++ {
+			cfg, err := websocket.NewConfig("ws"+r.URL[len("http"):]+wire.ListenPath, r.URL)
+			if err != nil {
+				b.Fatal(err)
+			}
+			conn, err := websocket.DialConfig(cfg)
+			if err != nil {
+				b.Fatal(err)
+			}
+			conns = append(conns, conn)
+			websocket.JSON.Send(conn, wire.Message{Type: wire.TypeHello, Version: wire.Version, Endpoint: fmt.Sprintf("idle-%d", j)})
+			var m wire.Message
+			if err := websocket.JSON.Receive(conn, &m); err != nil || m.Type != wire.TypeWelcome {
+				b.Fatalf("welcome %d: %+v %v", j, m, err)
+			}
+		}
+		after := memInUse()
+		b.ReportMetric(float64(after-before)/n, "bytes/session")
+		var ms runtime.MemStats
+		runtime.ReadMemStats(&ms)
+		b.ReportMetric(float64(ms.StackInuse)/n, "stack-bytes/session")
+		b.ReportMetric(float64(runtime.NumGoroutine())/n, "goroutines/session")
+		for _, c := range conns {
+			c.Close()
+		}
+	}
+}
+
+func memInUse() uint64 {
+	for i := 0; i < 5; i++ {
+		runtime.GC() // each GC may halve an oversized stack
+	}
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return ms.HeapInuse + ms.StackInuse
 }
