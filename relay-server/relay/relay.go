@@ -105,19 +105,21 @@ func (c *Config) setDefaults() {
 
 // Relay serves ingress, the listen websocket and the events API.
 type Relay struct {
-	cfg     Config
-	st      store.Store
-	log     *slog.Logger
-	hub     *hub
-	ids     *idGen
-	limit   *limiter
-	mux     *http.ServeMux
-	known   sync.Map // endpoint names known to exist (they are never deleted)
-	quit    chan struct{}
-	quitOne sync.Once
+	cfg      Config
+	st       store.Store
+	log      *slog.Logger
+	hub      *hub
+	ids      *idGen
+	limit    *limiter
+	mux      *http.ServeMux
+	known    sync.Map // endpoint names known to exist (they are never deleted)
+	progress sync.Map // *http.Request of a listen connection → its *progressReader
+	quit     chan struct{}
+	quitOne  sync.Once
 
 	baseMu   sync.Mutex
 	baseURL  string         // from the listener, when PublicURL is empty
+	loopback bool           // open, no public URL, served on loopback only
 	sessions sync.WaitGroup // running websocket sessions
 }
 
@@ -148,10 +150,8 @@ func New(cfg Config, st store.Store) (*Relay, error) {
 		quit:  make(chan struct{}),
 	}
 	ws := websocket.Server{
-		Handler: r.serveListen,
-		// Any origin: CLIs are not browsers, and tokens, not cookies,
-		// authenticate them.
-		Handshake: func(*websocket.Config, *http.Request) error { return nil },
+		Handler:   r.serveListen,
+		Handshake: checkOrigin,
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET "+wire.HealthzPath, r.serveHealthz)
@@ -163,6 +163,21 @@ func New(cfg Config, st store.Store) (*Relay, error) {
 	return r, nil
 }
 
+// checkOrigin refuses cross-origin websocket handshakes. CLIs send no
+// Origin or the relay's own; a browser on another site sends its own, and
+// must not be able to listen to an open (embedded, loopback) relay.
+func checkOrigin(_ *websocket.Config, req *http.Request) error {
+	o := req.Header.Get("Origin")
+	if o == "" {
+		return nil
+	}
+	u, err := url.Parse(o)
+	if err != nil || !strings.EqualFold(u.Host, req.Host) {
+		return fmt.Errorf("cross-origin websocket from %q refused", o)
+	}
+	return nil
+}
+
 // ServeHTTP is the relay's whole HTTP surface.
 func (r *Relay) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	// Ingress is routed before the mux: ServeMux would clean and redirect
@@ -171,7 +186,34 @@ func (r *Relay) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		r.serveIngress(w, req)
 		return
 	}
+	if r.loopbackOnly() && !isLoopbackHost(req.Host) {
+		// DNS rebinding: a page on evil.example resolving to 127.0.0.1
+		// would otherwise be same-origin with an open loopback relay.
+		writeError(w, http.StatusForbidden, "forbidden", "this relay answers its API on loopback names only")
+		return
+	}
 	r.mux.ServeHTTP(w, req)
+}
+
+func (r *Relay) loopbackOnly() bool {
+	r.baseMu.Lock()
+	defer r.baseMu.Unlock()
+	return r.loopback
+}
+
+// isLoopbackHost reports whether a Host header names this machine's
+// loopback: localhost or a loopback IP, with or without a port.
+func isLoopbackHost(hostport string) bool {
+	host, _, err := net.SplitHostPort(hostport)
+	if err != nil {
+		host = hostport
+	}
+	host = strings.TrimSuffix(strings.TrimPrefix(host, "["), "]")
+	if strings.EqualFold(host, "localhost") || strings.HasSuffix(strings.ToLower(host), ".localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 func (r *Relay) serveHealthz(w http.ResponseWriter, _ *http.Request) {
@@ -245,6 +287,7 @@ func (r *Relay) setBaseFromListener(ln net.Listener) {
 	}
 	r.baseMu.Lock()
 	r.baseURL = "http://" + addr.String()
+	r.loopback = r.cfg.Open && addr.IP.IsLoopback()
 	r.baseMu.Unlock()
 }
 

@@ -11,6 +11,7 @@ import (
 
 	"golang.org/x/net/websocket"
 
+	"github.com/hookctl/hookctl/tunnel/capture"
 	"github.com/hookctl/hookctl/tunnel/wire"
 )
 
@@ -41,8 +42,11 @@ type session struct {
 	final  chan wire.Message // the last message before closing; capacity 1
 	done   chan struct{}     // closed when both goroutines have exited
 
-	mu       sync.Mutex
-	inflight map[string]struct{} // sent, not acked, on this connection
+	mu sync.Mutex
+	// inflight holds the events sent on this connection and not acked,
+	// with the app's response once it came: it is stored with the ack, in
+	// one write instead of two.
+	inflight map[string]*capture.Response
 	paused   bool
 }
 
@@ -64,7 +68,15 @@ func (r *Relay) serveListenHTTP(ws http.Handler) http.HandlerFunc {
 			return
 		default:
 		}
-		ws.ServeHTTP(w, req)
+		if _, ok := w.(http.Hijacker); !ok {
+			// HTTP/2 (negotiated over TLS) cannot carry this websocket.
+			writeError(w, http.StatusHTTPVersionNotSupported, "bad_request", "the listen websocket needs HTTP/1.1")
+			return
+		}
+		progress := &progressReader{}
+		r.progress.Store(req, progress)
+		defer r.progress.Delete(req)
+		ws.ServeHTTP(&progressHijacker{ResponseWriter: w, progress: progress}, req)
 	}
 }
 
@@ -89,7 +101,11 @@ func (r *Relay) serveListen(conn *websocket.Conn) {
 		r.refuse(conn, wire.CodeBadVersion, fmt.Sprintf("relay speaks protocol version %d, client sent %d: upgrade hookctl or the relay", wire.Version, hello.Version), true)
 		return
 	}
-	owner, err := r.authenticate(ctx, hello.Token)
+	var (
+		owner string
+		err   error
+	)
+	onFreshStack(func() { owner, err = r.authenticate(ctx, hello.Token) })
 	if errors.Is(err, errUnauthorized) {
 		r.refuse(conn, wire.CodeUnauthorized, "unknown or missing token: create one with `relay-server token create`", true)
 		return
@@ -109,7 +125,8 @@ func (r *Relay) serveListen(conn *websocket.Conn) {
 		r.refuse(conn, wire.CodeBadMessage, err.Error(), true)
 		return
 	}
-	name, err := r.claimEndpoint(ctx, hello.Endpoint, owner)
+	var name string
+	onFreshStack(func() { name, err = r.claimEndpoint(ctx, hello.Endpoint, owner) })
 	if errors.Is(err, errForbidden) {
 		r.refuse(conn, wire.CodeForbidden, fmt.Sprintf("endpoint %q belongs to another token", hello.Endpoint), true)
 		return
@@ -138,7 +155,7 @@ func (r *Relay) serveListen(conn *websocket.Conn) {
 		pong:     make(chan struct{}, 1),
 		final:    make(chan wire.Message, 1),
 		done:     make(chan struct{}),
-		inflight: map[string]struct{}{},
+		inflight: map[string]*capture.Response{},
 	}
 	defer close(s.done)
 	if old := r.hub.attach(s); old != nil {
@@ -155,12 +172,14 @@ func (r *Relay) serveListen(conn *websocket.Conn) {
 	// Acks read by an earlier session are queued asynchronously; commit
 	// them before reading what is pending, or acked events would be sent
 	// again.
-	if err := r.st.Flush(ctx); err != nil {
+	onFreshStack(func() { err = r.st.Flush(ctx) })
+	if err != nil {
 		r.log.Error("listen: flush", "endpoint", name, "err", err)
 		r.refuse(conn, wire.CodeInternal, "relay error; retrying may help", false)
 		return
 	}
-	pending, err := r.st.CountPending(ctx, name)
+	var pending int
+	onFreshStack(func() { pending, err = r.st.CountPending(ctx, name) })
 	if err != nil {
 		r.log.Error("listen: count pending", "endpoint", name, "err", err)
 		r.refuse(conn, wire.CodeInternal, "relay error; retrying may help", false)
@@ -180,6 +199,9 @@ func (r *Relay) serveListen(conn *websocket.Conn) {
 	}
 	r.log.Info("listen: session started", "endpoint", name, "session", s.id, "pending", pending, "remote", conn.Request().RemoteAddr)
 	conn.MaxPayloadBytes = r.maxFrame()
+	if p, ok := r.progress.Load(conn.Request()); ok {
+		p.(*progressReader).idle.Store(int64(r.cfg.DeadAfter))
+	}
 
 	// The handler's goroutine is the reader; the writer gets its own. Both
 	// cancel ctx when they stop, and the handler returns only after the
@@ -193,6 +215,7 @@ func (r *Relay) serveListen(conn *websocket.Conn) {
 	s.readLoop(ctx)
 	cancel()
 	<-writerDone
+	s.storeUnackedResponses(context.WithoutCancel(ctx))
 	r.log.Info("listen: session ended", "endpoint", name, "session", s.id)
 }
 
@@ -249,9 +272,23 @@ func readMessage(conn *websocket.Conn, m *wire.Message) error {
 	return nil
 }
 
+// minWriteRate is the slowest link a write is allowed to take: a 25 MiB
+// event may take minutes on a slow link without the session being dead.
+const minWriteRate = 64 << 10 // bytes per second
+
+// textFrame sends pre-encoded JSON as one text frame.
+var textFrame = websocket.Codec{Marshal: func(v any) ([]byte, byte, error) {
+	return v.([]byte), websocket.TextFrame, nil
+}}
+
 func (s *session) write(m wire.Message) error {
-	s.conn.SetWriteDeadline(time.Now().Add(s.r.cfg.DeadAfter))
-	return websocket.JSON.Send(s.conn, m)
+	data, err := json.Marshal(m)
+	if err != nil {
+		return fmt.Errorf("encode %s message: %w", m.Type, err)
+	}
+	d := s.r.cfg.DeadAfter + time.Duration(len(data))*time.Second/minWriteRate
+	s.conn.SetWriteDeadline(time.Now().Add(d))
+	return textFrame.Send(s.conn, data)
 }
 
 // finish sets the last message the writer sends before it closes the
@@ -316,12 +353,12 @@ func (s *session) handle(ctx context.Context, m wire.Message) error {
 			return errors.New("ack without an id")
 		}
 		s.mu.Lock()
-		_, mine := s.inflight[m.ID]
+		resp, mine := s.inflight[m.ID]
 		delete(s.inflight, m.ID)
 		s.mu.Unlock()
 		// An id sent on an earlier connection is acked too; the store
 		// checks it belongs to this endpoint.
-		if err := st.Ack(ctx, s.endpoint, m.ID, s.r.cfg.Now()); err != nil && ctx.Err() == nil {
+		if err := st.Ack(context.WithoutCancel(ctx), s.endpoint, m.ID, resp, s.r.cfg.Now()); err != nil {
 			s.r.log.Error("listen: ack", "endpoint", s.endpoint, "id", m.ID, "err", err)
 		}
 		if mine {
@@ -331,10 +368,18 @@ func (s *session) handle(ctx context.Context, m wire.Message) error {
 		if m.ID == "" || m.Response == nil {
 			return errors.New("response without an id or a response")
 		}
-		if err := st.SetResponse(ctx, s.endpoint, m.ID, m.Response); err != nil && ctx.Err() == nil {
-			s.r.log.Error("listen: store response", "endpoint", s.endpoint, "id", m.ID, "err", err)
-		}
 		s.r.hub.respond(s.endpoint, m.ID, m.Response)
+		s.mu.Lock()
+		_, mine := s.inflight[m.ID]
+		if mine {
+			s.inflight[m.ID] = m.Response // stored with the ack
+		}
+		s.mu.Unlock()
+		if !mine {
+			if err := st.SetResponse(context.WithoutCancel(ctx), s.endpoint, m.ID, m.Response); err != nil {
+				s.r.log.Error("listen: store response", "endpoint", s.endpoint, "id", m.ID, "err", err)
+			}
+		}
 	case wire.TypePause:
 		s.mu.Lock()
 		s.paused = true
@@ -348,6 +393,28 @@ func (s *session) handle(ctx context.Context, m wire.Message) error {
 		return fmt.Errorf("unexpected message type %q", m.Type)
 	}
 	return nil
+}
+
+// markSent counts a delivery attempt for each event sent, in one write.
+func (s *session) markSent(ctx context.Context, ids []string) {
+	if err := s.r.st.MarkSent(context.WithoutCancel(ctx), s.endpoint, ids); err != nil {
+		s.r.log.Error("listen: count attempts", "endpoint", s.endpoint, "err", err)
+	}
+}
+
+// storeUnackedResponses records responses whose ack never came before the
+// connection ended; the events stay pending.
+func (s *session) storeUnackedResponses(ctx context.Context) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for id, resp := range s.inflight {
+		if resp == nil {
+			continue
+		}
+		if err := s.r.st.SetResponse(ctx, s.endpoint, id, resp); err != nil {
+			s.r.log.Error("listen: store response", "endpoint", s.endpoint, "id", id, "err", err)
+		}
+	}
 }
 
 // writeLoop is the only writer on the connection. It streams pending events
@@ -376,18 +443,19 @@ func (s *session) writeLoop(ctx context.Context) {
 				}
 				return
 			}
+			sent := make([]string, 0, len(ps))
 			for _, p := range ps {
 				s.mu.Lock()
-				s.inflight[p.Event.ID] = struct{}{}
+				s.inflight[p.Event.ID] = nil
 				s.mu.Unlock()
 				if err := s.write(wire.Message{Type: wire.TypeEvent, Event: p.Event}); err != nil {
+					s.markSent(ctx, sent)
 					return
 				}
 				cursor = p.Seq
-				if err := s.r.st.MarkSent(ctx, s.endpoint, p.Event.ID); err != nil && ctx.Err() == nil {
-					s.r.log.Error("listen: count attempt", "id", p.Event.ID, "err", err)
-				}
+				sent = append(sent, p.Event.ID)
 			}
+			s.markSent(ctx, sent)
 			if len(ps) > 0 {
 				ping.Reset(s.r.cfg.PingInterval)
 			}
@@ -416,4 +484,17 @@ func (s *session) writeLoop(ctx context.Context) {
 			ping.Reset(s.r.cfg.PingInterval)
 		}
 	}
+}
+
+// onFreshStack runs fn on a short-lived goroutine and waits for it. The
+// store's calls (SQLite) need deep stacks; run on the connection's
+// long-lived goroutine they would leave it with a large stack for the
+// whole life of an idle session.
+func onFreshStack(fn func()) {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		fn()
+	}()
+	<-done
 }

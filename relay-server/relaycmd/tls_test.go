@@ -106,6 +106,19 @@ func TestServeTLS(t *testing.T) {
 		t.Errorf("event over TLS: %+v %v", m, err)
 	}
 	conn.Close()
+
+	// Over HTTP/2 the listen path answers plainly instead of failing the
+	// websocket library's hijack.
+	h2 := &http.Transport{TLSClientConfig: tlsCfg, ForceAttemptHTTP2: true}
+	defer h2.CloseIdleConnections()
+	resp, err = (&http.Client{Transport: h2}).Get(base + wire.ListenPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.ProtoMajor != 2 || resp.StatusCode != http.StatusHTTPVersionNotSupported {
+		t.Errorf("listen over %s: %d", resp.Proto, resp.StatusCode)
+	}
 	cancel()
 	if code := <-done; code != 0 {
 		t.Errorf("exit %d", code)

@@ -44,12 +44,13 @@ type Store interface {
 	Pending(ctx context.Context, endpoint string, after int64, limit int, maxBytes int64) ([]Pending, error)
 	// CountPending counts the pending events of endpoint.
 	CountPending(ctx context.Context, endpoint string) (int, error)
-	// MarkSent counts one more delivery attempt of the event.
-	MarkSent(ctx context.Context, endpoint, id string) error
+	// MarkSent counts one more delivery attempt of each event.
+	MarkSent(ctx context.Context, endpoint string, ids []string) error
 	// SetResponse records the local app's answer to the event.
 	SetResponse(ctx context.Context, endpoint, id string, resp *capture.Response) error
-	// Ack marks the event delivered; it is never pending again.
-	Ack(ctx context.Context, endpoint, id string, at time.Time) error
+	// Ack marks the event delivered; it is never pending again. A non-nil
+	// resp is recorded in the same write (the usual response-then-ack).
+	Ack(ctx context.Context, endpoint, id string, resp *capture.Response, at time.Time) error
 	// Flush returns once every write queued before it is durable, the
 	// asynchronous ones included.
 	Flush(ctx context.Context) error

@@ -58,7 +58,7 @@ const (
 	CodeBadEndpoint  = "bad_endpoint" // permanent: name not allowed
 	CodeBadMessage   = "bad_message"  // the connection is closed after this
 	CodeInternal     = "internal"     // transient
-	CodeReplaced     = "replaced"     // transient: another CLI took over the endpoint
+	CodeReplaced     = "replaced"     // permanent: another CLI took over the endpoint (sent with Permanent, so the older CLI stops instead of taking it back)
 )
 
 // Message is the one envelope for every message. Only the fields of its type

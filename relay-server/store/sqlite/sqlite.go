@@ -508,9 +508,20 @@ func (s *Store) CountPending(ctx context.Context, endpoint string) (int, error) 
 }
 
 // MarkSent implements store.Store. It is asynchronous.
-func (s *Store) MarkSent(ctx context.Context, endpoint, id string) error {
+func (s *Store) MarkSent(ctx context.Context, endpoint string, ids []string) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	// "+endpoint" keeps the planner on the id index: without statistics
+	// it would otherwise scan the endpoint's events.
+	query := "UPDATE events SET attempts = attempts + 1 WHERE +endpoint = ? AND id IN (?" + strings.Repeat(", ?", len(ids)-1) + ")"
+	args := make([]any, 0, len(ids)+1)
+	args = append(args, endpoint)
+	for _, id := range ids {
+		args = append(args, id)
+	}
 	return s.write(ctx, false, func(x *txExec) error {
-		_, err := x.exec("UPDATE events SET attempts = attempts + 1 WHERE id = ? AND endpoint = ?", id, endpoint)
+		_, err := x.exec(query, args...)
 		return err
 	})
 }
@@ -528,10 +539,18 @@ func (s *Store) SetResponse(ctx context.Context, endpoint, id string, resp *capt
 }
 
 // Ack implements store.Store. It is asynchronous.
-func (s *Store) Ack(ctx context.Context, endpoint, id string, at time.Time) error {
+func (s *Store) Ack(ctx context.Context, endpoint, id string, resp *capture.Response, at time.Time) error {
+	var rj any
+	if resp != nil {
+		b, err := json.Marshal(resp)
+		if err != nil {
+			return fmt.Errorf("response of %s: %w", id, err)
+		}
+		rj = string(b)
+	}
 	return s.write(ctx, false, func(x *txExec) error {
-		_, err := x.exec("UPDATE events SET state = 'delivered', delivered_at = ? WHERE id = ? AND endpoint = ? AND state = 'pending'",
-			nanos(at), id, endpoint)
+		_, err := x.exec(`UPDATE events SET state = 'delivered', delivered_at = ?, response = coalesce(?, response)
+			WHERE id = ? AND endpoint = ? AND state = 'pending'`, nanos(at), rj, id, endpoint)
 		return err
 	})
 }

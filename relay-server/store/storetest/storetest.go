@@ -243,10 +243,10 @@ func testAckResponse(t *testing.T, open func(t *testing.T) store.Store) {
 	s := mustOpen(t, open)
 	ctx := context.Background()
 	insert(t, s, Event("evt_1", "alpha", base), Event("evt_2", "alpha", base))
-	if err := s.MarkSent(ctx, "alpha", "evt_1"); err != nil {
+	if err := s.MarkSent(ctx, "alpha", []string{"evt_1", "evt_2"}); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.MarkSent(ctx, "alpha", "evt_1"); err != nil {
+	if err := s.MarkSent(ctx, "alpha", []string{"evt_1"}); err != nil {
 		t.Fatal(err)
 	}
 	resp := &capture.Response{Status: 201, Headers: capture.Headers{{Name: "X-App", Value: "1"}}, Body: []byte("ok"),
@@ -255,11 +255,11 @@ func testAckResponse(t *testing.T, open func(t *testing.T) store.Store) {
 		t.Fatal(err)
 	}
 	// An ack naming another endpoint must not touch the event.
-	if err := s.Ack(ctx, "beta", "evt_1", base); err != nil {
+	if err := s.Ack(ctx, "beta", "evt_1", nil, base); err != nil {
 		t.Fatal(err)
 	}
 	at := base.Add(2 * time.Second)
-	if err := s.Ack(ctx, "alpha", "evt_1", at); err != nil {
+	if err := s.Ack(ctx, "alpha", "evt_1", nil, at); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.Flush(ctx); err != nil {
@@ -285,6 +285,21 @@ func testAckResponse(t *testing.T, open func(t *testing.T) store.Store) {
 	got, _ := pendingIDs(t, s, "alpha", 0, 10)
 	if fmt.Sprint(got) != "[evt_2]" {
 		t.Errorf("pending after ack = %v, want [evt_2]", got)
+	}
+
+	// Ack can carry the response in the same write.
+	if err := s.Ack(ctx, "alpha", "evt_2", &capture.Response{Status: 204, At: at}, at); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	rec, err = s.GetEvent(ctx, "evt_2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rec.State != wire.StateDelivered || rec.Response == nil || rec.Response.Status != 204 || rec.Attempts != 1 {
+		t.Errorf("evt_2 after ack with response = %+v", rec)
 	}
 }
 
@@ -399,7 +414,7 @@ func testReopen(t *testing.T, open func(t *testing.T) store.Store) {
 	s := open(t)
 	ctx := context.Background()
 	insert(t, s, Event("evt_1", "alpha", base), Event("evt_2", "alpha", base))
-	if err := s.Ack(ctx, "alpha", "evt_1", base); err != nil {
+	if err := s.Ack(ctx, "alpha", "evt_1", nil, base); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.CreateEndpoint(ctx, store.Endpoint{Name: "alpha", Owner: "tok_a", CreatedAt: base}); err != nil {
