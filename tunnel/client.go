@@ -440,11 +440,12 @@ func (c *Client) session(ctx context.Context) (welcomed bool, err error) {
 		window = max(c.cfg.Window, 64)
 	}
 	s := &conn{
-		c:    c,
-		ws:   ws,
-		out:  make(chan *wire.Message, window+c.cfg.Concurrency+4),
-		work: make(chan *capture.Request, window),
-		seen: make(map[string]bool),
+		c:       c,
+		ws:      ws,
+		maxBody: welcome.MaxBody,
+		out:     make(chan *wire.Message, window+c.cfg.Concurrency+4),
+		work:    make(chan *capture.Request, window),
+		seen:    make(map[string]bool),
 	}
 	s.lastRecv.Store(time.Now().UnixNano())
 	g, gctx := errgroup.WithContext(sctx)
@@ -475,6 +476,7 @@ type conn struct {
 	out      chan *wire.Message    // to the writer; bounded
 	work     chan *capture.Request // to the workers; the relay's window bounds it
 	lastRecv atomic.Int64          // unix nanos of the last message received
+	maxBody  int64                 // the relay's limit on a response body; 0: none announced
 	mu       sync.Mutex
 	seen     map[string]bool // ids being delivered on this connection
 }
@@ -634,6 +636,11 @@ func (s *conn) deliver(ctx context.Context, ev *capture.Request) error {
 		if err := sleep(ctx, d); err != nil {
 			return err
 		}
+	}
+	if s.maxBody > 0 {
+		// A response larger than the relay accepts would end the session
+		// and the event would be redelivered forever.
+		resp.Truncate(s.maxBody, 0)
 	}
 	s.c.obs.EventDelivered(ev, resp)
 	if err := s.send(ctx, &wire.Message{Type: wire.TypeResponse, ID: ev.ID, Response: resp}); err != nil {

@@ -16,6 +16,7 @@ import (
 	"net/http/httptest"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -26,6 +27,7 @@ import (
 
 	"github.com/hookctl/hookctl/relay-server/relay"
 	"github.com/hookctl/hookctl/relay-server/store/sqlite"
+	"github.com/hookctl/hookctl/tunnel/capture"
 	"github.com/hookctl/hookctl/tunnel/wire"
 )
 
@@ -643,5 +645,43 @@ func TestReplacedSessionEndsRun(t *testing.T) {
 	var perm *PermanentError
 	if err := <-done; !errors.As(err, &perm) || perm.Code != wire.CodeReplaced {
 		t.Fatalf("first Run = %v, want a permanent %s", err, wire.CodeReplaced)
+	}
+}
+
+// TestResponseLargerThanRelayLimit: an app answering with more bytes than the
+// relay accepts in a response message gets its body cut to the relay's
+// announced limit, so the session survives and the event is delivered once
+// instead of being redelivered forever.
+func TestResponseLargerThanRelayLimit(t *testing.T) {
+	const limit = 4 << 10
+	rl := startRelay(t, t.TempDir(), "127.0.0.1:0", relay.Config{Open: true, MaxBody: limit})
+	big := bytes.Repeat([]byte("0123456789abcdef"), 64<<10) // 1 MiB
+	app := newTestApp(t, func(w http.ResponseWriter, r *http.Request, body []byte) {
+		w.Header().Set("X-App", "big")
+		w.WriteHeader(http.StatusCreated)
+		w.Write(big)
+	})
+	_, rec, stop := runClient(t, Config{RelayURL: rl.URL, Endpoint: "bigreply", Forwarder: forwarderFor(t, app.srv.URL)})
+	defer stop()
+	rec.waitFor(t, "connected", func(r *recorder) bool {
+		return slices.ContainsFunc(r.states, func(s Status) bool { return s.State == StateConnected })
+	})
+	hc := newSender(t)
+	res, body := send(t, hc, "POST", rl.URL+"/h/bigreply/x", nil, []byte("small request"))
+	if res.StatusCode != http.StatusCreated {
+		t.Fatalf("sender got %d, want the app's 201", res.StatusCode)
+	}
+	if !bytes.Equal(body, big[:limit]) {
+		t.Errorf("sender got %d bytes, want the first %d of the app's body", len(body), limit)
+	}
+	if got := res.Header.Get(capture.TruncatedHeader); got != strconv.Itoa(len(big)) {
+		t.Errorf("%s = %q, want %d", capture.TruncatedHeader, got, len(big))
+	}
+	if res.Header.Get("X-App") != "big" {
+		t.Errorf("app's headers lost: %v", res.Header)
+	}
+	waitAllDelivered(t, rl, "bigreply", 1)
+	if n := len(app.got); n != 1 {
+		t.Errorf("app got the event %d times, want once", n)
 	}
 }

@@ -209,20 +209,18 @@ func (f *Forwarder) Deliver(ctx context.Context, req *capture.Request) (*capture
 	}
 	h := res.Header.Clone()
 	capture.RemoveHopByHop(h)
-	if int64(len(body)) > f.maxBody {
-		n := int64(len(body))
-		rest, _ := io.Copy(io.Discard, res.Body)
-		body = body[:f.maxBody]
-		h.Del("Content-Length")
-		h.Set("X-Hookctl-Truncated", strconv.FormatInt(n+rest, 10))
-	}
-	return &capture.Response{
+	resp := &capture.Response{
 		Status:   res.StatusCode,
 		Headers:  capture.HeadersFrom(h),
 		Body:     body,
 		Duration: f.now().Sub(start),
 		At:       f.now(),
-	}, nil
+	}
+	if int64(len(body)) > f.maxBody {
+		rest, _ := io.Copy(io.Discard, res.Body)
+		resp.Truncate(f.maxBody, int64(len(body))+rest)
+	}
+	return resp, nil
 }
 
 // unwrapURLError drops the *url.Error wrapper, whose text repeats the method

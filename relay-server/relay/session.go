@@ -193,6 +193,7 @@ func (r *Relay) serveListen(conn *websocket.Conn) {
 		Session:  s.id,
 		Pending:  pending,
 		Window:   window,
+		MaxBody:  r.cfg.MaxBody,
 	}
 	if err := s.write(welcome); err != nil {
 		return

@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"net/url"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -98,6 +99,30 @@ type Response struct {
 	Duration time.Duration `json:"duration_ns"`
 	Error    string        `json:"error,omitempty"` // set when no response was received
 	At       time.Time     `json:"at"`
+}
+
+// TruncatedHeader names the header added to a response whose body was cut:
+// its value is the body's real size in bytes.
+const TruncatedHeader = "X-Hookctl-Truncated"
+
+// Truncate cuts the body to at most max bytes. A cut body loses its
+// Content-Length and gains TruncatedHeader with the size it had; realSize is
+// that size when the caller read only part of the body (0: len(Body)).
+func (r *Response) Truncate(max, realSize int64) {
+	if max < 0 || int64(len(r.Body)) <= max {
+		return
+	}
+	if realSize < int64(len(r.Body)) {
+		realSize = int64(len(r.Body))
+	}
+	r.Body = r.Body[:max]
+	kept := r.Headers[:0:0]
+	for _, h := range r.Headers {
+		if !strings.EqualFold(h.Name, "Content-Length") && !strings.EqualFold(h.Name, TruncatedHeader) {
+			kept = append(kept, h)
+		}
+	}
+	r.Headers = append(kept, Header{Name: TruncatedHeader, Value: strconv.FormatInt(realSize, 10)})
 }
 
 // hopByHop lists the headers that describe one connection, not the message

@@ -5,6 +5,7 @@ import (
 	"context"
 	"net/http"
 	"net/url"
+	"reflect"
 	"strings"
 	"testing"
 )
@@ -43,5 +44,32 @@ func TestRequestLineKeepsPathAsSent(t *testing.T) {
 		if _, ok := parsed.Header["User-Agent"]; ok {
 			t.Errorf("User-Agent added: %v", parsed.Header)
 		}
+	}
+}
+
+func TestResponseTruncate(t *testing.T) {
+	r := &Response{
+		Status:  200,
+		Headers: Headers{{Name: "Content-Length", Value: "10"}, {Name: "X-A", Value: "1"}},
+		Body:    []byte("0123456789"),
+	}
+	r.Truncate(10, 0)
+	if len(r.Body) != 10 || len(r.Headers) != 2 {
+		t.Fatalf("a body at the limit was changed: %q %v", r.Body, r.Headers)
+	}
+	r.Truncate(4, 0)
+	if string(r.Body) != "0123" {
+		t.Errorf("body %q, want 0123", r.Body)
+	}
+	want := Headers{{Name: "X-A", Value: "1"}, {Name: TruncatedHeader, Value: "10"}}
+	if !reflect.DeepEqual(r.Headers, want) {
+		t.Errorf("headers %v, want %v", r.Headers, want)
+	}
+	// Cutting again keeps one TruncatedHeader; the real size the caller
+	// knows wins over the length in hand.
+	r.Truncate(2, 1000)
+	want[1].Value = "1000"
+	if string(r.Body) != "01" || !reflect.DeepEqual(r.Headers, want) {
+		t.Errorf("second cut: %q %v", r.Body, r.Headers)
 	}
 }

@@ -77,6 +77,9 @@ type Message struct {
 	URL     string `json:"url,omitempty"` // public webhook URL of the endpoint
 	Session string `json:"session,omitempty"`
 	Pending int    `json:"pending,omitempty"` // events waiting for delivery when the session began
+	// MaxBody is the largest response body the relay accepts in a response
+	// message; the CLI cuts longer ones (see capture.Response.Truncate).
+	MaxBody int64 `json:"max_body,omitempty"`
 
 	// error
 	Code      string `json:"code,omitempty"`
