@@ -1,16 +1,19 @@
 package relay
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"sync"
 	"time"
 
 	"golang.org/x/net/websocket"
 
+	"github.com/hookctl/hookctl/relay-server/store"
 	"github.com/hookctl/hookctl/tunnel/capture"
 	"github.com/hookctl/hookctl/tunnel/wire"
 )
@@ -56,27 +59,52 @@ type badMessage struct{ text string }
 
 func (e *badMessage) Error() string { return e.text }
 
-// serveListenHTTP counts the session before the websocket hijacks the
-// connection, so Serve waits for it even though http.Server will not.
+// serveListenHTTP takes the connection from net/http and runs the session
+// on a goroutine of its own, returning at once: net/http's connection state
+// (4 KiB read and write buffers, the request, a deep stack) is then freed
+// instead of being held for the life of an idle session. The session is
+// counted before the handler returns, so Serve waits for it even though
+// http.Server does not track hijacked connections.
 func (r *Relay) serveListenHTTP(ws http.Handler) http.HandlerFunc {
 	return func(w http.ResponseWriter, req *http.Request) {
+		// Counted before quit is checked, so Serve's Wait cannot miss it;
+		// the session's goroutine takes the count over.
 		r.sessions.Add(1)
-		defer r.sessions.Done()
+		handedOver := false
+		defer func() {
+			if !handedOver {
+				r.sessions.Done()
+			}
+		}()
 		select {
 		case <-r.quit:
 			http.Error(w, "relay is shutting down", http.StatusServiceUnavailable)
 			return
 		default:
 		}
-		if _, ok := w.(http.Hijacker); !ok {
+		hj, ok := w.(http.Hijacker)
+		if !ok {
 			// HTTP/2 (negotiated over TLS) cannot carry this websocket.
 			writeError(w, http.StatusHTTPVersionNotSupported, "bad_request", "the listen websocket needs HTTP/1.1")
 			return
 		}
-		progress := &progressReader{}
-		r.progress.Store(req, progress)
-		defer r.progress.Delete(req)
-		ws.ServeHTTP(&progressHijacker{ResponseWriter: w, progress: progress}, req)
+		conn, buf, err := hj.Hijack()
+		if err != nil {
+			r.log.Error("listen: hijack", "err", err)
+			return
+		}
+		pre, _ := buf.Reader.Peek(buf.Reader.Buffered())
+		progress := &progressReader{pre: bytes.Clone(pre), conn: conn}
+		// The request's context ends when this handler returns; the
+		// session ends by itself or through r.quit.
+		req = req.WithContext(context.WithoutCancel(req.Context()))
+		handedOver = true
+		go func() {
+			defer r.sessions.Done()
+			r.progress.Store(req, progress)
+			defer r.progress.Delete(req)
+			ws.ServeHTTP(&hijackedConn{conn: conn, progress: progress}, req)
+		}()
 	}
 }
 
@@ -253,6 +281,14 @@ func (r *Relay) replyOptions(o *wire.ReplyOptions) (wire.ReplyOptions, error) {
 func (r *Relay) refuse(conn *websocket.Conn, code, text string, permanent bool) {
 	conn.SetWriteDeadline(time.Now().Add(time.Second))
 	websocket.JSON.Send(conn, wire.Message{Type: wire.TypeError, Code: code, Text: text, Permanent: permanent})
+	// The client may still be sending (an oversized hello): closing with
+	// unread bytes would reset the connection, and the client could lose
+	// the error. Read what follows, within bounds, before closing.
+	if p, ok := r.progress.Load(conn.Request()); ok {
+		c := p.(*progressReader).conn
+		c.SetReadDeadline(time.Now().Add(time.Second))
+		io.Copy(io.Discard, io.LimitReader(c, 2*helloMaxBytes))
+	}
 }
 
 func readMessage(conn *websocket.Conn, m *wire.Message) error {
@@ -435,7 +471,12 @@ func (s *session) writeLoop(ctx context.Context) {
 	var cursor int64 // last seq sent on this connection
 	for {
 		if n := min(s.room(), pendingBatch); n > 0 {
-			ps, err := s.r.st.Pending(ctx, s.endpoint, cursor, n, pendingBytes)
+			var (
+				ps  []store.Pending
+				err error
+			)
+			// Off this goroutine's stack: it lives as long as the session.
+			onFreshStack(func() { ps, err = s.r.st.Pending(ctx, s.endpoint, cursor, n, pendingBytes) })
 			if err != nil {
 				if ctx.Err() == nil {
 					s.r.log.Error("listen: read pending events", "endpoint", s.endpoint, "err", err)
