@@ -339,7 +339,15 @@ type relayProc struct {
 func (b *bench) startRelay(ctx context.Context, name string, env ...string) (*relayProc, error) {
 	data := filepath.Join(b.tmp, name)
 	cmd := exec.Command(b.o.RelayBin, "--addr", "127.0.0.1:0", "--open", "--data", data, "--log-level", "warn")
-	cmd.Env = append(os.Environ(), env...)
+	cmd.Env = os.Environ()
+	for _, e := range env {
+		// GODEBUG settings add to the caller's, so experiments such as
+		// GODEBUG=adaptivestackstart=0 go run ./bench reach the relay.
+		if v, ok := strings.CutPrefix(e, "GODEBUG="); ok && os.Getenv("GODEBUG") != "" {
+			e = "GODEBUG=" + os.Getenv("GODEBUG") + "," + v
+		}
+		cmd.Env = append(cmd.Env, e)
+	}
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		return nil, err
