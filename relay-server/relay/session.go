@@ -39,6 +39,7 @@ type session struct {
 	window   int
 	reply    wire.ReplyOptions
 
+	ctx    context.Context // ends with the session
 	cancel context.CancelFunc
 	wakeCh chan struct{}     // new events or a freed window slot; capacity 1
 	pong   chan struct{}     // the reader asks the writer to answer a ping; capacity 1
@@ -110,6 +111,23 @@ func (r *Relay) serveListenHTTP(ws http.Handler) http.HandlerFunc {
 
 // serveListen runs one CLI connection: hello, welcome, then the session.
 func (r *Relay) serveListen(conn *websocket.Conn) {
+	var s *session
+	// The hello needs a deep stack (JSON, the store, the welcome); on this
+	// goroutine, which lives as long as the session, it would stay
+	// allocated for the whole life of an idle session.
+	onFreshStack(func() { s = r.open(conn) })
+	if s == nil {
+		return
+	}
+	defer s.cancel()
+	defer close(s.done)
+	defer r.hub.detach(s)
+	s.run()
+}
+
+// open answers the hello: it refuses the connection, or returns the
+// session attached to the hub and welcomed.
+func (r *Relay) open(conn *websocket.Conn) *session {
 	ctx := conn.Request().Context()
 	conn.MaxPayloadBytes = helloMaxBytes
 	conn.SetReadDeadline(time.Now().Add(r.cfg.HelloTimeout))
@@ -119,50 +137,49 @@ func (r *Relay) serveListen(conn *websocket.Conn) {
 		if errors.As(err, &bad) {
 			r.refuse(conn, wire.CodeBadMessage, bad.text, false)
 		}
-		return
+		return nil
 	}
 	if hello.Type != wire.TypeHello {
 		r.refuse(conn, wire.CodeBadMessage, fmt.Sprintf("first message must be hello, got %q", hello.Type), false)
-		return
+		return nil
 	}
 	if hello.Version != wire.Version {
 		r.refuse(conn, wire.CodeBadVersion, fmt.Sprintf("relay speaks protocol version %d, client sent %d: upgrade hookctl or the relay", wire.Version, hello.Version), true)
-		return
+		return nil
 	}
 	var (
 		owner string
 		err   error
 	)
-	onFreshStack(func() { owner, err = r.authenticate(ctx, hello.Token) })
+	owner, err = r.authenticate(ctx, hello.Token)
 	if errors.Is(err, errUnauthorized) {
 		r.refuse(conn, wire.CodeUnauthorized, "unknown or missing token: create one with `relay-server token create`", true)
-		return
+		return nil
 	}
 	if err != nil {
 		r.log.Error("listen: authenticate", "err", err)
 		r.refuse(conn, wire.CodeInternal, "relay error; retrying may help", false)
-		return
+		return nil
 	}
 	if hello.Endpoint != "" && !validEndpoint(hello.Endpoint) {
 		r.refuse(conn, wire.CodeBadEndpoint, fmt.Sprintf("endpoint name %q not allowed: use 1-63 of a-z, 0-9 and '-', starting with a letter or digit", hello.Endpoint), true)
-		return
+		return nil
 	}
 	reply, err := r.replyOptions(hello.Reply)
 	if err != nil {
 		// The same hello would fail again: permanent.
 		r.refuse(conn, wire.CodeBadMessage, err.Error(), true)
-		return
+		return nil
 	}
-	var name string
-	onFreshStack(func() { name, err = r.claimEndpoint(ctx, hello.Endpoint, owner) })
+	name, err := r.claimEndpoint(ctx, hello.Endpoint, owner)
 	if errors.Is(err, errForbidden) {
 		r.refuse(conn, wire.CodeForbidden, fmt.Sprintf("endpoint %q belongs to another token", hello.Endpoint), true)
-		return
+		return nil
 	}
 	if err != nil {
 		r.log.Error("listen: claim endpoint", "endpoint", hello.Endpoint, "err", err)
 		r.refuse(conn, wire.CodeInternal, "relay error; retrying may help", false)
-		return
+		return nil
 	}
 
 	window := r.cfg.Window
@@ -170,10 +187,10 @@ func (r *Relay) serveListen(conn *websocket.Conn) {
 		window = hello.Window
 	}
 	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
 	s := &session{
 		r:        r,
 		conn:     conn,
+		ctx:      ctx,
 		id:       "ses_" + randomHex(8),
 		endpoint: name,
 		window:   window,
@@ -185,7 +202,6 @@ func (r *Relay) serveListen(conn *websocket.Conn) {
 		done:     make(chan struct{}),
 		inflight: map[string]*capture.Response{},
 	}
-	defer close(s.done)
 	if old := r.hub.attach(s); old != nil {
 		// One session per endpoint: the newer wins. The old CLI is told
 		// permanently, so two CLIs do not keep taking the endpoint from
@@ -195,23 +211,28 @@ func (r *Relay) serveListen(conn *websocket.Conn) {
 		old.cancel()
 		<-old.done
 	}
-	defer r.hub.detach(s)
+	welcomed := false
+	defer func() {
+		if !welcomed {
+			r.hub.detach(s)
+			close(s.done)
+			cancel()
+		}
+	}()
 
 	// Acks read by an earlier session are queued asynchronously; commit
 	// them before reading what is pending, or acked events would be sent
 	// again.
-	onFreshStack(func() { err = r.st.Flush(ctx) })
-	if err != nil {
+	if err := r.st.Flush(ctx); err != nil {
 		r.log.Error("listen: flush", "endpoint", name, "err", err)
 		r.refuse(conn, wire.CodeInternal, "relay error; retrying may help", false)
-		return
+		return nil
 	}
-	var pending int
-	onFreshStack(func() { pending, err = r.st.CountPending(ctx, name) })
+	pending, err := r.st.CountPending(ctx, name)
 	if err != nil {
 		r.log.Error("listen: count pending", "endpoint", name, "err", err)
 		r.refuse(conn, wire.CodeInternal, "relay error; retrying may help", false)
-		return
+		return nil
 	}
 	welcome := wire.Message{
 		Type:     wire.TypeWelcome,
@@ -223,28 +244,35 @@ func (r *Relay) serveListen(conn *websocket.Conn) {
 		Window:   window,
 	}
 	if err := s.write(welcome); err != nil {
-		return
+		return nil
 	}
+	welcomed = true
 	r.log.Info("listen: session started", "endpoint", name, "session", s.id, "pending", pending, "remote", conn.Request().RemoteAddr)
 	conn.MaxPayloadBytes = r.maxFrame()
 	if p, ok := r.progress.Load(conn.Request()); ok {
 		p.(*progressReader).idle.Store(int64(r.cfg.DeadAfter))
 	}
+	return s
+}
 
-	// The handler's goroutine is the reader; the writer gets its own. Both
-	// cancel ctx when they stop, and the handler returns only after the
-	// writer has exited.
+// run is the welcomed session. The caller's goroutine is the reader; the
+// writer gets its own. Both cancel the session's context when they stop,
+// and run returns only after the writer has exited.
+func (s *session) run() {
+	ctx := s.ctx
 	writerDone := make(chan struct{})
 	go func() {
 		defer close(writerDone)
-		defer cancel()
+		defer s.cancel()
 		s.writeLoop(ctx)
 	}()
 	s.readLoop(ctx)
-	cancel()
+	s.cancel()
 	<-writerDone
-	s.storeUnackedResponses(context.WithoutCancel(ctx))
-	r.log.Info("listen: session ended", "endpoint", name, "session", s.id)
+	onFreshStack(func() {
+		s.storeUnackedResponses(context.WithoutCancel(ctx))
+		s.r.log.Info("listen: session ended", "endpoint", s.endpoint, "session", s.id)
+	})
 }
 
 // maxFrame caps one incoming message: a response may carry a body as large
@@ -299,6 +327,14 @@ func readMessage(conn *websocket.Conn, m *wire.Message) error {
 		}
 		return err
 	}
+	switch {
+	case bytes.Equal(data, pingJSON):
+		*m = wire.Message{Type: wire.TypePing}
+		return nil
+	case bytes.Equal(data, pongJSON):
+		*m = wire.Message{Type: wire.TypePong}
+		return nil
+	}
 	if err := json.Unmarshal(data, m); err != nil {
 		return &badMessage{"malformed message: " + err.Error()}
 	}
@@ -317,10 +353,27 @@ var textFrame = websocket.Codec{Marshal: func(v any) ([]byte, byte, error) {
 	return v.([]byte), websocket.TextFrame, nil
 }}
 
+// Keepalive messages as every client encodes them. They are the only
+// traffic of an idle session, so they skip encoding/json both ways: its
+// reflection would grow the stacks of 10,000 idle sessions' goroutines.
+var (
+	pingJSON = []byte(`{"type":"ping"}`)
+	pongJSON = []byte(`{"type":"pong"}`)
+)
+
 func (s *session) write(m wire.Message) error {
-	data, err := json.Marshal(m)
-	if err != nil {
-		return fmt.Errorf("encode %s message: %w", m.Type, err)
+	var data []byte
+	switch {
+	case m.Type == wire.TypePing && m == (wire.Message{Type: wire.TypePing}):
+		data = pingJSON
+	case m.Type == wire.TypePong && m == (wire.Message{Type: wire.TypePong}):
+		data = pongJSON
+	default:
+		var err error
+		data, err = json.Marshal(m)
+		if err != nil {
+			return fmt.Errorf("encode %s message: %w", m.Type, err)
+		}
 	}
 	d := s.r.cfg.DeadAfter + time.Duration(len(data))*time.Second/minWriteRate
 	s.conn.SetWriteDeadline(time.Now().Add(d))
