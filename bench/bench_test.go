@@ -48,3 +48,14 @@ func TestParseFlagsRefusesUnknownScenario(t *testing.T) {
 		t.Fatal("want an error for an unknown scenario")
 	}
 }
+
+func TestParseGCTrace(t *testing.T) {
+	line := "gc 13 @4.508s 3%: 2.1+151+0.004 ms clock, 4.2+2.8/81/146+0.008 ms cpu, 130->131->70 MB, 136 MB goal, 50 MB stacks, 0 MB globals, 2 P"
+	live, stacks, ok := parseGCTrace(line)
+	if !ok || live != 70 || stacks != 50 {
+		t.Errorf("parseGCTrace = %v, %v, %v; want 70, 50, true", live, stacks, ok)
+	}
+	if _, _, ok := parseGCTrace("relay-server listening"); ok {
+		t.Error("parsed a line that is not a gctrace")
+	}
+}

@@ -37,6 +37,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"slices"
 	"strconv"
@@ -933,6 +934,11 @@ func (b *bench) idle(ctx context.Context, s *Scenario) error {
 	r.mu.Lock()
 	gc := r.gctrace
 	r.mu.Unlock()
+	if live, stacks, ok := parseGCTrace(gc); ok {
+		// The relay's own base (a few MB) is included: an upper bound.
+		per := (live + stacks) * 1024 / float64(n)
+		s.Metrics = append(s.Metrics, Metric{Name: "Go live heap+stacks per idle CLI, last GC", Unit: "KiB", Relay: per})
+	}
 	s.Notes = append(s.Notes,
 		fmt.Sprintf("%d websocket sessions welcomed in %.1fs and all still alive after a keepalive round; relay VmRSS %.1f MiB before, %.1f MiB welcomed, %.1f MiB after keepalive",
 			n, connect.Seconds(), mib(rss0), mib(rss1), mib(rss2)),
@@ -942,6 +948,22 @@ func (b *bench) idle(ctx context.Context, s *Scenario) error {
 }
 
 func mib(b int64) float64 { return float64(b) / (1 << 20) }
+
+// gctraceRe matches the heap after GC and the stacks of a GODEBUG=gctrace=1
+// line: "..., 130->131->70 MB, 136 MB goal, 50 MB stacks, ...".
+var gctraceRe = regexp.MustCompile(`->(\d+) MB, \d+ MB goal, (\d+) MB stacks`)
+
+// parseGCTrace returns the live heap and the stacks, in MB, of a gctrace
+// line.
+func parseGCTrace(line string) (live, stacks float64, ok bool) {
+	m := gctraceRe.FindStringSubmatch(line)
+	if m == nil {
+		return 0, 0, false
+	}
+	live, _ = strconv.ParseFloat(m[1], 64)
+	stacks, _ = strconv.ParseFloat(m[2], 64)
+	return live, stacks, true
+}
 
 func healthz(ctx context.Context, base string) error {
 	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, base+wire.HealthzPath, nil)
