@@ -258,9 +258,13 @@ func (s *Store) writer() {
 
 // txExec runs statements of one transaction, preparing each query once per
 // store.
+//
+// The transaction is begun and committed with SQL on the writer's
+// connection rather than with database/sql's Tx: Tx.StmtContext re-prepares
+// a statement that was prepared on a *sql.Conn every time it is called, so
+// every write was parsed again, on the writer's critical path.
 type txExec struct {
 	ctx   context.Context
-	tx    *sql.Tx
 	conn  *sql.Conn
 	stmts map[string]*sql.Stmt
 }
@@ -274,7 +278,7 @@ func (x *txExec) exec(query string, args ...any) (sql.Result, error) {
 		}
 		x.stmts[query] = st
 	}
-	return x.tx.StmtContext(x.ctx, st).ExecContext(x.ctx, args...)
+	return st.ExecContext(x.ctx, args...)
 }
 
 // commit runs a batch in one transaction. Every op is a single statement,
@@ -282,18 +286,20 @@ func (x *txExec) exec(query string, args ...any) (sql.Result, error) {
 // rollback without failing the others.
 func commit(conn *sql.Conn, batch []op, errs []error, stmts map[string]*sql.Stmt) []error {
 	ctx := context.Background()
-	tx, err := conn.BeginTx(ctx, nil)
-	if err != nil {
+	x := &txExec{ctx: ctx, conn: conn, stmts: stmts}
+	if _, err := x.exec("BEGIN IMMEDIATE"); err != nil {
 		for range batch {
 			errs = append(errs, err)
 		}
 		return errs
 	}
-	x := &txExec{ctx: ctx, tx: tx, conn: conn, stmts: stmts}
 	for _, o := range batch {
 		errs = append(errs, o.fn(x))
 	}
-	if err := tx.Commit(); err != nil {
+	if _, err := x.exec("COMMIT"); err != nil {
+		// A failed COMMIT may leave the transaction open; nothing of it
+		// is durable, so end it and report the batch failed.
+		x.exec("ROLLBACK")
 		for i := range errs {
 			errs[i] = err
 		}
