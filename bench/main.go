@@ -778,10 +778,13 @@ func (b *bench) throughput(ctx context.Context, s *Scenario) error {
 		return err
 	}
 	evBefore := c.events.Load()
+	pids := []int{r.cmd.Process.Pid, c.cmd.Process.Pid, os.Getpid()}
+	cpu0 := cpuTimes(pids)
 	rl, re, err := b.load(ctx, hc, via, n, b.o.Senders, 200)
 	if err != nil {
 		return err
 	}
+	cpu1 := cpuTimes(pids)
 	if got := a.count.Load() - before; got != int64(2*n) {
 		return fmt.Errorf("app received %d requests, want %d", got, 2*n)
 	}
@@ -800,6 +803,11 @@ func (b *bench) throughput(ctx context.Context, s *Scenario) error {
 	}
 	s.Notes = append(s.Notes, fmt.Sprintf("%d requests each way (plus %d warm-up); all reached the app and every relayed one got the app's 200 \"ok\"; hookctl printed %d event lines for them",
 		n, b.o.Warmup, c.events.Load()-evBefore))
+	if cpu0 != nil && cpu1 != nil {
+		per := func(i int) float64 { return float64(cpu1[i]-cpu0[i]) / float64(time.Microsecond) / float64(n) }
+		s.Notes = append(s.Notes, fmt.Sprintf("CPU per relayed event: relay-server %.0f µs, hookctl listen %.0f µs, this process (senders and app) %.0f µs; %.0f%% of %d cores busy",
+			per(0), per(1), per(2), 100*float64((cpu1[0]-cpu0[0])+(cpu1[1]-cpu0[1])+(cpu1[2]-cpu0[2]))/float64(re)/float64(runtime.NumCPU()), runtime.NumCPU()))
+	}
 	return nil
 }
 
@@ -948,6 +956,30 @@ func (b *bench) idle(ctx context.Context, s *Scenario) error {
 }
 
 func mib(b int64) float64 { return float64(b) / (1 << 20) }
+
+// cpuTimes returns the user+system CPU time of each process, from
+// /proc/PID/stat, or nil if one cannot be read.
+func cpuTimes(pids []int) []time.Duration {
+	const hz = 100 // USER_HZ, 100 on Linux
+	out := make([]time.Duration, len(pids))
+	for i, pid := range pids {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		if err != nil {
+			return nil
+		}
+		// Fields after the command name, which is in parentheses and
+		// may hold spaces: state is field 3, utime 14, stime 15.
+		rest := string(b[bytes.LastIndexByte(b, ')')+2:])
+		f := strings.Fields(rest)
+		if len(f) < 13 {
+			return nil
+		}
+		ut, _ := strconv.ParseInt(f[11], 10, 64)
+		st, _ := strconv.ParseInt(f[12], 10, 64)
+		out[i] = time.Duration(ut+st) * time.Second / hz
+	}
+	return out
+}
 
 // gctraceRe matches the heap after GC and the stacks of a GODEBUG=gctrace=1
 // line: "..., 130->131->70 MB, 136 MB goal, 50 MB stacks, ...".
