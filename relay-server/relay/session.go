@@ -29,8 +29,10 @@ const (
 )
 
 // session is one connected CLI listening for one endpoint. It has exactly
-// two goroutines: the connection's handler reads, and one writer writes;
-// serveListen returns after both.
+// two long-lived goroutines: the connection's own (started by
+// serveListenHTTP, running serveListen) reads, and one writer writes;
+// serveListen returns after both. Deep work (the hello, store reads) runs
+// on short-lived goroutines, so an idle session keeps small stacks.
 type session struct {
 	r        *Relay
 	conn     *websocket.Conn
