@@ -1,16 +1,19 @@
 package relay
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"sync"
 	"time"
 
 	"golang.org/x/net/websocket"
 
+	"github.com/hookctl/hookctl/relay-server/store"
 	"github.com/hookctl/hookctl/tunnel/capture"
 	"github.com/hookctl/hookctl/tunnel/wire"
 )
@@ -26,8 +29,10 @@ const (
 )
 
 // session is one connected CLI listening for one endpoint. It has exactly
-// two goroutines: the connection's handler reads, and one writer writes;
-// serveListen returns after both.
+// two long-lived goroutines: the connection's own (started by
+// serveListenHTTP, running serveListen) reads, and one writer writes;
+// serveListen returns after both. Deep work (the hello, store reads) runs
+// on short-lived goroutines, so an idle session keeps small stacks.
 type session struct {
 	r        *Relay
 	conn     *websocket.Conn
@@ -36,6 +41,7 @@ type session struct {
 	window   int
 	reply    wire.ReplyOptions
 
+	ctx    context.Context // ends with the session
 	cancel context.CancelFunc
 	wakeCh chan struct{}     // new events or a freed window slot; capacity 1
 	pong   chan struct{}     // the reader asks the writer to answer a ping; capacity 1
@@ -56,32 +62,74 @@ type badMessage struct{ text string }
 
 func (e *badMessage) Error() string { return e.text }
 
-// serveListenHTTP counts the session before the websocket hijacks the
-// connection, so Serve waits for it even though http.Server will not.
+// serveListenHTTP takes the connection from net/http and runs the session
+// on a goroutine of its own, returning at once: net/http's connection state
+// (4 KiB read and write buffers, the request, a deep stack) is then freed
+// instead of being held for the life of an idle session. The session is
+// counted before the handler returns, so Serve waits for it even though
+// http.Server does not track hijacked connections.
 func (r *Relay) serveListenHTTP(ws http.Handler) http.HandlerFunc {
 	return func(w http.ResponseWriter, req *http.Request) {
+		// Counted before quit is checked, so Serve's Wait cannot miss it;
+		// the session's goroutine takes the count over.
 		r.sessions.Add(1)
-		defer r.sessions.Done()
+		handedOver := false
+		defer func() {
+			if !handedOver {
+				r.sessions.Done()
+			}
+		}()
 		select {
 		case <-r.quit:
 			http.Error(w, "relay is shutting down", http.StatusServiceUnavailable)
 			return
 		default:
 		}
-		if _, ok := w.(http.Hijacker); !ok {
+		hj, ok := w.(http.Hijacker)
+		if !ok {
 			// HTTP/2 (negotiated over TLS) cannot carry this websocket.
 			writeError(w, http.StatusHTTPVersionNotSupported, "bad_request", "the listen websocket needs HTTP/1.1")
 			return
 		}
-		progress := &progressReader{}
-		r.progress.Store(req, progress)
-		defer r.progress.Delete(req)
-		ws.ServeHTTP(&progressHijacker{ResponseWriter: w, progress: progress}, req)
+		conn, buf, err := hj.Hijack()
+		if err != nil {
+			r.log.Error("listen: hijack", "err", err)
+			return
+		}
+		pre, _ := buf.Reader.Peek(buf.Reader.Buffered())
+		progress := &progressReader{pre: bytes.Clone(pre), conn: conn}
+		// The request's context ends when this handler returns; the
+		// session ends by itself or through r.quit.
+		req = req.WithContext(context.WithoutCancel(req.Context()))
+		handedOver = true
+		go func() {
+			defer r.sessions.Done()
+			r.progress.Store(req, progress)
+			defer r.progress.Delete(req)
+			ws.ServeHTTP(&hijackedConn{conn: conn, progress: progress}, req)
+		}()
 	}
 }
 
 // serveListen runs one CLI connection: hello, welcome, then the session.
 func (r *Relay) serveListen(conn *websocket.Conn) {
+	var s *session
+	// The hello needs a deep stack (JSON, the store, the welcome); on this
+	// goroutine, which lives as long as the session, it would stay
+	// allocated for the whole life of an idle session.
+	onFreshStack(func() { s = r.open(conn) })
+	if s == nil {
+		return
+	}
+	defer s.cancel()
+	defer close(s.done)
+	defer r.hub.detach(s)
+	s.run()
+}
+
+// open answers the hello: it refuses the connection, or returns the
+// session attached to the hub and welcomed.
+func (r *Relay) open(conn *websocket.Conn) *session {
 	ctx := conn.Request().Context()
 	conn.MaxPayloadBytes = helloMaxBytes
 	conn.SetReadDeadline(time.Now().Add(r.cfg.HelloTimeout))
@@ -91,50 +139,49 @@ func (r *Relay) serveListen(conn *websocket.Conn) {
 		if errors.As(err, &bad) {
 			r.refuse(conn, wire.CodeBadMessage, bad.text, false)
 		}
-		return
+		return nil
 	}
 	if hello.Type != wire.TypeHello {
 		r.refuse(conn, wire.CodeBadMessage, fmt.Sprintf("first message must be hello, got %q", hello.Type), false)
-		return
+		return nil
 	}
 	if hello.Version != wire.Version {
 		r.refuse(conn, wire.CodeBadVersion, fmt.Sprintf("relay speaks protocol version %d, client sent %d: upgrade hookctl or the relay", wire.Version, hello.Version), true)
-		return
+		return nil
 	}
 	var (
 		owner string
 		err   error
 	)
-	onFreshStack(func() { owner, err = r.authenticate(ctx, hello.Token) })
+	owner, err = r.authenticate(ctx, hello.Token)
 	if errors.Is(err, errUnauthorized) {
 		r.refuse(conn, wire.CodeUnauthorized, "unknown or missing token: create one with `relay-server token create`", true)
-		return
+		return nil
 	}
 	if err != nil {
 		r.log.Error("listen: authenticate", "err", err)
 		r.refuse(conn, wire.CodeInternal, "relay error; retrying may help", false)
-		return
+		return nil
 	}
 	if hello.Endpoint != "" && !validEndpoint(hello.Endpoint) {
 		r.refuse(conn, wire.CodeBadEndpoint, fmt.Sprintf("endpoint name %q not allowed: use 1-63 of a-z, 0-9 and '-', starting with a letter or digit", hello.Endpoint), true)
-		return
+		return nil
 	}
 	reply, err := r.replyOptions(hello.Reply)
 	if err != nil {
 		// The same hello would fail again: permanent.
 		r.refuse(conn, wire.CodeBadMessage, err.Error(), true)
-		return
+		return nil
 	}
-	var name string
-	onFreshStack(func() { name, err = r.claimEndpoint(ctx, hello.Endpoint, owner) })
+	name, err := r.claimEndpoint(ctx, hello.Endpoint, owner)
 	if errors.Is(err, errForbidden) {
 		r.refuse(conn, wire.CodeForbidden, fmt.Sprintf("endpoint %q belongs to another token", hello.Endpoint), true)
-		return
+		return nil
 	}
 	if err != nil {
 		r.log.Error("listen: claim endpoint", "endpoint", hello.Endpoint, "err", err)
 		r.refuse(conn, wire.CodeInternal, "relay error; retrying may help", false)
-		return
+		return nil
 	}
 
 	window := r.cfg.Window
@@ -142,10 +189,10 @@ func (r *Relay) serveListen(conn *websocket.Conn) {
 		window = hello.Window
 	}
 	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
 	s := &session{
 		r:        r,
 		conn:     conn,
+		ctx:      ctx,
 		id:       "ses_" + randomHex(8),
 		endpoint: name,
 		window:   window,
@@ -157,7 +204,6 @@ func (r *Relay) serveListen(conn *websocket.Conn) {
 		done:     make(chan struct{}),
 		inflight: map[string]*capture.Response{},
 	}
-	defer close(s.done)
 	if old := r.hub.attach(s); old != nil {
 		// One session per endpoint: the newer wins. The old CLI is told
 		// permanently, so two CLIs do not keep taking the endpoint from
@@ -167,23 +213,28 @@ func (r *Relay) serveListen(conn *websocket.Conn) {
 		old.cancel()
 		<-old.done
 	}
-	defer r.hub.detach(s)
+	welcomed := false
+	defer func() {
+		if !welcomed {
+			r.hub.detach(s)
+			close(s.done)
+			cancel()
+		}
+	}()
 
 	// Acks read by an earlier session are queued asynchronously; commit
 	// them before reading what is pending, or acked events would be sent
 	// again.
-	onFreshStack(func() { err = r.st.Flush(ctx) })
-	if err != nil {
+	if err := r.st.Flush(ctx); err != nil {
 		r.log.Error("listen: flush", "endpoint", name, "err", err)
 		r.refuse(conn, wire.CodeInternal, "relay error; retrying may help", false)
-		return
+		return nil
 	}
-	var pending int
-	onFreshStack(func() { pending, err = r.st.CountPending(ctx, name) })
+	pending, err := r.st.CountPending(ctx, name)
 	if err != nil {
 		r.log.Error("listen: count pending", "endpoint", name, "err", err)
 		r.refuse(conn, wire.CodeInternal, "relay error; retrying may help", false)
-		return
+		return nil
 	}
 	welcome := wire.Message{
 		Type:     wire.TypeWelcome,
@@ -196,28 +247,35 @@ func (r *Relay) serveListen(conn *websocket.Conn) {
 		MaxBody:  r.cfg.MaxBody,
 	}
 	if err := s.write(welcome); err != nil {
-		return
+		return nil
 	}
+	welcomed = true
 	r.log.Info("listen: session started", "endpoint", name, "session", s.id, "pending", pending, "remote", conn.Request().RemoteAddr)
 	conn.MaxPayloadBytes = r.maxFrame()
 	if p, ok := r.progress.Load(conn.Request()); ok {
 		p.(*progressReader).idle.Store(int64(r.cfg.DeadAfter))
 	}
+	return s
+}
 
-	// The handler's goroutine is the reader; the writer gets its own. Both
-	// cancel ctx when they stop, and the handler returns only after the
-	// writer has exited.
+// run is the welcomed session. The caller's goroutine is the reader; the
+// writer gets its own. Both cancel the session's context when they stop,
+// and run returns only after the writer has exited.
+func (s *session) run() {
+	ctx := s.ctx
 	writerDone := make(chan struct{})
 	go func() {
 		defer close(writerDone)
-		defer cancel()
+		defer s.cancel()
 		s.writeLoop(ctx)
 	}()
 	s.readLoop(ctx)
-	cancel()
+	s.cancel()
 	<-writerDone
-	s.storeUnackedResponses(context.WithoutCancel(ctx))
-	r.log.Info("listen: session ended", "endpoint", name, "session", s.id)
+	onFreshStack(func() {
+		s.storeUnackedResponses(context.WithoutCancel(ctx))
+		s.r.log.Info("listen: session ended", "endpoint", s.endpoint, "session", s.id)
+	})
 }
 
 // maxFrame caps one incoming message: a response may carry a body as large
@@ -254,6 +312,14 @@ func (r *Relay) replyOptions(o *wire.ReplyOptions) (wire.ReplyOptions, error) {
 func (r *Relay) refuse(conn *websocket.Conn, code, text string, permanent bool) {
 	conn.SetWriteDeadline(time.Now().Add(time.Second))
 	websocket.JSON.Send(conn, wire.Message{Type: wire.TypeError, Code: code, Text: text, Permanent: permanent})
+	// The client may still be sending (an oversized hello): closing with
+	// unread bytes would reset the connection, and the client could lose
+	// the error. Read what follows, within bounds, before closing.
+	if p, ok := r.progress.Load(conn.Request()); ok {
+		c := p.(*progressReader).conn
+		c.SetReadDeadline(time.Now().Add(time.Second))
+		io.Copy(io.Discard, io.LimitReader(c, 2*helloMaxBytes))
+	}
 }
 
 func readMessage(conn *websocket.Conn, m *wire.Message) error {
@@ -263,6 +329,14 @@ func readMessage(conn *websocket.Conn, m *wire.Message) error {
 			return &badMessage{fmt.Sprintf("message larger than %d bytes", conn.MaxPayloadBytes)}
 		}
 		return err
+	}
+	switch {
+	case bytes.Equal(data, pingJSON):
+		*m = wire.Message{Type: wire.TypePing}
+		return nil
+	case bytes.Equal(data, pongJSON):
+		*m = wire.Message{Type: wire.TypePong}
+		return nil
 	}
 	if err := json.Unmarshal(data, m); err != nil {
 		return &badMessage{"malformed message: " + err.Error()}
@@ -282,10 +356,27 @@ var textFrame = websocket.Codec{Marshal: func(v any) ([]byte, byte, error) {
 	return v.([]byte), websocket.TextFrame, nil
 }}
 
+// Keepalive messages as every client encodes them. They are the only
+// traffic of an idle session, so they skip encoding/json both ways: its
+// reflection would grow the stacks of 10,000 idle sessions' goroutines.
+var (
+	pingJSON = []byte(`{"type":"ping"}`)
+	pongJSON = []byte(`{"type":"pong"}`)
+)
+
 func (s *session) write(m wire.Message) error {
-	data, err := json.Marshal(m)
-	if err != nil {
-		return fmt.Errorf("encode %s message: %w", m.Type, err)
+	var data []byte
+	switch {
+	case m.Type == wire.TypePing && m == (wire.Message{Type: wire.TypePing}):
+		data = pingJSON
+	case m.Type == wire.TypePong && m == (wire.Message{Type: wire.TypePong}):
+		data = pongJSON
+	default:
+		var err error
+		data, err = json.Marshal(m)
+		if err != nil {
+			return fmt.Errorf("encode %s message: %w", m.Type, err)
+		}
 	}
 	d := s.r.cfg.DeadAfter + time.Duration(len(data))*time.Second/minWriteRate
 	s.conn.SetWriteDeadline(time.Now().Add(d))
@@ -436,7 +527,12 @@ func (s *session) writeLoop(ctx context.Context) {
 	var cursor int64 // last seq sent on this connection
 	for {
 		if n := min(s.room(), pendingBatch); n > 0 {
-			ps, err := s.r.st.Pending(ctx, s.endpoint, cursor, n, pendingBytes)
+			var (
+				ps  []store.Pending
+				err error
+			)
+			// Off this goroutine's stack: it lives as long as the session.
+			onFreshStack(func() { ps, err = s.r.st.Pending(ctx, s.endpoint, cursor, n, pendingBytes) })
 			if err != nil {
 				if ctx.Err() == nil {
 					s.r.log.Error("listen: read pending events", "endpoint", s.endpoint, "err", err)
