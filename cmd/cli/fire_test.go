@@ -356,6 +356,9 @@ func TestFireFileErrors(t *testing.T) {
 		{"provider: stripe\nbody: {a: 1\n", `bad.yaml:1: did not find expected ',' or '}'`},
 		{"provider: stripe\nheaders:\n  A: 1\n   B: 2\n", `bad.yaml:4: mapping values are not allowed in this context`},
 		{"provider: generic\nsigning: {header: X-Sig, algorithm: md5}\nbody: '{}'\n", `field "signing": hmac scheme: unknown hash "md5"`},
+		// A set path that the body does not have is an error of the file.
+		{"provider: stripe\nevent: invoice.paid\nset:\n  data.object.amount_paid: 5\n  data.object.nope: 1\n", `bad.yaml:5: field "set": --set data.object.nope: path does not exist`},
+		{"provider: stripe\nevent: invoice.paid\nunset:\n  - id\n  - data.nope\n", `bad.yaml:5: field "unset": --unset data.nope: path does not exist`},
 	}
 	for _, tc := range cases {
 		file := filepath.Join(dir, "bad.yaml")
