@@ -456,3 +456,28 @@ func TestFixturesListTTY(t *testing.T) {
 		t.Errorf("table:\n%s", out.String())
 	}
 }
+
+// A query in --to (a token, a tenant) is part of the URL the request goes
+// to, and, for Twilio, of the URL it signs: the request must carry it, in
+// the --print output as on the wire.
+func TestFireKeepsTargetQuery(t *testing.T) {
+	const secret = "tok"
+	rc, srv := newReceiver(t, "twilio", secret)
+	for _, ev := range []string{"sms.received", "conversations.message_added"} {
+		r := runCLI(t, "", "fire", "twilio", ev, "--to", srv.URL+"/sms?tenant=7", "--secret", secret)
+		if r.code != 0 {
+			t.Fatalf("%s: %+v", ev, r)
+		}
+		got := rc.got[len(rc.got)-1]
+		if !strings.HasPrefix(got.Query, "tenant=7") {
+			t.Errorf("%s: query %q, want tenant=7 first", ev, got.Query)
+		}
+		p := runCLI(t, "", "fire", "twilio", ev, "--to", srv.URL+"/sms?tenant=7", "--secret", secret, "--print")
+		if line, _, _ := strings.Cut(p.out, "\r\n"); !strings.HasPrefix(line, "POST /sms?tenant=7") {
+			t.Errorf("%s: --print request line %q", ev, line)
+		}
+	}
+	if rc.invalid != 0 {
+		t.Errorf("%d of %d deliveries did not verify against the signed URL", rc.invalid, len(rc.got))
+	}
+}
