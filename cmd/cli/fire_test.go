@@ -481,3 +481,14 @@ func TestFireKeepsTargetQuery(t *testing.T) {
 		t.Errorf("%d of %d deliveries did not verify against the signed URL", rc.invalid, len(rc.got))
 	}
 }
+
+// pflag turns the first `quoted` word of a flag's usage into its value
+// name, so backquotes in a usage garble --help ("--event hookctl events list").
+func TestVerifyHelpFlagNames(t *testing.T) {
+	r := runCLI(t, "", "verify", "--help")
+	for _, want := range []string{"--event string", "-p, --provider string"} {
+		if !strings.Contains(r.out+r.err, want) {
+			t.Errorf("help lacks %q:\n%s", want, r.out+r.err)
+		}
+	}
+}
