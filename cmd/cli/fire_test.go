@@ -492,3 +492,14 @@ func TestVerifyHelpFlagNames(t *testing.T) {
 		}
 	}
 }
+
+// An {{env NAME}} without a default whose variable is unset is an error,
+// not a silently empty value.
+func TestFireEnvUnset(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "env.yaml")
+	os.WriteFile(file, []byte("provider: generic\nbody: {\"token\": \"{{env HOOKCTL_TEST_UNSET}}\", \"d\": \"{{env HOOKCTL_TEST_UNSET2 fallback}}\"}\n"), 0o600)
+	r := runCLI(t, "", "fire", "--file", file, "--secret", "s", "--print")
+	if r.code == 0 || !strings.Contains(r.err, "HOOKCTL_TEST_UNSET is not set") || strings.Contains(r.err, "UNSET2") {
+		t.Fatalf("%+v", r)
+	}
+}
