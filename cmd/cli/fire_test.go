@@ -356,6 +356,9 @@ func TestFireFileErrors(t *testing.T) {
 		{"provider: stripe\nbody: {a: 1\n", `bad.yaml:1: did not find expected ',' or '}'`},
 		{"provider: stripe\nheaders:\n  A: 1\n   B: 2\n", `bad.yaml:4: mapping values are not allowed in this context`},
 		{"provider: generic\nsigning: {header: X-Sig, algorithm: md5}\nbody: '{}'\n", `field "signing": hmac scheme: unknown hash "md5"`},
+		// A set path that the body does not have is an error of the file.
+		{"provider: stripe\nevent: invoice.paid\nset:\n  data.object.amount_paid: 5\n  data.object.nope: 1\n", `bad.yaml:5: field "set": --set data.object.nope: path does not exist`},
+		{"provider: stripe\nevent: invoice.paid\nunset:\n  - id\n  - data.nope\n", `bad.yaml:5: field "unset": --unset data.nope: path does not exist`},
 	}
 	for _, tc := range cases {
 		file := filepath.Join(dir, "bad.yaml")
@@ -451,5 +454,52 @@ func TestFixturesListTTY(t *testing.T) {
 	if len(lines) != 4 || !strings.HasPrefix(lines[0], "PROVIDER  EVENT         DESCRIPTION") || !strings.HasPrefix(lines[1], "svix      invoice.paid  ") ||
 		!strings.HasPrefix(lines[2], "          ping          ") || strings.Contains(out.String(), "\x1b[") {
 		t.Errorf("table:\n%s", out.String())
+	}
+}
+
+// A query in --to (a token, a tenant) is part of the URL the request goes
+// to, and, for Twilio, of the URL it signs: the request must carry it, in
+// the --print output as on the wire.
+func TestFireKeepsTargetQuery(t *testing.T) {
+	const secret = "tok"
+	rc, srv := newReceiver(t, "twilio", secret)
+	for _, ev := range []string{"sms.received", "conversations.message_added"} {
+		r := runCLI(t, "", "fire", "twilio", ev, "--to", srv.URL+"/sms?tenant=7", "--secret", secret)
+		if r.code != 0 {
+			t.Fatalf("%s: %+v", ev, r)
+		}
+		got := rc.got[len(rc.got)-1]
+		if !strings.HasPrefix(got.Query, "tenant=7") {
+			t.Errorf("%s: query %q, want tenant=7 first", ev, got.Query)
+		}
+		p := runCLI(t, "", "fire", "twilio", ev, "--to", srv.URL+"/sms?tenant=7", "--secret", secret, "--print")
+		if line, _, _ := strings.Cut(p.out, "\r\n"); !strings.HasPrefix(line, "POST /sms?tenant=7") {
+			t.Errorf("%s: --print request line %q", ev, line)
+		}
+	}
+	if rc.invalid != 0 {
+		t.Errorf("%d of %d deliveries did not verify against the signed URL", rc.invalid, len(rc.got))
+	}
+}
+
+// pflag turns the first `quoted` word of a flag's usage into its value
+// name, so backquotes in a usage garble --help ("--event hookctl events list").
+func TestVerifyHelpFlagNames(t *testing.T) {
+	r := runCLI(t, "", "verify", "--help")
+	for _, want := range []string{"--event string", "-p, --provider string"} {
+		if !strings.Contains(r.out+r.err, want) {
+			t.Errorf("help lacks %q:\n%s", want, r.out+r.err)
+		}
+	}
+}
+
+// An {{env NAME}} without a default whose variable is unset is an error,
+// not a silently empty value.
+func TestFireEnvUnset(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "env.yaml")
+	os.WriteFile(file, []byte("provider: generic\nbody: {\"token\": \"{{env HOOKCTL_TEST_UNSET}}\", \"d\": \"{{env HOOKCTL_TEST_UNSET2 fallback}}\"}\n"), 0o600)
+	r := runCLI(t, "", "fire", "--file", file, "--secret", "s", "--print")
+	if r.code == 0 || !strings.Contains(r.err, "HOOKCTL_TEST_UNSET is not set") || strings.Contains(r.err, "UNSET2") {
+		t.Fatalf("%+v", r)
 	}
 }

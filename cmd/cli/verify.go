@@ -53,10 +53,10 @@ re-encoded, trailing newline, URL differs, wrong secret). Exits 0 valid, 1 inval
 		},
 	}
 	fl := cmd.Flags()
-	fl.StringVarP(&opts.Provider, "provider", "p", "", "provider whose scheme to verify (see `hookctl fixtures list`)")
+	fl.StringVarP(&opts.Provider, "provider", "p", "", "provider whose scheme to verify (see 'hookctl fixtures list')")
 	fl.StringVar(&opts.Secret, "secret", "", "secret in the provider's form; for Discord/SendGrid the public key (default $HOOKCTL_SECRET)")
 	fl.StringVarP(&opts.Request, "request", "r", "", "raw HTTP request file, or - for stdin")
-	fl.StringVar(&opts.Event, "event", "", "id of an event captured by the relay (see `hookctl events list`)")
+	fl.StringVar(&opts.Event, "event", "", "id of an event captured by the relay (see 'hookctl events list')")
 	fl.StringVar(&opts.URL, "url", "", "for URL-signed providers: the URL registered with the provider (default: from the Host header)")
 	fl.DurationVar(&opts.Tolerance, "tolerance", 0, "timestamp tolerance (default: the provider's; negative disables)")
 	fl.StringVar(&opts.At, "at", "", "verify as of this time (unix seconds or RFC 3339) instead of now")
