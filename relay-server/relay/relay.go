@@ -42,7 +42,7 @@ const (
 type Config struct {
 	PublicURL    string        // base for printed URLs; empty → derived from the listener address
 	MaxBody      int64         // largest body accepted; default 25 MiB
-	Retention    time.Duration // events older than this are deleted; default 7 days
+	Retention    time.Duration // delivered events older than this are deleted; default 7 days
 	Open         bool          // no tokens; any valid endpoint name is created on first use
 	ReplyTimeout time.Duration // how long a sender waits for the app's answer; default 8s
 	RateLimit    float64       // events/s per endpoint; 0 = unlimited
@@ -310,7 +310,9 @@ func (r *Relay) publicBase(req *http.Request) string {
 	return scheme + "://" + req.Host
 }
 
-// runRetention deletes old events now and then until ctx ends.
+// runRetention deletes old delivered events now and then until ctx ends.
+// Pending ones stay until a CLI has taken them: retention must not be a way
+// to lose a webhook.
 func (r *Relay) runRetention(ctx context.Context) {
 	every := min(max(r.cfg.Retention/24, time.Minute), time.Hour)
 	t := time.NewTicker(every)

@@ -732,10 +732,13 @@ func TestRetention(t *testing.T) {
 	st := openStore(t)
 	now := time.Now()
 	ctx := context.Background()
-	for id, age := range map[string]time.Duration{"evt_old": 8 * 24 * time.Hour, "evt_new": time.Hour} {
+	for id, age := range map[string]time.Duration{"evt_old": 8 * 24 * time.Hour, "evt_new": time.Hour, "evt_old_pending": 9 * 24 * time.Hour} {
 		if err := st.InsertEvent(ctx, &capture.Request{ID: id, Endpoint: "alpha", Method: "POST", Path: "/", ReceivedAt: now.Add(-age)}); err != nil {
 			t.Fatal(err)
 		}
+	}
+	if err := st.Ack(ctx, "alpha", "evt_old", nil, now); err != nil {
+		t.Fatal(err)
 	}
 	startRelayOn(t, relay.Config{Open: true}, st)
 	waitFor(t, "retention", func() bool {
@@ -744,6 +747,10 @@ func TestRetention(t *testing.T) {
 	})
 	if _, err := st.GetEvent(ctx, "evt_new"); err != nil {
 		t.Errorf("recent event deleted: %v", err)
+	}
+	// Never delivered: kept until a CLI takes it, however old.
+	if rec, err := st.GetEvent(ctx, "evt_old_pending"); err != nil || rec.State != wire.StatePending {
+		t.Errorf("old pending event: %+v, %v; want it kept, pending", rec, err)
 	}
 }
 

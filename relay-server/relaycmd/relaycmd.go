@@ -121,7 +121,7 @@ then ignored. The certificate cache lives in --data.`,
 	f.StringVar(&opts.data, "data", "relay-data", "state directory (SQLite database, ACME cache)")
 	f.StringVar(&opts.publicURL, "public-url", "", "base of printed webhook URLs, e.g. https://hooks.example.com (default: from --addr)")
 	f.StringVar(&opts.maxBody, "max-body", "25MiB", "largest webhook body accepted: bytes or a size such as 25MiB, 10MB")
-	f.StringVar(&opts.retention, "retention", "7d", "how long events are kept, e.g. 7d, 36h")
+	f.StringVar(&opts.retention, "retention", "7d", "how long delivered events are kept, e.g. 7d, 36h (undelivered ones are kept until delivered)")
 	f.DurationVar(&opts.replyTimeout, "reply-timeout", relay.DefaultReplyTimeout, "how long a sender waits for the local app's response before getting 202")
 	f.Float64Var(&opts.rateLimit, "rate-limit", 0, "events per second per endpoint (0: unlimited)")
 	f.IntVar(&opts.rateBurst, "rate-burst", 0, "burst size of the per-endpoint rate limit (default: the rate, at least 1)")

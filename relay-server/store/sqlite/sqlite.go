@@ -568,7 +568,7 @@ func (s *Store) Flush(ctx context.Context) error {
 func (s *Store) DeleteBefore(ctx context.Context, t time.Time) (int64, error) {
 	var n int64
 	err := s.write(ctx, true, func(x *txExec) error {
-		res, err := x.exec("DELETE FROM events WHERE received_at < ?", nanos(t))
+		res, err := x.exec("DELETE FROM events WHERE received_at < ? AND state != 'pending'", nanos(t))
 		if err != nil {
 			return err
 		}

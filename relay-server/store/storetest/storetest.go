@@ -328,7 +328,14 @@ func testInsertDelivered(t *testing.T, open func(t *testing.T) store.Store) {
 func testRetention(t *testing.T, open func(t *testing.T) store.Store) {
 	s := mustOpen(t, open)
 	ctx := context.Background()
-	insert(t, s, Event("evt_old", "alpha", base.Add(-48*time.Hour)), Event("evt_new", "alpha", base))
+	insert(t, s, Event("evt_old", "alpha", base.Add(-48*time.Hour)), Event("evt_new", "alpha", base),
+		Event("evt_old_pending", "alpha", base.Add(-47*time.Hour)))
+	if err := s.Ack(ctx, "alpha", "evt_old", nil, base); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
 	n, err := s.DeleteBefore(ctx, base.Add(-time.Hour))
 	if err != nil || n != 1 {
 		t.Fatalf("DeleteBefore = %d, %v; want 1", n, err)
@@ -338,6 +345,11 @@ func testRetention(t *testing.T, open func(t *testing.T) store.Store) {
 	}
 	if _, err := s.GetEvent(ctx, "evt_new"); err != nil {
 		t.Errorf("new event gone: %v", err)
+	}
+	// An event nobody has received yet is never deleted: it is delivered
+	// whenever a CLI connects, however late.
+	if got, _ := pendingIDs(t, s, "alpha", 0, 10); fmt.Sprint(got) != "[evt_new evt_old_pending]" {
+		t.Errorf("pending after retention = %v, want [evt_new evt_old_pending]", got)
 	}
 }
 
