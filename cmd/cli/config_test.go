@@ -80,7 +80,7 @@ func TestParseReply(t *testing.T) {
 			t.Errorf("parseReply(%q) = %+v, %v", in, got, err)
 		}
 	}
-	for _, bad := range []string{"status:99", "status:x", "nack"} {
+	for _, bad := range []string{"status:99", "status:150", "status:600", "status:x", "nack"} {
 		if _, err := parseReply(bad, 0); err == nil {
 			t.Errorf("parseReply(%q) accepted", bad)
 		}

@@ -94,8 +94,10 @@ func parseReply(s string, timeout time.Duration) (*wire.ReplyOptions, error) {
 		r.Mode = wire.ReplyAck
 	case strings.HasPrefix(s, "status:"):
 		n, err := strconv.Atoi(strings.TrimPrefix(s, "status:"))
-		if err != nil || n < 100 || n > 599 {
-			return nil, fmt.Errorf("--reply %q: want status:NNN with NNN from 100 to 599", s)
+		// The relay answers a sender with a final status only: 1xx is
+		// refused there, so refuse it here as a usage error.
+		if err != nil || n < 200 || n > 599 {
+			return nil, fmt.Errorf("--reply %q: want status:NNN with NNN from 200 to 599", s)
 		}
 		r.Mode, r.Status = wire.ReplyStatus, n
 	default:
