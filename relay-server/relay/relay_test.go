@@ -983,7 +983,10 @@ func (c *slowConn) Write(p []byte) (int, error) {
 // TestSlowLargeResponseIsNotDeath: a response that takes longer than
 // DeadAfter to arrive, but keeps arriving, does not end the session.
 func TestSlowLargeResponseIsNotDeath(t *testing.T) {
-	r := startRelay(t, relay.Config{Open: true, PingInterval: 50 * time.Millisecond, DeadAfter: 200 * time.Millisecond})
+	// DeadAfter leaves room for the capture's fsync on a loaded machine
+	// between the welcome and the response (the client sends nothing in
+	// between); the response itself takes about twice as long to arrive.
+	r := startRelay(t, relay.Config{Open: true, PingInterval: 250 * time.Millisecond, DeadAfter: time.Second})
 	raw, err := net.Dial("tcp", strings.TrimPrefix(r.URL, "http://"))
 	if err != nil {
 		t.Fatal(err)
@@ -992,7 +995,7 @@ func TestSlowLargeResponseIsNotDeath(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	conn, err := websocket.NewClient(cfg, &slowConn{Conn: raw, chunk: 16 << 10, pause: 10 * time.Millisecond})
+	conn, err := websocket.NewClient(cfg, &slowConn{Conn: raw, chunk: 8 << 10, pause: 10 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -1001,7 +1004,7 @@ func TestSlowLargeResponseIsNotDeath(t *testing.T) {
 	c.send(wire.Message{Type: wire.TypeHello, Version: wire.Version, Endpoint: "alpha"})
 	c.expect(wire.TypeWelcome)
 
-	body := bytes.Repeat([]byte("slow "), 200<<10) // 1 MB: ~85 pieces, ~0.85 s on this link
+	body := bytes.Repeat([]byte("slow "), 200<<10) // 1 MB, 1.4 MB base64: ~170 pieces, ~1.7 s on this link
 	got := make(chan []byte, 1)
 	go func() {
 		s, _, b := r.send(t, "POST", "/h/alpha", nil, nil)
