@@ -347,6 +347,12 @@ func (c *Client) dial(ctx context.Context) (*websocket.Conn, error) {
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
 		}
+		if errors.Is(err, websocket.ErrBadStatus) {
+			// An HTTP answer other than 101: usually --relay names the app
+			// or another server, or a proxy in front of the relay refused.
+			// Still retried: a proxy's 502 during a relay restart passes.
+			return nil, fmt.Errorf("%s refused the listen websocket with an HTTP error: is it a hookctl relay? (check --relay)", c.origin)
+		}
 		return nil, fmt.Errorf("websocket handshake with %s: %w", c.location.Redacted(), err)
 	}
 	return ws, nil

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"net/http/httptest"
 	"slices"
 	"strings"
 	"sync"
@@ -250,4 +251,35 @@ func TestTLSRelay(t *testing.T) {
 	}
 	cancel()
 	<-done
+}
+
+// TestNotARelaySaysSo: --relay pointing at something that is not a relay
+// (often the app itself) is retried, and the reason names the likely cause
+// instead of the websocket library's bare "bad status".
+func TestNotARelaySaysSo(t *testing.T) {
+	srv := httptest.NewServer(http.NotFoundHandler())
+	defer srv.Close()
+	rec := newRecorder()
+	c, err := NewClient(Config{RelayURL: srv.URL, Forwarder: ok200, Backoff: fastBackoff, Observer: rec})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error)
+	go func() { done <- c.Run(ctx) }()
+	rec.waitFor(t, "a reconnect", func(r *recorder) bool {
+		return len(r.states) > 0 && r.states[len(r.states)-1].State == StateReconnecting
+	})
+	cancel()
+	<-done
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	for _, s := range rec.states {
+		if s.State == StateReconnecting {
+			if msg := s.Err.Error(); !strings.Contains(msg, "refused the listen websocket") || !strings.Contains(msg, "is it a hookctl relay?") {
+				t.Errorf("reconnect reason %q, want what happened and a hint", msg)
+			}
+			break
+		}
+	}
 }
