@@ -115,11 +115,14 @@ func (r *Relay) serveIngress(w http.ResponseWriter, req *http.Request) {
 		}
 		h := resp.Headers.HTTP()
 		capture.RemoveHopByHop(h)
-		h.Del("Content-Length")
+		if req.Method != http.MethodHead && resp.Status != http.StatusNotModified {
+			h.Set("Content-Length", strconv.Itoa(len(resp.Body))) // the body is whole here
+		}
+		// Otherwise no body follows and the app's Content-Length is that of
+		// the body a GET would get: keep it. (net/http drops it from a 204.)
 		for k, vs := range h {
 			w.Header()[k] = vs
 		}
-		w.Header().Set("Content-Length", strconv.Itoa(len(resp.Body)))
 		w.WriteHeader(resp.Status)
 		w.Write(resp.Body)
 	case <-t.C:

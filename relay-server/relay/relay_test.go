@@ -1020,3 +1020,43 @@ func TestSlowLargeResponseIsNotDeath(t *testing.T) {
 		t.Fatalf("sender got %.80q (%d bytes), want the 1 MB response", b, len(b))
 	}
 }
+
+// TestPassthroughHead: the answer to a HEAD keeps the app's Content-Length
+// (the size a GET would have), not the empty body's 0.
+func TestPassthroughHead(t *testing.T) {
+	r := startRelay(t, relay.Config{Open: true})
+	c := mustListen(t, r.URL, wire.Message{Endpoint: "alpha"})
+	got := make(chan http.Header, 1)
+	go func() {
+		_, h, _ := r.send(t, "HEAD", "/h/alpha/file", nil, nil)
+		got <- h
+	}()
+	ev := c.expect(wire.TypeEvent).Event
+	c.send(wire.Message{Type: wire.TypeResponse, ID: ev.ID, Response: &capture.Response{
+		Status: 200, Headers: capture.Headers{{Name: "Content-Length", Value: "357"}, {Name: "Content-Type", Value: "text/html"}},
+	}})
+	c.send(wire.Message{Type: wire.TypeAck, ID: ev.ID})
+	if h := <-got; h.Get("Content-Length") != "357" {
+		t.Errorf("HEAD answer headers %v, want the app's Content-Length: 357", h)
+	}
+
+	// A 204 carries no Content-Length at all.
+	raw := make(chan string, 1)
+	go func() {
+		conn, err := net.Dial("tcp", strings.TrimPrefix(r.URL, "http://"))
+		if err != nil {
+			raw <- err.Error()
+			return
+		}
+		defer conn.Close()
+		io.WriteString(conn, "POST /h/alpha/x HTTP/1.1\r\nHost: relay\r\nContent-Length: 1\r\nConnection: close\r\n\r\nx")
+		b, _ := io.ReadAll(conn)
+		raw <- string(b)
+	}()
+	ev = c.expect(wire.TypeEvent).Event
+	c.send(wire.Message{Type: wire.TypeResponse, ID: ev.ID, Response: &capture.Response{Status: 204}})
+	c.send(wire.Message{Type: wire.TypeAck, ID: ev.ID})
+	if b := <-raw; !strings.HasPrefix(b, "HTTP/1.1 204") || strings.Contains(strings.ToLower(b), "content-length") {
+		t.Errorf("204 answer:\n%s\nwant a 204 without Content-Length", b)
+	}
+}
