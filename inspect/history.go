@@ -104,13 +104,20 @@ func writeHeaders(w io.Writer, hs capture.Headers) {
 	}
 }
 
+// isControl reports runes that a terminal may act on: C0 and C1 controls and
+// DEL, except tab, newline and carriage return. A body is written by the
+// webhook's sender, so one holding them is not printed as text.
+func isControl(r rune) bool {
+	return (r < 0x20 && r != '\t' && r != '\n' && r != '\r') || (r >= 0x7f && r <= 0x9f)
+}
+
 // writeBody prints a text body as is and a binary one as a size.
 func writeBody(w io.Writer, b []byte) {
 	if len(b) == 0 {
 		return
 	}
 	fmt.Fprintln(w)
-	if !utf8.Valid(b) || strings.ContainsRune(string(b), 0) {
+	if !utf8.Valid(b) || strings.ContainsFunc(string(b), isControl) {
 		fmt.Fprintf(w, "(%d bytes of binary data; use --json for the bytes)\n", len(b))
 		return
 	}

@@ -94,3 +94,20 @@ func TestWriteTableAndDetail(t *testing.T) {
 		t.Errorf("detail:\n%s", out.String())
 	}
 }
+
+// TestWriteDetailNoTerminalEscapes: a body is written by whoever sent the
+// webhook; its control sequences must not reach the terminal.
+func TestWriteDetailNoTerminalEscapes(t *testing.T) {
+	for _, body := range []string{"\x1b[2J\x1b]0;owned\x07hi", "ok\u009b31mred", "a\x7fb"} {
+		var out bytes.Buffer
+		WriteDetail(&out, Stored{Req: &capture.Request{ID: "e1", Method: "POST", Path: "/", ReceivedAt: at, Body: []byte(body)}, State: "pending"})
+		if s := out.String(); strings.ContainsAny(s, "\x1b\x07\x7f\u009b") || !strings.Contains(s, "bytes of binary data") {
+			t.Errorf("body %q printed as:\n%q", body, s)
+		}
+	}
+	var out bytes.Buffer
+	WriteDetail(&out, Stored{Req: &capture.Request{ID: "e1", Method: "POST", Path: "/", ReceivedAt: at, Body: []byte("{\"a\":\t1}\r\n")}, State: "pending"})
+	if !strings.Contains(out.String(), "{\"a\":\t1}\r\n") {
+		t.Errorf("text body with tab and CRLF not printed as is:\n%q", out.String())
+	}
+}
