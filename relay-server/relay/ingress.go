@@ -19,7 +19,7 @@ import (
 // according to the endpoint's session (the app's response, or 202).
 func (r *Relay) serveIngress(w http.ResponseWriter, req *http.Request) {
 	ctx := req.Context()
-	rawPath, rawQuery := splitRequestURI(req)
+	rawPath, rawQuery, forceQuery := splitRequestURI(req)
 	rest, ok := strings.CutPrefix(rawPath, "/h/")
 	if !ok {
 		writeError(w, http.StatusBadRequest, "bad_endpoint", "webhook URLs are /h/{endpoint}/{path}")
@@ -70,6 +70,7 @@ func (r *Relay) serveIngress(w http.ResponseWriter, req *http.Request) {
 		Method:     req.Method,
 		Path:       sub,
 		Query:      rawQuery,
+		ForceQuery: forceQuery,
 		Headers:    capture.HeadersFrom(req.Header),
 		Body:       body,
 		Host:       req.Host,
@@ -135,17 +136,18 @@ func (r *Relay) serveIngress(w http.ResponseWriter, req *http.Request) {
 }
 
 // splitRequestURI returns the path and query exactly as the sender wrote
-// them on the request line, never a decoded or cleaned form.
-func splitRequestURI(req *http.Request) (path, query string) {
+// them on the request line, never a decoded or cleaned form; force reports
+// a "?" with an empty query after it.
+func splitRequestURI(req *http.Request) (path, query string, force bool) {
 	uri := req.RequestURI
 	if !strings.HasPrefix(uri, "/") {
 		// Absolute form (a proxy-style request line), or no request line
 		// (handler called directly).
 		path = req.URL.EscapedPath()
-		return path, req.URL.RawQuery
+		return path, req.URL.RawQuery, req.URL.ForceQuery && req.URL.RawQuery == ""
 	}
-	path, query, _ = strings.Cut(uri, "?")
-	return path, query
+	path, query, hasQuery := strings.Cut(uri, "?")
+	return path, query, hasQuery && query == ""
 }
 
 func (r *Relay) scheme(req *http.Request) string {

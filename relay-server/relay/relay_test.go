@@ -1060,3 +1060,24 @@ func TestPassthroughHead(t *testing.T) {
 		t.Errorf("204 answer:\n%s\nwant a 204 without Content-Length", b)
 	}
 }
+
+// TestEmptyQueryKept: "/p?" is not "/p"; the event remembers the "?" (and
+// the store keeps it).
+func TestEmptyQueryKept(t *testing.T) {
+	r := startRelay(t, relay.Config{Open: true})
+	for uri, force := range map[string]bool{"/h/alpha/p?": true, "/h/alpha/p": false} {
+		s, _, b := r.send(t, "POST", uri, nil, nil)
+		if s != http.StatusAccepted {
+			t.Fatalf("%s: %d %s", uri, s, b)
+		}
+		var q struct{ ID string }
+		json.Unmarshal(b, &q)
+		rec, err := r.Store.GetEvent(context.Background(), q.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rec.Request.Path != "/p" || rec.Request.Query != "" || rec.Request.ForceQuery != force {
+			t.Errorf("%s stored as path %q query %q force %v", uri, rec.Request.Path, rec.Request.Query, rec.Request.ForceQuery)
+		}
+	}
+}

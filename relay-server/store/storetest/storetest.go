@@ -88,7 +88,8 @@ func sameRequest(t *testing.T, got, want *capture.Request) {
 	t.Helper()
 	if got.ID != want.ID || got.Endpoint != want.Endpoint || got.Method != want.Method || got.Path != want.Path ||
 		got.Query != want.Query || got.Host != want.Host || got.Proto != want.Proto || got.RemoteAddr != want.RemoteAddr ||
-		got.ReplayOf != want.ReplayOf || !got.ReceivedAt.Equal(want.ReceivedAt) || !bytes.Equal(got.Body, want.Body) {
+		got.ReplayOf != want.ReplayOf || !got.ReceivedAt.Equal(want.ReceivedAt) || !bytes.Equal(got.Body, want.Body) ||
+		got.ForceQuery != want.ForceQuery {
 		t.Errorf("request = %+v\nwant      %+v", got, want)
 	}
 	if fmt.Sprint(got.Headers) != fmt.Sprint(want.Headers) {
@@ -106,6 +107,15 @@ func testInsertGet(t *testing.T, open func(t *testing.T) store.Store) {
 		t.Fatal(err)
 	}
 	sameRequest(t, rec.Request, ev)
+	// "/path?" with nothing after the "?"
+	evq := Event("evt_q", "alpha", base)
+	evq.Query, evq.ForceQuery = "", true
+	insert(t, s, evq)
+	if recq, err := s.GetEvent(ctx, "evt_q"); err != nil {
+		t.Error(err)
+	} else {
+		sameRequest(t, recq.Request, evq)
+	}
 	if rec.State != wire.StatePending || rec.Attempts != 0 || rec.Response != nil || rec.DeliveredAt != nil {
 		t.Errorf("new event record = %+v", rec)
 	}
