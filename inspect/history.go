@@ -100,8 +100,25 @@ func WriteDetail(w io.Writer, r Stored) error {
 
 func writeHeaders(w io.Writer, hs capture.Headers) {
 	for _, h := range hs {
-		fmt.Fprintf(w, "%s: %s\n", h.Name, h.Value)
+		fmt.Fprintf(w, "%s: %s\n", h.Name, escapeControls(h.Value))
 	}
+}
+
+// escapeControls writes the control runes of a sender-written string as
+// \uXXXX, so they reach the terminal as text.
+func escapeControls(s string) string {
+	if !strings.ContainsFunc(s, isControl) {
+		return s
+	}
+	var b strings.Builder
+	for _, r := range s {
+		if isControl(r) {
+			fmt.Fprintf(&b, "\\u%04x", r)
+		} else {
+			b.WriteRune(r)
+		}
+	}
+	return b.String()
 }
 
 // isControl reports runes that a terminal may act on: C0 and C1 controls and

@@ -111,3 +111,14 @@ func TestWriteDetailNoTerminalEscapes(t *testing.T) {
 		t.Errorf("text body with tab and CRLF not printed as is:\n%q", out.String())
 	}
 }
+
+// TestWriteDetailHeaderControls: header values may carry UTF-8 C1 controls
+// (net/http accepts obs-text); they are shown escaped.
+func TestWriteDetailHeaderControls(t *testing.T) {
+	var out bytes.Buffer
+	WriteDetail(&out, Stored{Req: &capture.Request{ID: "e1", Method: "POST", Path: "/", ReceivedAt: at,
+		Headers: capture.Headers{{Name: "X-Evil", Value: "a\u009b2Jb"}}}, State: "pending"})
+	if s := out.String(); strings.Contains(s, "\u009b") || !strings.Contains(s, `X-Evil: a\u009b2Jb`) {
+		t.Errorf("detail:\n%q", s)
+	}
+}
