@@ -151,7 +151,7 @@ func New(cfg Config, st store.Store) (*Relay, error) {
 	}
 	ws := websocket.Server{
 		Handler:   r.serveListen,
-		Handshake: checkOrigin,
+		Handshake: r.checkOrigin,
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET "+wire.HealthzPath, r.serveHealthz)
@@ -164,18 +164,25 @@ func New(cfg Config, st store.Store) (*Relay, error) {
 }
 
 // checkOrigin refuses cross-origin websocket handshakes. CLIs send no
-// Origin or the relay's own; a browser on another site sends its own, and
-// must not be able to listen to an open (embedded, loopback) relay.
-func checkOrigin(_ *websocket.Config, req *http.Request) error {
+// Origin or the relay's own (the URL they dialled: the Host, or the public
+// URL when a proxy in front rewrites Host); a browser on another site sends
+// its own, and must not be able to listen to an open (embedded, loopback)
+// relay.
+func (r *Relay) checkOrigin(_ *websocket.Config, req *http.Request) error {
 	o := req.Header.Get("Origin")
 	if o == "" {
 		return nil
 	}
 	u, err := url.Parse(o)
-	if err != nil || !strings.EqualFold(u.Host, req.Host) {
-		return fmt.Errorf("cross-origin websocket from %q refused", o)
+	if err == nil && strings.EqualFold(u.Host, req.Host) {
+		return nil
 	}
-	return nil
+	if err == nil && r.cfg.PublicURL != "" {
+		if pu, perr := url.Parse(r.cfg.PublicURL); perr == nil && strings.EqualFold(u.Host, pu.Host) {
+			return nil
+		}
+	}
+	return fmt.Errorf("cross-origin websocket from %q refused", o)
 }
 
 // ServeHTTP is the relay's whole HTTP surface.

@@ -844,6 +844,22 @@ func TestCrossOriginRefused(t *testing.T) {
 	// Every other test dials with the relay's own origin, as the CLI does.
 }
 
+// TestOriginOfPublicURL: behind a proxy that rewrites Host (nginx's default
+// proxy_set_header Host $proxy_host), a CLI dialling the public URL sends
+// that URL as its Origin; the relay accepts it.
+func TestOriginOfPublicURL(t *testing.T) {
+	r := startRelay(t, relay.Config{PublicURL: "https://hooks.example.com"})
+	cfg, err := websocket.NewConfig("ws"+r.URL[len("http"):]+wire.ListenPath, "https://hooks.example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := websocket.DialConfig(cfg)
+	if err != nil {
+		t.Fatalf("a CLI dialling the public URL through a proxy was refused: %v", err)
+	}
+	conn.Close()
+}
+
 // TestDNSRebinding: an open relay on loopback answers its API and the
 // listen websocket only to loopback Host names; ingress stays open.
 func TestDNSRebinding(t *testing.T) {
