@@ -52,11 +52,13 @@ func TestJSONRenderer(t *testing.T) {
 	req := &capture.Request{ID: "e1", Method: "PUT", Path: "/a", Query: "b=<c>", ReceivedAt: at}
 	r.Event(req, &capture.Response{Status: 201, Duration: 1400 * time.Microsecond})
 	r.DeliveryFailed(req, errors.New("down"), 2, 500*time.Millisecond)
+	r.Reconnecting(errors.New("connection closed by the relay"), 3, 1500*time.Millisecond)
 	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
 	want := []string{
 		`{"type":"ready","url":"http://r/h/x","endpoint":"x","forward":[]}`,
 		`{"type":"event","id":"e1","method":"PUT","path":"/a","query":"b=<c>","status":201,"duration_ms":1.4,"received_at":"2026-11-25T09:00:00Z"}`,
 		`{"type":"error","id":"e1","method":"PUT","path":"/a","query":"b=<c>","error":"down","attempt":2,"retry_in_ms":500}`,
+		`{"type":"error","error":"connection closed by the relay; reconnecting","attempt":3,"retry_in_ms":1500}`,
 	}
 	if len(lines) != len(want) {
 		t.Fatalf("got %d lines: %s", len(lines), out.String())

@@ -208,6 +208,9 @@ func listenRun(ctx context.Context, opts *ListenOptions) error {
 	}
 	obs.onReconnecting = func(s tunnel.Status) {
 		fmt.Fprintf(errOut, "%s %v; reconnecting in %s (attempt %d)\n", ecs.Yellow.Sprint("!"), s.Err, s.RetryIn.Round(time.Millisecond), s.Attempt)
+		if jsonOut != nil && s.Err != nil {
+			jsonOut.Reconnecting(s.Err, s.Attempt, s.RetryIn)
+		}
 	}
 
 	var observer tunnel.Observer = obs
