@@ -94,6 +94,7 @@ func TestListenUsageErrorsExitTwo(t *testing.T) {
 		{"listen", "--forward", "3000", "--output", "yaml"},
 		{"listen", "--forward", "3000", "--reply", "status:9"},
 		{"listen", "--forward", "3000", "--route", "github=3001"},
+		{"listen", "--forward", "3000", "--endpoint", "Bad_Name", "--relay", "http://127.0.0.1:1"},
 	} {
 		f, _, errOut := testFactory(t, nil)
 		if code := Run(context.Background(), args, f); code != ExitUsage {

@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/hookctl/hookctl/inspect"
+	"github.com/hookctl/hookctl/relay-server/relay"
 	"github.com/hookctl/hookctl/tunnel"
 	"github.com/hookctl/hookctl/tunnel/capture"
 	"github.com/hookctl/hookctl/tunnel/wire"
@@ -122,6 +123,9 @@ func listenRun(ctx context.Context, opts *ListenOptions) error {
 	}
 	if opts.Concurrency < 1 {
 		return &FlagError{Err: errors.New("--concurrency must be at least 1")}
+	}
+	if opts.Endpoint != "" && !relay.ValidEndpoint(opts.Endpoint) {
+		return &FlagError{Err: fmt.Errorf("--endpoint %q: use 1-63 of a-z, 0-9 and '-', starting with a letter or digit", opts.Endpoint)}
 	}
 	if opts.Forward == "" {
 		return &FlagError{Err: errors.New("--forward is required: where should webhooks go? e.g. --forward 3000")}
