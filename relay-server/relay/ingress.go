@@ -73,7 +73,7 @@ func (r *Relay) serveIngress(w http.ResponseWriter, req *http.Request) {
 		ForceQuery: forceQuery,
 		Headers:    capture.HeadersFrom(req.Header),
 		Body:       body,
-		Host:       req.Host,
+		Host:       r.host(req),
 		Proto:      r.scheme(req),
 		RemoteAddr: req.RemoteAddr,
 		ReceivedAt: r.cfg.Now().UTC(),
@@ -148,6 +148,18 @@ func splitRequestURI(req *http.Request) (path, query string, force bool) {
 	}
 	path, query, hasQuery := strings.Cut(uri, "?")
 	return path, query, hasQuery && query == ""
+}
+
+// host is the Host the sender used: behind a trusted proxy, the first
+// X-Forwarded-Host (a proxy may rewrite Host to the relay's address), so the
+// app's X-Forwarded-Host names the public host a signature may cover.
+func (r *Relay) host(req *http.Request) string {
+	if r.cfg.TrustProxy {
+		if h := strings.TrimSpace(strings.Split(req.Header.Get("X-Forwarded-Host"), ",")[0]); h != "" {
+			return h
+		}
+	}
+	return req.Host
 }
 
 func (r *Relay) scheme(req *http.Request) string {

@@ -51,8 +51,9 @@ type Config struct {
 	Logger       *slog.Logger  // default: discard
 	Now          func() time.Time
 
-	// TrustProxy makes ingress take the scheme from X-Forwarded-Proto, for a
-	// relay behind a TLS-terminating proxy.
+	// TrustProxy makes ingress take the scheme and host from
+	// X-Forwarded-Proto and X-Forwarded-Host, for a relay behind a
+	// TLS-terminating proxy.
 	TrustProxy bool
 	// ReadHeaderTimeout bounds how long a client may take to send request
 	// headers (slow-loris); default 10s.

@@ -820,13 +820,13 @@ func TestTrustProxy(t *testing.T) {
 	for _, trust := range []bool{false, true} {
 		r := startRelay(t, relay.Config{Open: true, TrustProxy: trust})
 		c := mustListen(t, r.URL, wire.Message{Endpoint: "alpha", Reply: ackMode})
-		r.send(t, "POST", "/h/alpha", nil, http.Header{"X-Forwarded-Proto": {"https"}})
-		want := "http"
+		r.send(t, "POST", "/h/alpha", nil, http.Header{"X-Forwarded-Proto": {"https"}, "X-Forwarded-Host": {"hooks.example.com, inner"}})
+		want, wantHost := "http", strings.TrimPrefix(r.URL, "http://")
 		if trust {
-			want = "https"
+			want, wantHost = "https", "hooks.example.com"
 		}
-		if ev := c.expect(wire.TypeEvent).Event; ev.Proto != want {
-			t.Errorf("TrustProxy=%v: proto %q, want %q", trust, ev.Proto, want)
+		if ev := c.expect(wire.TypeEvent).Event; ev.Proto != want || ev.Host != wantHost {
+			t.Errorf("TrustProxy=%v: proto %q host %q, want %q %q", trust, ev.Proto, ev.Host, want, wantHost)
 		}
 	}
 }

@@ -127,7 +127,7 @@ then ignored. The certificate cache lives in --data.`,
 	f.IntVar(&opts.rateBurst, "rate-burst", 0, "burst size of the per-endpoint rate limit (default: the rate, at least 1)")
 	f.IntVar(&opts.window, "window", relay.DefaultWindow, "most events in flight to one CLI")
 	f.BoolVar(&opts.open, "open", false, "no tokens: any valid endpoint name works (for local use)")
-	f.BoolVar(&opts.trustProxy, "trust-proxy", false, "take the scheme from X-Forwarded-Proto (behind a TLS-terminating proxy)")
+	f.BoolVar(&opts.trustProxy, "trust-proxy", false, "take the sender's scheme and host from X-Forwarded-Proto and X-Forwarded-Host (behind a TLS-terminating proxy)")
 	f.StringVar(&opts.tlsCert, "tls-cert", "", "TLS certificate file (PEM)")
 	f.StringVar(&opts.tlsKey, "tls-key", "", "TLS key file (PEM)")
 	f.StringVar(&opts.acmeDomain, "acme-domain", "", "get certificates for this domain automatically (listens on :443 and :80)")
