@@ -100,8 +100,32 @@ func WriteDetail(w io.Writer, r Stored) error {
 
 func writeHeaders(w io.Writer, hs capture.Headers) {
 	for _, h := range hs {
-		fmt.Fprintf(w, "%s: %s\n", h.Name, h.Value)
+		fmt.Fprintf(w, "%s: %s\n", h.Name, escapeControls(h.Value))
 	}
+}
+
+// escapeControls writes the control runes of a sender-written string as
+// \uXXXX, so they reach the terminal as text.
+func escapeControls(s string) string {
+	if !strings.ContainsFunc(s, isControl) {
+		return s
+	}
+	var b strings.Builder
+	for _, r := range s {
+		if isControl(r) {
+			fmt.Fprintf(&b, "\\u%04x", r)
+		} else {
+			b.WriteRune(r)
+		}
+	}
+	return b.String()
+}
+
+// isControl reports runes that a terminal may act on: C0 and C1 controls and
+// DEL, except tab, newline and carriage return. A body is written by the
+// webhook's sender, so one holding them is not printed as text.
+func isControl(r rune) bool {
+	return (r < 0x20 && r != '\t' && r != '\n' && r != '\r') || (r >= 0x7f && r <= 0x9f)
 }
 
 // writeBody prints a text body as is and a binary one as a size.
@@ -110,7 +134,7 @@ func writeBody(w io.Writer, b []byte) {
 		return
 	}
 	fmt.Fprintln(w)
-	if !utf8.Valid(b) || strings.ContainsRune(string(b), 0) {
+	if !utf8.Valid(b) || strings.ContainsFunc(string(b), isControl) {
 		fmt.Fprintf(w, "(%d bytes of binary data; use --json for the bytes)\n", len(b))
 		return
 	}

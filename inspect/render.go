@@ -143,6 +143,7 @@ func FormatDuration(d time.Duration) string {
 //	{"type":"ready","url":...,"endpoint":...,"forward":[...]}
 //	{"type":"event","id":...,"method":...,"path":...,"query":...,"status":200,"duration_ms":1.4,"received_at":...}
 //	{"type":"error","id":...,"method":...,"path":...,"query":...,"error":...,"attempt":1,"retry_in_ms":250}
+//	{"type":"error","error":"...; reconnecting","attempt":2,"retry_in_ms":500}   (the relay connection)
 //
 // An event given up on (the app never answered usefully) is an "event"
 // record with status 0 and an "error" field: it was acked.
@@ -219,6 +220,12 @@ func (r *JSONRenderer) Event(req *capture.Request, resp *capture.Response) {
 func (r *JSONRenderer) DeliveryFailed(req *capture.Request, err error, attempt int, retryIn time.Duration) {
 	r.write(ErrorRecord{Type: "error", ID: req.ID, Method: req.Method, Path: req.Path, Query: req.Query,
 		Error: err.Error(), Attempt: attempt, RetryInMS: roundMS(retryIn)})
+}
+
+// Reconnecting prints an error record for a lost relay connection that will
+// be retried (attempt is the attempt about to be made).
+func (r *JSONRenderer) Reconnecting(err error, attempt int, retryIn time.Duration) {
+	r.write(ErrorRecord{Type: "error", Error: err.Error() + "; reconnecting", Attempt: attempt, RetryInMS: roundMS(retryIn)})
 }
 
 // Failed prints an error record for the session.

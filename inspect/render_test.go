@@ -52,11 +52,13 @@ func TestJSONRenderer(t *testing.T) {
 	req := &capture.Request{ID: "e1", Method: "PUT", Path: "/a", Query: "b=<c>", ReceivedAt: at}
 	r.Event(req, &capture.Response{Status: 201, Duration: 1400 * time.Microsecond})
 	r.DeliveryFailed(req, errors.New("down"), 2, 500*time.Millisecond)
+	r.Reconnecting(errors.New("connection closed by the relay"), 3, 1500*time.Millisecond)
 	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
 	want := []string{
 		`{"type":"ready","url":"http://r/h/x","endpoint":"x","forward":[]}`,
 		`{"type":"event","id":"e1","method":"PUT","path":"/a","query":"b=<c>","status":201,"duration_ms":1.4,"received_at":"2026-11-25T09:00:00Z"}`,
 		`{"type":"error","id":"e1","method":"PUT","path":"/a","query":"b=<c>","error":"down","attempt":2,"retry_in_ms":500}`,
+		`{"type":"error","error":"connection closed by the relay; reconnecting","attempt":3,"retry_in_ms":1500}`,
 	}
 	if len(lines) != len(want) {
 		t.Fatalf("got %d lines: %s", len(lines), out.String())
@@ -92,5 +94,33 @@ func TestWriteTableAndDetail(t *testing.T) {
 	WriteDetail(&out, rows[0])
 	if !strings.Contains(out.String(), "(3 bytes of binary data") || !strings.Contains(out.String(), "POST /p\n") {
 		t.Errorf("detail:\n%s", out.String())
+	}
+}
+
+// TestWriteDetailNoTerminalEscapes: a body is written by whoever sent the
+// webhook; its control sequences must not reach the terminal.
+func TestWriteDetailNoTerminalEscapes(t *testing.T) {
+	for _, body := range []string{"\x1b[2J\x1b]0;owned\x07hi", "ok\u009b31mred", "a\x7fb"} {
+		var out bytes.Buffer
+		WriteDetail(&out, Stored{Req: &capture.Request{ID: "e1", Method: "POST", Path: "/", ReceivedAt: at, Body: []byte(body)}, State: "pending"})
+		if s := out.String(); strings.ContainsAny(s, "\x1b\x07\x7f\u009b") || !strings.Contains(s, "bytes of binary data") {
+			t.Errorf("body %q printed as:\n%q", body, s)
+		}
+	}
+	var out bytes.Buffer
+	WriteDetail(&out, Stored{Req: &capture.Request{ID: "e1", Method: "POST", Path: "/", ReceivedAt: at, Body: []byte("{\"a\":\t1}\r\n")}, State: "pending"})
+	if !strings.Contains(out.String(), "{\"a\":\t1}\r\n") {
+		t.Errorf("text body with tab and CRLF not printed as is:\n%q", out.String())
+	}
+}
+
+// TestWriteDetailHeaderControls: header values may carry UTF-8 C1 controls
+// (net/http accepts obs-text); they are shown escaped.
+func TestWriteDetailHeaderControls(t *testing.T) {
+	var out bytes.Buffer
+	WriteDetail(&out, Stored{Req: &capture.Request{ID: "e1", Method: "POST", Path: "/", ReceivedAt: at,
+		Headers: capture.Headers{{Name: "X-Evil", Value: "a\u009b2Jb"}}}, State: "pending"})
+	if s := out.String(); strings.Contains(s, "\u009b") || !strings.Contains(s, `X-Evil: a\u009b2Jb`) {
+		t.Errorf("detail:\n%q", s)
 	}
 }

@@ -347,6 +347,12 @@ func (c *Client) dial(ctx context.Context) (*websocket.Conn, error) {
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
 		}
+		if errors.Is(err, websocket.ErrBadStatus) {
+			// An HTTP answer other than 101: usually --relay names the app
+			// or another server, or a proxy in front of the relay refused.
+			// Still retried: a proxy's 502 during a relay restart passes.
+			return nil, fmt.Errorf("%s refused the listen websocket with an HTTP error: is it a hookctl relay? (check --relay)", c.origin)
+		}
 		return nil, fmt.Errorf("websocket handshake with %s: %w", c.location.Redacted(), err)
 	}
 	return ws, nil
@@ -392,11 +398,15 @@ func (c *Client) session(ctx context.Context) (welcomed bool, err error) {
 	}
 	ws.MaxPayloadBytes = c.cfg.MaxMessage
 
-	sctx, cancel := context.WithCancel(ctx)
+	// The session outlives ctx by a short drain (see drain), so its own
+	// context is detached; until the welcome, ctx ending ends it at once.
+	sctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancel()
 	stop := context.AfterFunc(sctx, func() { ws.Close() })
 	defer stop()
 	defer ws.Close()
+	stopEarly := context.AfterFunc(ctx, cancel)
+	defer stopEarly()
 
 	hello := wire.Message{
 		Type:     wire.TypeHello,
@@ -419,6 +429,9 @@ func (c *Client) session(ctx context.Context) (welcomed bool, err error) {
 		return false, relayError(&welcome)
 	default:
 		return false, fmt.Errorf("relay sent %q before welcome", welcome.Type)
+	}
+	if !stopEarly() {
+		return false, ctx.Err() // ctx ended during the handshake
 	}
 	c.mu.Lock()
 	if welcome.Endpoint != "" {
@@ -446,6 +459,8 @@ func (c *Client) session(ctx context.Context) (welcomed bool, err error) {
 		out:     make(chan *wire.Message, window+c.cfg.Concurrency+4),
 		work:    make(chan *capture.Request, window),
 		seen:    make(map[string]bool),
+		quit:    ctx.Done(),
+		flush:   make(chan chan struct{}),
 	}
 	s.lastRecv.Store(time.Now().UnixNano())
 	g, gctx := errgroup.WithContext(sctx)
@@ -453,10 +468,70 @@ func (c *Client) session(ctx context.Context) (welcomed bool, err error) {
 	defer stop2()
 	g.Go(func() error { return s.read(gctx) })
 	g.Go(func() error { return s.write(gctx) })
+	var workers sync.WaitGroup
 	for range c.cfg.Concurrency {
-		g.Go(func() error { return s.deliverLoop(gctx) })
+		workers.Add(1)
+		g.Go(func() error {
+			defer workers.Done()
+			return s.deliverLoop(gctx)
+		})
 	}
-	return true, g.Wait()
+	workersDone := make(chan struct{})
+	g.Go(func() error {
+		workers.Wait()
+		close(workersDone)
+		return nil
+	})
+	g.Go(func() error { return s.drain(gctx, workersDone) })
+	err = g.Wait()
+	if errors.Is(err, errDrained) {
+		err = ctx.Err()
+	}
+	return true, err
+}
+
+// drainGrace bounds how long a stopping client waits for deliveries in
+// progress to finish and be acked.
+const drainGrace = 3 * time.Second
+
+// errDrained ends a session that stopped because the caller's context ended.
+var errDrained = errors.New("session drained")
+
+// drain ends the session once the caller's context has ended: deliveries
+// in progress may finish (the app is not cut off mid-request) and their
+// responses and acks are written, so those events are not delivered again
+// on the next start; no new delivery or retry begins. It waits at most
+// drainGrace.
+func (s *conn) drain(ctx context.Context, workersDone <-chan struct{}) error {
+	select {
+	case <-ctx.Done():
+		return nil
+	case <-s.quit:
+	}
+	grace := time.NewTimer(drainGrace)
+	defer grace.Stop()
+	select {
+	case <-workersDone:
+	case <-grace.C:
+		return errDrained
+	case <-ctx.Done():
+		return nil
+	}
+	flushed := make(chan struct{})
+	select {
+	case s.flush <- flushed:
+	case <-grace.C:
+		return errDrained
+	case <-ctx.Done():
+		return nil
+	}
+	select {
+	case <-flushed:
+	case <-grace.C:
+	case <-ctx.Done():
+		return nil
+	}
+	return errDrained
 }
 
 func relayError(m *wire.Message) error {
@@ -479,6 +554,20 @@ type conn struct {
 	maxBody  int64                 // the relay's limit on a response body; 0: none announced
 	mu       sync.Mutex
 	seen     map[string]bool // ids being delivered on this connection
+
+	// quit is closed when the client is stopping: no new delivery or retry
+	// starts; one in progress finishes (see drain). nil: never.
+	quit  <-chan struct{}
+	flush chan chan struct{} // drain asks the writer to write what is queued
+}
+
+func (s *conn) quitting() bool {
+	select {
+	case <-s.quit:
+		return true
+	default:
+		return false
+	}
 }
 
 // read receives messages until the connection fails. It is the only reader.
@@ -582,6 +671,14 @@ func (s *conn) write(ctx context.Context) error {
 			if err := syncPause(); err != nil {
 				return err
 			}
+		case done := <-s.flush:
+			// The workers have stopped: everything they queued is in out.
+			for len(s.out) > 0 {
+				if err := put(<-s.out); err != nil {
+					return err
+				}
+			}
+			close(done)
 		case now := <-tick.C:
 			quiet := now.Sub(time.Unix(0, s.lastRecv.Load()))
 			if quiet >= cfg.PingInterval || now.Sub(lastSent) >= cfg.PingInterval {
@@ -593,15 +690,21 @@ func (s *conn) write(ctx context.Context) error {
 	}
 }
 
-// deliverLoop is one delivery worker.
+// deliverLoop is one delivery worker. It stops when the connection ends,
+// or after its current delivery once the client is stopping.
 func (s *conn) deliverLoop(ctx context.Context) error {
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
+		case <-s.quit:
+			return nil
 		case ev := <-s.work:
+			if s.quitting() {
+				return nil // stopping: the event stays pending
+			}
 			if err := s.deliver(ctx, ev); err != nil {
-				if ctx.Err() != nil {
+				if ctx.Err() != nil || s.quitting() {
 					return nil // the connection ended; the event stays pending
 				}
 				return err
@@ -624,6 +727,9 @@ func (s *conn) deliver(ctx context.Context, ev *capture.Request) error {
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
+		if s.quitting() {
+			return context.Canceled // stopping: no retry; the event stays pending
+		}
 		var down *AppDownError
 		if !errors.As(err, &down) && (attempt >= cfg.MaxAttempts || isTimeout(err)) {
 			// The app was reached but gave no usable answer: give up, so a
@@ -633,8 +739,15 @@ func (s *conn) deliver(ctx context.Context, ev *capture.Request) error {
 		}
 		d := cfg.RetryBackoff(attempt)
 		s.c.obs.DeliveryFailed(ev, err, attempt, d)
-		if err := sleep(ctx, d); err != nil {
-			return err
+		t := time.NewTimer(d)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		case <-s.quit:
+			t.Stop()
+			return context.Canceled
 		}
 	}
 	if s.maxBody > 0 {

@@ -3,7 +3,9 @@ package tunnel
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"slices"
 	"strings"
 	"sync"
@@ -250,4 +252,86 @@ func TestTLSRelay(t *testing.T) {
 	}
 	cancel()
 	<-done
+}
+
+// TestNotARelaySaysSo: --relay pointing at something that is not a relay
+// (often the app itself) is retried, and the reason names the likely cause
+// instead of the websocket library's bare "bad status".
+func TestNotARelaySaysSo(t *testing.T) {
+	srv := httptest.NewServer(http.NotFoundHandler())
+	defer srv.Close()
+	rec := newRecorder()
+	c, err := NewClient(Config{RelayURL: srv.URL, Forwarder: ok200, Backoff: fastBackoff, Observer: rec})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error)
+	go func() { done <- c.Run(ctx) }()
+	rec.waitFor(t, "a reconnect", func(r *recorder) bool {
+		return len(r.states) > 0 && r.states[len(r.states)-1].State == StateReconnecting
+	})
+	cancel()
+	<-done
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	for _, s := range rec.states {
+		if s.State == StateReconnecting {
+			if msg := s.Err.Error(); !strings.Contains(msg, "refused the listen websocket") || !strings.Contains(msg, "is it a hookctl relay?") {
+				t.Errorf("reconnect reason %q, want what happened and a hint", msg)
+			}
+			break
+		}
+	}
+}
+
+// TestStopLetsDeliveryInProgressFinish: stopping the client (Ctrl-C) does
+// not cut the app off mid-request; its answer is sent and acked, so the
+// event is not delivered again on the next start. Events not started stay
+// pending, and an app that is down is not retried while stopping.
+func TestStopLetsDeliveryInProgressFinish(t *testing.T) {
+	relay := newFakeRelay(t)
+	relay.pending = []*capture.Request{{ID: "e1", Method: "POST", Path: "/slow"}, {ID: "e2", Method: "POST", Path: "/later"}}
+	started := make(chan struct{})
+	fwd := funcDeliverer(func(ctx context.Context, req *capture.Request) (*capture.Response, error) {
+		if req.ID == "e2" {
+			t.Errorf("event %s delivered after the stop", req.ID)
+			return &capture.Response{Status: 200}, nil
+		}
+		close(started)
+		select {
+		case <-time.After(300 * time.Millisecond): // the app takes its time
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+		return &capture.Response{Status: 202}, nil
+	})
+	c, err := NewClient(Config{RelayURL: relay.URL(), Forwarder: fwd, Backoff: fastBackoff, Ordered: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error)
+	go func() { done <- c.Run(ctx) }()
+	<-started
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("Run = %v, want nil", err)
+	}
+	// Run has written them; the fake relay records them as it reads.
+	var got []string
+	timeout := time.After(5 * time.Second)
+	for len(got) < 2 {
+		select {
+		case m := <-relay.msgs:
+			if m.Type == wire.TypeResponse || m.Type == wire.TypeAck {
+				got = append(got, m.Type+" "+m.ID)
+			}
+		case <-timeout:
+			t.Fatalf("relay received %v, want the response and ack of e1", got)
+		}
+	}
+	if fmt.Sprint(got) != "[response e1 ack e1]" {
+		t.Errorf("relay received %v, want the response and ack of e1 only", got)
+	}
 }

@@ -47,6 +47,11 @@ func ParseForward(s string) (*url.URL, error) {
 	if u.RawQuery != "" || u.Fragment != "" {
 		return nil, fmt.Errorf("forward target %q: a query or fragment is not allowed", s)
 	}
+	if p := u.Port(); p != "" {
+		if n, err := strconv.Atoi(p); err != nil || n <= 0 || n > 65535 {
+			return nil, fmt.Errorf("forward target %q: port out of range", s)
+		}
+	}
 	return u, nil
 }
 

@@ -27,7 +27,7 @@ func TestParseForward(t *testing.T) {
 			t.Errorf("ParseForward(%q) = %v, %v; want %s", in, u, err, want)
 		}
 	}
-	for _, bad := range []string{"", "0", "70000", "ftp://x", "http://", "localhost:3000/?q=1"} {
+	for _, bad := range []string{"", "0", "70000", "ftp://x", "http://", "localhost:3000/?q=1", "localhost:99999", "http://localhost:0/x"} {
 		if _, err := ParseForward(bad); err == nil {
 			t.Errorf("ParseForward(%q) succeeded", bad)
 		}

@@ -80,7 +80,7 @@ func TestParseReply(t *testing.T) {
 			t.Errorf("parseReply(%q) = %+v, %v", in, got, err)
 		}
 	}
-	for _, bad := range []string{"status:99", "status:x", "nack"} {
+	for _, bad := range []string{"status:99", "status:150", "status:600", "status:x", "nack"} {
 		if _, err := parseReply(bad, 0); err == nil {
 			t.Errorf("parseReply(%q) accepted", bad)
 		}
@@ -94,6 +94,7 @@ func TestListenUsageErrorsExitTwo(t *testing.T) {
 		{"listen", "--forward", "3000", "--output", "yaml"},
 		{"listen", "--forward", "3000", "--reply", "status:9"},
 		{"listen", "--forward", "3000", "--route", "github=3001"},
+		{"listen", "--forward", "3000", "--endpoint", "Bad_Name", "--relay", "http://127.0.0.1:1"},
 	} {
 		f, _, errOut := testFactory(t, nil)
 		if code := Run(context.Background(), args, f); code != ExitUsage {

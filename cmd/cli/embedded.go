@@ -9,6 +9,8 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"syscall"
 
 	"github.com/hookctl/hookctl/relay-server/relay"
@@ -16,9 +18,23 @@ import (
 	"github.com/hookctl/hookctl/tunnel"
 )
 
-// embeddedAddr is where the embedded relay listens, so that its webhook URLs
-// stay the same from one run to the next.
-const embeddedAddr = "127.0.0.1:8787"
+// embeddedPort is where the embedded relay listens on 127.0.0.1, so that its
+// webhook URLs stay the same from one run to the next. HOOKCTL_EMBEDDED_PORT
+// changes it (only the port: an open relay stays on loopback).
+const embeddedPort = "8787"
+
+// embeddedAddr is the embedded relay's address for f.
+func embeddedAddr(f *Factory) (string, error) {
+	port := embeddedPort
+	if p := strings.TrimSpace(f.Getenv("HOOKCTL_EMBEDDED_PORT")); p != "" {
+		n, err := strconv.Atoi(p)
+		if err != nil || n < 1 || n > 65535 {
+			return "", &FlagError{Err: fmt.Errorf("HOOKCTL_EMBEDDED_PORT %q: want a port number from 1 to 65535", p)}
+		}
+		port = p
+	}
+	return net.JoinHostPort("127.0.0.1", port), nil
+}
 
 // embeddedRelay is the relay hookctl runs in-process when none is configured.
 type embeddedRelay struct {
@@ -53,16 +69,20 @@ func embeddedDB(f *Factory) (*sqlite.Store, string, error) {
 // startEmbedded runs an open relay on 127.0.0.1:8787 (or, if that port is
 // taken, an ephemeral loopback port, with a warning on warn) until Close.
 func startEmbedded(ctx context.Context, f *Factory, warn io.Writer) (*embeddedRelay, error) {
+	addr, err := embeddedAddr(f)
+	if err != nil {
+		return nil, err
+	}
 	st, _, err := embeddedDB(f)
 	if err != nil {
 		return nil, err
 	}
-	ln, err := net.Listen("tcp", embeddedAddr)
+	ln, err := net.Listen("tcp", addr)
 	fallback := errors.Is(err, syscall.EADDRINUSE)
 	if fallback {
 		ln, err = net.Listen("tcp", "127.0.0.1:0")
 		if err == nil {
-			fmt.Fprintf(warn, "warning: %s is in use (another hookctl listen?); the embedded relay runs on %s, so the webhook URL differs from the usual one\n", embeddedAddr, ln.Addr())
+			fmt.Fprintf(warn, "warning: %s is in use (another hookctl listen?); the embedded relay runs on %s, so the webhook URL differs from the usual one\n", addr, ln.Addr())
 		}
 	}
 	if err != nil {

@@ -91,7 +91,7 @@ type IOStreams struct {
 
 // SystemIO returns the process's streams.
 func SystemIO() *IOStreams {
-	_, noColor := os.LookupEnv("NO_COLOR")
+	noColor := os.Getenv("NO_COLOR") != "" // present and not empty (no-color.org)
 	return &IOStreams{
 		In:        os.Stdin,
 		Out:       os.Stdout,

@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/hookctl/hookctl/inspect"
+	"github.com/hookctl/hookctl/relay-server/relay"
 	"github.com/hookctl/hookctl/tunnel"
 	"github.com/hookctl/hookctl/tunnel/capture"
 	"github.com/hookctl/hookctl/tunnel/wire"
@@ -94,8 +95,10 @@ func parseReply(s string, timeout time.Duration) (*wire.ReplyOptions, error) {
 		r.Mode = wire.ReplyAck
 	case strings.HasPrefix(s, "status:"):
 		n, err := strconv.Atoi(strings.TrimPrefix(s, "status:"))
-		if err != nil || n < 100 || n > 599 {
-			return nil, fmt.Errorf("--reply %q: want status:NNN with NNN from 100 to 599", s)
+		// The relay answers a sender with a final status only: 1xx is
+		// refused there, so refuse it here as a usage error.
+		if err != nil || n < 200 || n > 599 {
+			return nil, fmt.Errorf("--reply %q: want status:NNN with NNN from 200 to 599", s)
 		}
 		r.Mode, r.Status = wire.ReplyStatus, n
 	default:
@@ -120,6 +123,9 @@ func listenRun(ctx context.Context, opts *ListenOptions) error {
 	}
 	if opts.Concurrency < 1 {
 		return &FlagError{Err: errors.New("--concurrency must be at least 1")}
+	}
+	if opts.Endpoint != "" && !relay.ValidEndpoint(opts.Endpoint) {
+		return &FlagError{Err: fmt.Errorf("--endpoint %q: use 1-63 of a-z, 0-9 and '-', starting with a letter or digit", opts.Endpoint)}
 	}
 	if opts.Forward == "" {
 		return &FlagError{Err: errors.New("--forward is required: where should webhooks go? e.g. --forward 3000")}
@@ -206,6 +212,9 @@ func listenRun(ctx context.Context, opts *ListenOptions) error {
 	}
 	obs.onReconnecting = func(s tunnel.Status) {
 		fmt.Fprintf(errOut, "%s %v; reconnecting in %s (attempt %d)\n", ecs.Yellow.Sprint("!"), s.Err, s.RetryIn.Round(time.Millisecond), s.Attempt)
+		if jsonOut != nil && s.Err != nil {
+			jsonOut.Reconnecting(s.Err, s.Attempt, s.RetryIn)
+		}
 	}
 
 	var observer tunnel.Observer = obs

@@ -41,7 +41,9 @@ func TestScripts(t *testing.T) {
 	testscript.Run(t, testscript.Params{
 		Dir: "testdata/script",
 		Setup: func(env *testscript.Env) error {
-			for _, name := range []string{"RELAY_PORT", "APP_PORT", "APP2_PORT"} {
+			// HOOKCTL_EMBEDDED_PORT: the usual 8787 may be taken by a
+			// hookctl listen the developer is running.
+			for _, name := range []string{"RELAY_PORT", "APP_PORT", "APP2_PORT", "HOOKCTL_EMBEDDED_PORT"} {
 				port, err := freePort()
 				if err != nil {
 					return err
@@ -75,7 +77,7 @@ func freePort() (string, error) {
 }
 
 // envKeys are passed from the script's environment to background processes.
-var envKeys = []string{"WORK", "HOME", "TMPDIR", "HOOKCTL_CONFIG_DIR", "HOOKCTL_DATA_DIR", "HOOKCTL_RELAY", "HOOKCTL_TOKEN", "NO_COLOR"}
+var envKeys = []string{"WORK", "HOME", "TMPDIR", "HOOKCTL_CONFIG_DIR", "HOOKCTL_DATA_DIR", "HOOKCTL_EMBEDDED_PORT", "HOOKCTL_RELAY", "HOOKCTL_TOKEN", "NO_COLOR"}
 
 type bgProc struct {
 	cmd  *exec.Cmd

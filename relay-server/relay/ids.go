@@ -19,6 +19,10 @@ var endpointName = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,62}$`)
 
 func validEndpoint(name string) bool { return endpointName.MatchString(name) }
 
+// ValidEndpoint reports whether name is an allowed endpoint name, so a CLI
+// can refuse a bad --endpoint before connecting.
+func ValidEndpoint(name string) bool { return validEndpoint(name) }
+
 const crockford = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 
 // idGen makes event ids: "evt_" and a ULID (48-bit millisecond time, 80

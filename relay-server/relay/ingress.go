@@ -19,7 +19,7 @@ import (
 // according to the endpoint's session (the app's response, or 202).
 func (r *Relay) serveIngress(w http.ResponseWriter, req *http.Request) {
 	ctx := req.Context()
-	rawPath, rawQuery := splitRequestURI(req)
+	rawPath, rawQuery, forceQuery := splitRequestURI(req)
 	rest, ok := strings.CutPrefix(rawPath, "/h/")
 	if !ok {
 		writeError(w, http.StatusBadRequest, "bad_endpoint", "webhook URLs are /h/{endpoint}/{path}")
@@ -70,9 +70,10 @@ func (r *Relay) serveIngress(w http.ResponseWriter, req *http.Request) {
 		Method:     req.Method,
 		Path:       sub,
 		Query:      rawQuery,
+		ForceQuery: forceQuery,
 		Headers:    capture.HeadersFrom(req.Header),
 		Body:       body,
-		Host:       req.Host,
+		Host:       r.host(req),
 		Proto:      r.scheme(req),
 		RemoteAddr: req.RemoteAddr,
 		ReceivedAt: r.cfg.Now().UTC(),
@@ -115,11 +116,14 @@ func (r *Relay) serveIngress(w http.ResponseWriter, req *http.Request) {
 		}
 		h := resp.Headers.HTTP()
 		capture.RemoveHopByHop(h)
-		h.Del("Content-Length")
+		if req.Method != http.MethodHead && resp.Status != http.StatusNotModified {
+			h.Set("Content-Length", strconv.Itoa(len(resp.Body))) // the body is whole here
+		}
+		// Otherwise no body follows and the app's Content-Length is that of
+		// the body a GET would get: keep it. (net/http drops it from a 204.)
 		for k, vs := range h {
 			w.Header()[k] = vs
 		}
-		w.Header().Set("Content-Length", strconv.Itoa(len(resp.Body)))
 		w.WriteHeader(resp.Status)
 		w.Write(resp.Body)
 	case <-t.C:
@@ -132,17 +136,30 @@ func (r *Relay) serveIngress(w http.ResponseWriter, req *http.Request) {
 }
 
 // splitRequestURI returns the path and query exactly as the sender wrote
-// them on the request line, never a decoded or cleaned form.
-func splitRequestURI(req *http.Request) (path, query string) {
+// them on the request line, never a decoded or cleaned form; force reports
+// a "?" with an empty query after it.
+func splitRequestURI(req *http.Request) (path, query string, force bool) {
 	uri := req.RequestURI
 	if !strings.HasPrefix(uri, "/") {
 		// Absolute form (a proxy-style request line), or no request line
 		// (handler called directly).
 		path = req.URL.EscapedPath()
-		return path, req.URL.RawQuery
+		return path, req.URL.RawQuery, req.URL.ForceQuery && req.URL.RawQuery == ""
 	}
-	path, query, _ = strings.Cut(uri, "?")
-	return path, query
+	path, query, hasQuery := strings.Cut(uri, "?")
+	return path, query, hasQuery && query == ""
+}
+
+// host is the Host the sender used: behind a trusted proxy, the first
+// X-Forwarded-Host (a proxy may rewrite Host to the relay's address), so the
+// app's X-Forwarded-Host names the public host a signature may cover.
+func (r *Relay) host(req *http.Request) string {
+	if r.cfg.TrustProxy {
+		if h := strings.TrimSpace(strings.Split(req.Header.Get("X-Forwarded-Host"), ",")[0]); h != "" {
+			return h
+		}
+	}
+	return req.Host
 }
 
 func (r *Relay) scheme(req *http.Request) string {

@@ -42,7 +42,7 @@ const (
 type Config struct {
 	PublicURL    string        // base for printed URLs; empty → derived from the listener address
 	MaxBody      int64         // largest body accepted; default 25 MiB
-	Retention    time.Duration // events older than this are deleted; default 7 days
+	Retention    time.Duration // delivered events older than this are deleted; default 7 days
 	Open         bool          // no tokens; any valid endpoint name is created on first use
 	ReplyTimeout time.Duration // how long a sender waits for the app's answer; default 8s
 	RateLimit    float64       // events/s per endpoint; 0 = unlimited
@@ -51,8 +51,9 @@ type Config struct {
 	Logger       *slog.Logger  // default: discard
 	Now          func() time.Time
 
-	// TrustProxy makes ingress take the scheme from X-Forwarded-Proto, for a
-	// relay behind a TLS-terminating proxy.
+	// TrustProxy makes ingress take the scheme and host from
+	// X-Forwarded-Proto and X-Forwarded-Host, for a relay behind a
+	// TLS-terminating proxy.
 	TrustProxy bool
 	// ReadHeaderTimeout bounds how long a client may take to send request
 	// headers (slow-loris); default 10s.
@@ -151,7 +152,7 @@ func New(cfg Config, st store.Store) (*Relay, error) {
 	}
 	ws := websocket.Server{
 		Handler:   r.serveListen,
-		Handshake: checkOrigin,
+		Handshake: r.checkOrigin,
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET "+wire.HealthzPath, r.serveHealthz)
@@ -164,18 +165,25 @@ func New(cfg Config, st store.Store) (*Relay, error) {
 }
 
 // checkOrigin refuses cross-origin websocket handshakes. CLIs send no
-// Origin or the relay's own; a browser on another site sends its own, and
-// must not be able to listen to an open (embedded, loopback) relay.
-func checkOrigin(_ *websocket.Config, req *http.Request) error {
+// Origin or the relay's own (the URL they dialled: the Host, or the public
+// URL when a proxy in front rewrites Host); a browser on another site sends
+// its own, and must not be able to listen to an open (embedded, loopback)
+// relay.
+func (r *Relay) checkOrigin(_ *websocket.Config, req *http.Request) error {
 	o := req.Header.Get("Origin")
 	if o == "" {
 		return nil
 	}
 	u, err := url.Parse(o)
-	if err != nil || !strings.EqualFold(u.Host, req.Host) {
-		return fmt.Errorf("cross-origin websocket from %q refused", o)
+	if err == nil && strings.EqualFold(u.Host, req.Host) {
+		return nil
 	}
-	return nil
+	if err == nil && r.cfg.PublicURL != "" {
+		if pu, perr := url.Parse(r.cfg.PublicURL); perr == nil && strings.EqualFold(u.Host, pu.Host) {
+			return nil
+		}
+	}
+	return fmt.Errorf("cross-origin websocket from %q refused", o)
 }
 
 // ServeHTTP is the relay's whole HTTP surface.
@@ -310,7 +318,9 @@ func (r *Relay) publicBase(req *http.Request) string {
 	return scheme + "://" + req.Host
 }
 
-// runRetention deletes old events now and then until ctx ends.
+// runRetention deletes old delivered events now and then until ctx ends.
+// Pending ones stay until a CLI has taken them: retention must not be a way
+// to lose a webhook.
 func (r *Relay) runRetention(ctx context.Context) {
 	every := min(max(r.cfg.Retention/24, time.Minute), time.Hour)
 	t := time.NewTicker(every)

@@ -732,10 +732,13 @@ func TestRetention(t *testing.T) {
 	st := openStore(t)
 	now := time.Now()
 	ctx := context.Background()
-	for id, age := range map[string]time.Duration{"evt_old": 8 * 24 * time.Hour, "evt_new": time.Hour} {
+	for id, age := range map[string]time.Duration{"evt_old": 8 * 24 * time.Hour, "evt_new": time.Hour, "evt_old_pending": 9 * 24 * time.Hour} {
 		if err := st.InsertEvent(ctx, &capture.Request{ID: id, Endpoint: "alpha", Method: "POST", Path: "/", ReceivedAt: now.Add(-age)}); err != nil {
 			t.Fatal(err)
 		}
+	}
+	if err := st.Ack(ctx, "alpha", "evt_old", nil, now); err != nil {
+		t.Fatal(err)
 	}
 	startRelayOn(t, relay.Config{Open: true}, st)
 	waitFor(t, "retention", func() bool {
@@ -744,6 +747,10 @@ func TestRetention(t *testing.T) {
 	})
 	if _, err := st.GetEvent(ctx, "evt_new"); err != nil {
 		t.Errorf("recent event deleted: %v", err)
+	}
+	// Never delivered: kept until a CLI takes it, however old.
+	if rec, err := st.GetEvent(ctx, "evt_old_pending"); err != nil || rec.State != wire.StatePending {
+		t.Errorf("old pending event: %+v, %v; want it kept, pending", rec, err)
 	}
 }
 
@@ -813,13 +820,13 @@ func TestTrustProxy(t *testing.T) {
 	for _, trust := range []bool{false, true} {
 		r := startRelay(t, relay.Config{Open: true, TrustProxy: trust})
 		c := mustListen(t, r.URL, wire.Message{Endpoint: "alpha", Reply: ackMode})
-		r.send(t, "POST", "/h/alpha", nil, http.Header{"X-Forwarded-Proto": {"https"}})
-		want := "http"
+		r.send(t, "POST", "/h/alpha", nil, http.Header{"X-Forwarded-Proto": {"https"}, "X-Forwarded-Host": {"hooks.example.com, inner"}})
+		want, wantHost := "http", strings.TrimPrefix(r.URL, "http://")
 		if trust {
-			want = "https"
+			want, wantHost = "https", "hooks.example.com"
 		}
-		if ev := c.expect(wire.TypeEvent).Event; ev.Proto != want {
-			t.Errorf("TrustProxy=%v: proto %q, want %q", trust, ev.Proto, want)
+		if ev := c.expect(wire.TypeEvent).Event; ev.Proto != want || ev.Host != wantHost {
+			t.Errorf("TrustProxy=%v: proto %q host %q, want %q %q", trust, ev.Proto, ev.Host, want, wantHost)
 		}
 	}
 }
@@ -835,6 +842,22 @@ func TestCrossOriginRefused(t *testing.T) {
 		t.Fatal("a browser page on another origin could listen")
 	}
 	// Every other test dials with the relay's own origin, as the CLI does.
+}
+
+// TestOriginOfPublicURL: behind a proxy that rewrites Host (nginx's default
+// proxy_set_header Host $proxy_host), a CLI dialling the public URL sends
+// that URL as its Origin; the relay accepts it.
+func TestOriginOfPublicURL(t *testing.T) {
+	r := startRelay(t, relay.Config{PublicURL: "https://hooks.example.com"})
+	cfg, err := websocket.NewConfig("ws"+r.URL[len("http"):]+wire.ListenPath, "https://hooks.example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := websocket.DialConfig(cfg)
+	if err != nil {
+		t.Fatalf("a CLI dialling the public URL through a proxy was refused: %v", err)
+	}
+	conn.Close()
 }
 
 // TestDNSRebinding: an open relay on loopback answers its API and the
@@ -976,7 +999,10 @@ func (c *slowConn) Write(p []byte) (int, error) {
 // TestSlowLargeResponseIsNotDeath: a response that takes longer than
 // DeadAfter to arrive, but keeps arriving, does not end the session.
 func TestSlowLargeResponseIsNotDeath(t *testing.T) {
-	r := startRelay(t, relay.Config{Open: true, PingInterval: 50 * time.Millisecond, DeadAfter: 200 * time.Millisecond})
+	// DeadAfter leaves room for the capture's fsync on a loaded machine
+	// between the welcome and the response (the client sends nothing in
+	// between); the response itself takes about twice as long to arrive.
+	r := startRelay(t, relay.Config{Open: true, PingInterval: 250 * time.Millisecond, DeadAfter: time.Second})
 	raw, err := net.Dial("tcp", strings.TrimPrefix(r.URL, "http://"))
 	if err != nil {
 		t.Fatal(err)
@@ -985,7 +1011,7 @@ func TestSlowLargeResponseIsNotDeath(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	conn, err := websocket.NewClient(cfg, &slowConn{Conn: raw, chunk: 16 << 10, pause: 10 * time.Millisecond})
+	conn, err := websocket.NewClient(cfg, &slowConn{Conn: raw, chunk: 8 << 10, pause: 10 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -994,7 +1020,7 @@ func TestSlowLargeResponseIsNotDeath(t *testing.T) {
 	c.send(wire.Message{Type: wire.TypeHello, Version: wire.Version, Endpoint: "alpha"})
 	c.expect(wire.TypeWelcome)
 
-	body := bytes.Repeat([]byte("slow "), 200<<10) // 1 MB: ~85 pieces, ~0.85 s on this link
+	body := bytes.Repeat([]byte("slow "), 200<<10) // 1 MB, 1.4 MB base64: ~170 pieces, ~1.7 s on this link
 	got := make(chan []byte, 1)
 	go func() {
 		s, _, b := r.send(t, "POST", "/h/alpha", nil, nil)
@@ -1008,5 +1034,66 @@ func TestSlowLargeResponseIsNotDeath(t *testing.T) {
 	c.send(wire.Message{Type: wire.TypeAck, ID: ev.ID})
 	if b := <-got; !bytes.Equal(b, body) {
 		t.Fatalf("sender got %.80q (%d bytes), want the 1 MB response", b, len(b))
+	}
+}
+
+// TestPassthroughHead: the answer to a HEAD keeps the app's Content-Length
+// (the size a GET would have), not the empty body's 0.
+func TestPassthroughHead(t *testing.T) {
+	r := startRelay(t, relay.Config{Open: true})
+	c := mustListen(t, r.URL, wire.Message{Endpoint: "alpha"})
+	got := make(chan http.Header, 1)
+	go func() {
+		_, h, _ := r.send(t, "HEAD", "/h/alpha/file", nil, nil)
+		got <- h
+	}()
+	ev := c.expect(wire.TypeEvent).Event
+	c.send(wire.Message{Type: wire.TypeResponse, ID: ev.ID, Response: &capture.Response{
+		Status: 200, Headers: capture.Headers{{Name: "Content-Length", Value: "357"}, {Name: "Content-Type", Value: "text/html"}},
+	}})
+	c.send(wire.Message{Type: wire.TypeAck, ID: ev.ID})
+	if h := <-got; h.Get("Content-Length") != "357" {
+		t.Errorf("HEAD answer headers %v, want the app's Content-Length: 357", h)
+	}
+
+	// A 204 carries no Content-Length at all.
+	raw := make(chan string, 1)
+	go func() {
+		conn, err := net.Dial("tcp", strings.TrimPrefix(r.URL, "http://"))
+		if err != nil {
+			raw <- err.Error()
+			return
+		}
+		defer conn.Close()
+		io.WriteString(conn, "POST /h/alpha/x HTTP/1.1\r\nHost: relay\r\nContent-Length: 1\r\nConnection: close\r\n\r\nx")
+		b, _ := io.ReadAll(conn)
+		raw <- string(b)
+	}()
+	ev = c.expect(wire.TypeEvent).Event
+	c.send(wire.Message{Type: wire.TypeResponse, ID: ev.ID, Response: &capture.Response{Status: 204}})
+	c.send(wire.Message{Type: wire.TypeAck, ID: ev.ID})
+	if b := <-raw; !strings.HasPrefix(b, "HTTP/1.1 204") || strings.Contains(strings.ToLower(b), "content-length") {
+		t.Errorf("204 answer:\n%s\nwant a 204 without Content-Length", b)
+	}
+}
+
+// TestEmptyQueryKept: "/p?" is not "/p"; the event remembers the "?" (and
+// the store keeps it).
+func TestEmptyQueryKept(t *testing.T) {
+	r := startRelay(t, relay.Config{Open: true})
+	for uri, force := range map[string]bool{"/h/alpha/p?": true, "/h/alpha/p": false} {
+		s, _, b := r.send(t, "POST", uri, nil, nil)
+		if s != http.StatusAccepted {
+			t.Fatalf("%s: %d %s", uri, s, b)
+		}
+		var q struct{ ID string }
+		json.Unmarshal(b, &q)
+		rec, err := r.Store.GetEvent(context.Background(), q.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rec.Request.Path != "/p" || rec.Request.Query != "" || rec.Request.ForceQuery != force {
+			t.Errorf("%s stored as path %q query %q force %v", uri, rec.Request.Path, rec.Request.Query, rec.Request.ForceQuery)
+		}
 	}
 }

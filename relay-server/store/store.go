@@ -54,7 +54,9 @@ type Store interface {
 	// Flush returns once every write queued before it is durable, the
 	// asynchronous ones included.
 	Flush(ctx context.Context) error
-	// DeleteBefore deletes events received before t and reports how many.
+	// DeleteBefore deletes delivered events received before t and reports
+	// how many. Pending events are never deleted: a CLI that connects after
+	// the retention period still gets every event captured for it.
 	DeleteBefore(ctx context.Context, t time.Time) (int64, error)
 
 	// CreateEndpoint registers a name; ErrExists when it is taken.

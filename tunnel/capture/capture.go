@@ -69,11 +69,14 @@ func (hs Headers) Get(name string) string {
 
 // Request is a captured HTTP request.
 type Request struct {
-	ID         string    `json:"id"`
-	Endpoint   string    `json:"endpoint"`
-	Method     string    `json:"method"`
-	Path       string    `json:"path"`  // after /h/{endpoint}, escaped as sent; starts with "/"
-	Query      string    `json:"query"` // raw query, without "?"
+	ID       string `json:"id"`
+	Endpoint string `json:"endpoint"`
+	Method   string `json:"method"`
+	Path     string `json:"path"`  // after /h/{endpoint}, escaped as sent; starts with "/"
+	Query    string `json:"query"` // raw query, without "?"
+	// ForceQuery is set when the request line had a "?" with nothing after
+	// it, so that it is delivered the same way.
+	ForceQuery bool      `json:"force_query,omitempty"`
 	Headers    Headers   `json:"headers"`
 	Body       []byte    `json:"body"` // raw bytes (base64 in JSON)
 	Host       string    `json:"host,omitempty"`
@@ -85,7 +88,7 @@ type Request struct {
 
 // URI returns the path and query as sent to the endpoint.
 func (r *Request) URI() string {
-	if r.Query == "" {
+	if r.Query == "" && !r.ForceQuery {
 		return r.Path
 	}
 	return r.Path + "?" + r.Query
@@ -184,7 +187,7 @@ func (r *Request) NewHTTPRequest(ctx context.Context, target *url.URL) (*http.Re
 	} else {
 		req.URL.Opaque = p
 	}
-	req.URL.RawQuery = r.Query
+	req.URL.RawQuery, req.URL.ForceQuery = r.Query, r.ForceQuery
 	req.Header = r.Headers.HTTP()
 	RemoveHopByHop(req.Header)
 	req.Header.Del("Host")

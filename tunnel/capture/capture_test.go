@@ -13,14 +13,23 @@ import (
 // TestRequestLineKeepsPathAsSent writes the forwarded request and checks the
 // request line byte for byte, including paths that start with "//".
 func TestRequestLineKeepsPathAsSent(t *testing.T) {
-	for _, tc := range []struct{ prefix, path, query, want string }{
-		{"", "/a%2Fb/c%20d", "x=%zz&y", "/a%2Fb/c%20d?x=%zz&y"},
-		{"", "//double//slash", "", "//double//slash"},
-		{"/api/", "/hook", "", "/api/hook"},
-		{"", "", "", "/"},
+	for _, tc := range []struct {
+		prefix, path, query string
+		force               bool
+		want                string
+	}{
+		{"", "/a%2Fb/c%20d", "x=%zz&y", false, "/a%2Fb/c%20d?x=%zz&y"},
+		{"", "//double//slash", "", false, "//double//slash"},
+		{"/api/", "/hook", "", false, "/api/hook"},
+		{"", "", "", false, "/"},
+		{"", "/empty-query", "", true, "/empty-query?"},
+		{"", "//double", "", true, "//double?"},
 	} {
 		target, _ := url.Parse("http://localhost:3000" + tc.prefix)
-		r := &Request{Method: "POST", Path: tc.path, Query: tc.query, Body: []byte("b"), Host: "relay.test", Proto: "https", RemoteAddr: "192.0.2.1:5555"}
+		r := &Request{Method: "POST", Path: tc.path, Query: tc.query, ForceQuery: tc.force, Body: []byte("b"), Host: "relay.test", Proto: "https", RemoteAddr: "192.0.2.1:5555"}
+		if got := r.URI(); tc.prefix == "" && tc.path != "" && got != tc.want {
+			t.Errorf("URI() = %q, want %q", got, tc.want)
+		}
 		req, err := r.NewHTTPRequest(context.Background(), target)
 		if err != nil {
 			t.Fatal(err)

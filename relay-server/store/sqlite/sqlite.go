@@ -320,8 +320,8 @@ func isUnique(err error) bool {
 }
 
 const insertEvent = `INSERT INTO events
-	(id, endpoint, received_at, method, path, query, headers, body, host, proto, remote_addr, replay_of, state, response, delivered_at)
-	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+	(id, endpoint, received_at, method, path, query, force_query, headers, body, host, proto, remote_addr, replay_of, state, response, delivered_at)
+	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 
 func eventArgs(ev *capture.Request, state string, resp *capture.Response, deliveredAt *time.Time) ([]any, error) {
 	headers := ev.Headers
@@ -347,7 +347,7 @@ func eventArgs(ev *capture.Request, state string, resp *capture.Response, delive
 	if deliveredAt != nil {
 		da = nanos(*deliveredAt)
 	}
-	return []any{ev.ID, ev.Endpoint, nanos(ev.ReceivedAt), ev.Method, ev.Path, ev.Query, string(hj), body,
+	return []any{ev.ID, ev.Endpoint, nanos(ev.ReceivedAt), ev.Method, ev.Path, ev.Query, ev.ForceQuery, string(hj), body,
 		ev.Host, ev.Proto, ev.RemoteAddr, ev.ReplayOf, state, rj, da}, nil
 }
 
@@ -389,7 +389,7 @@ func (s *Store) InsertDelivered(ctx context.Context, ev *capture.Request, resp *
 	return nil
 }
 
-const eventCols = `seq, id, endpoint, received_at, method, path, query, headers, body, host, proto, remote_addr, replay_of, state, attempts, response, delivered_at`
+const eventCols = `seq, id, endpoint, received_at, method, path, query, force_query, headers, body, host, proto, remote_addr, replay_of, state, attempts, response, delivered_at`
 
 type scanner interface{ Scan(...any) error }
 
@@ -401,7 +401,7 @@ func scanEvent(row scanner) (int64, *wire.EventRecord, error) {
 		delivered           sql.NullInt64
 		ev                  capture.Request
 	)
-	err := row.Scan(&seq, &ev.ID, &ev.Endpoint, &recv, &ev.Method, &ev.Path, &ev.Query, &headers, &ev.Body,
+	err := row.Scan(&seq, &ev.ID, &ev.Endpoint, &recv, &ev.Method, &ev.Path, &ev.Query, &ev.ForceQuery, &headers, &ev.Body,
 		&ev.Host, &ev.Proto, &ev.RemoteAddr, &ev.ReplayOf, &state, &attempts, &resp, &delivered)
 	if err != nil {
 		return 0, nil, err
@@ -587,7 +587,7 @@ func (s *Store) Flush(ctx context.Context) error {
 func (s *Store) DeleteBefore(ctx context.Context, t time.Time) (int64, error) {
 	var n int64
 	err := s.write(ctx, true, func(x *txExec) error {
-		res, err := x.exec("DELETE FROM events WHERE received_at < ?", nanos(t))
+		res, err := x.exec("DELETE FROM events WHERE received_at < ? AND state != 'pending'", nanos(t))
 		if err != nil {
 			return err
 		}

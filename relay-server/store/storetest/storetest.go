@@ -88,7 +88,8 @@ func sameRequest(t *testing.T, got, want *capture.Request) {
 	t.Helper()
 	if got.ID != want.ID || got.Endpoint != want.Endpoint || got.Method != want.Method || got.Path != want.Path ||
 		got.Query != want.Query || got.Host != want.Host || got.Proto != want.Proto || got.RemoteAddr != want.RemoteAddr ||
-		got.ReplayOf != want.ReplayOf || !got.ReceivedAt.Equal(want.ReceivedAt) || !bytes.Equal(got.Body, want.Body) {
+		got.ReplayOf != want.ReplayOf || !got.ReceivedAt.Equal(want.ReceivedAt) || !bytes.Equal(got.Body, want.Body) ||
+		got.ForceQuery != want.ForceQuery {
 		t.Errorf("request = %+v\nwant      %+v", got, want)
 	}
 	if fmt.Sprint(got.Headers) != fmt.Sprint(want.Headers) {
@@ -106,6 +107,15 @@ func testInsertGet(t *testing.T, open func(t *testing.T) store.Store) {
 		t.Fatal(err)
 	}
 	sameRequest(t, rec.Request, ev)
+	// "/path?" with nothing after the "?"
+	evq := Event("evt_q", "alpha", base)
+	evq.Query, evq.ForceQuery = "", true
+	insert(t, s, evq)
+	if recq, err := s.GetEvent(ctx, "evt_q"); err != nil {
+		t.Error(err)
+	} else {
+		sameRequest(t, recq.Request, evq)
+	}
 	if rec.State != wire.StatePending || rec.Attempts != 0 || rec.Response != nil || rec.DeliveredAt != nil {
 		t.Errorf("new event record = %+v", rec)
 	}
@@ -328,7 +338,14 @@ func testInsertDelivered(t *testing.T, open func(t *testing.T) store.Store) {
 func testRetention(t *testing.T, open func(t *testing.T) store.Store) {
 	s := mustOpen(t, open)
 	ctx := context.Background()
-	insert(t, s, Event("evt_old", "alpha", base.Add(-48*time.Hour)), Event("evt_new", "alpha", base))
+	insert(t, s, Event("evt_old", "alpha", base.Add(-48*time.Hour)), Event("evt_new", "alpha", base),
+		Event("evt_old_pending", "alpha", base.Add(-47*time.Hour)))
+	if err := s.Ack(ctx, "alpha", "evt_old", nil, base); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
 	n, err := s.DeleteBefore(ctx, base.Add(-time.Hour))
 	if err != nil || n != 1 {
 		t.Fatalf("DeleteBefore = %d, %v; want 1", n, err)
@@ -338,6 +355,11 @@ func testRetention(t *testing.T, open func(t *testing.T) store.Store) {
 	}
 	if _, err := s.GetEvent(ctx, "evt_new"); err != nil {
 		t.Errorf("new event gone: %v", err)
+	}
+	// An event nobody has received yet is never deleted: it is delivered
+	// whenever a CLI connects, however late.
+	if got, _ := pendingIDs(t, s, "alpha", 0, 10); fmt.Sprint(got) != "[evt_new evt_old_pending]" {
+		t.Errorf("pending after retention = %v, want [evt_new evt_old_pending]", got)
 	}
 }
 
