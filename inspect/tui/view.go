@@ -200,7 +200,7 @@ func (m *Model) renderRow(e *entry, c columns, selected bool) string {
 		{gutter + mark, nil},
 		{fit(r.ReceivedAt.In(m.loc).Format("15:04:05"), 8) + " ", &st.Faint},
 		{fit(r.Method, 7) + " ", &st.Bold},
-		{fit(r.URI(), c.path) + " ", nil},
+		{fit(printable(r.URI(), false), c.path) + " ", nil},
 		{fit(status, 7) + " ", sstyle},
 		{fitR(dur, 6) + " ", &st.Faint},
 		{fitR(size, 6) + " ", &st.Faint},
@@ -289,7 +289,7 @@ func (m *Model) detailTitle() string {
 	if e == nil {
 		return ""
 	}
-	s := e.req.Method + " " + e.req.URI()
+	s := printable(e.req.Method+" "+e.req.URI(), false)
 	if e.req.ID != "" {
 		s += " · " + e.req.ID
 	}
@@ -318,9 +318,9 @@ func (m *Model) detailContent(e *entry) string {
 	w := m.width
 	var b strings.Builder
 	b.WriteString(section(st, "Request", w) + "\n")
-	b.WriteString(st.Bold.Render(r.Method+" "+r.URI()+" HTTP/1.1") + "\n")
+	b.WriteString(st.Bold.Render(printable(r.Method+" "+r.URI(), false)+" HTTP/1.1") + "\n")
 	if r.Host != "" {
-		b.WriteString(st.Faint.Render("Host: ") + r.Host + "\n")
+		b.WriteString(st.Faint.Render("Host: ") + printable(r.Host, false) + "\n")
 	}
 	writeHeaders(&b, st, r.Headers)
 	b.WriteString("\n" + renderBody(st, r.Headers.Get("Content-Type"), r.Body) + "\n\n")
@@ -370,7 +370,7 @@ func (m *Model) detailContent(e *entry) string {
 
 func writeHeaders(b *strings.Builder, st *Styles, hs capture.Headers) {
 	for _, h := range hs {
-		b.WriteString(st.Faint.Render(h.Name+":") + " " + h.Value + "\n")
+		b.WriteString(st.Faint.Render(printable(h.Name, false)+":") + " " + printable(h.Value, false) + "\n")
 	}
 }
 

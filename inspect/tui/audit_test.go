@@ -1,0 +1,59 @@
+package tui
+
+import (
+	"io"
+	"strings"
+	"testing"
+
+	"github.com/charmbracelet/lipgloss"
+	"github.com/muesli/termenv"
+
+	"github.com/hookctl/hookctl/tunnel/capture"
+)
+
+// asciiFixture is the fixture without colours, so that any escape sequence
+// in a frame came from the captured request, not from a style.
+func asciiFixture(t *testing.T, w, h int, opts ...Option) *Model {
+	r := lipgloss.NewRenderer(io.Discard)
+	r.SetColorProfile(termenv.Ascii)
+	m, _ := fixture(t, w, h, append([]Option{WithStyles(NewStyles(r))}, opts...)...)
+	return m
+}
+
+// TestControlCharactersNeverReachTheTerminal: a sender controls paths,
+// headers, form fields and bodies; a control character in any of them must
+// be shown, not interpreted (ESC[2J cleared the real screen, OSC 0 set the
+// window title, CR overwrote the row).
+func TestControlCharactersNeverReachTheTerminal(t *testing.T) {
+	for name, r := range map[string]*capture.Request{
+		"form": {Method: "POST", Path: "/inj", Headers: capture.Headers{{Name: "Content-Type", Value: "application/x-www-form-urlencoded"}},
+			Body: []byte("a=%1b%5b2J%1b%5b31mRED&b=%1b]0;pwned%07&c=%C2%9B2J")},
+		"text": {Method: "POST", Path: "/t", Headers: capture.Headers{{Name: "Content-Type", Value: "text/plain"}},
+			Body: []byte("safe\rEVIL\ttab\u009b2J")},
+		"json": {Method: "POST", Path: "/j", Headers: capture.Headers{{Name: "Content-Type", Value: "application/json"}},
+			Body: []byte("{\"a\":\"\u009b2J\x7f\"}")},
+		"header": {Method: "POST", Path: "/h\x1b[2J", Query: "q=\x1b]0;t\x07",
+			Headers: capture.Headers{{Name: "X-Evil", Value: "a\x1b[2Jb\rc"}}},
+	} {
+		t.Run(name, func(t *testing.T) {
+			m := asciiFixture(t, 80, 40)
+			r.ID, r.ReceivedAt = "evt_inj", t0
+			send(m, EventMsg{Request: r, Response: ok(200, 1)})
+			for _, k := range []string{"", "enter"} {
+				if k != "" {
+					send(m, press(k))
+				}
+				v := m.View()
+				for _, bad := range []string{"\x1b", "\r", "\u009b", "\x07", "\x7f"} {
+					if strings.Contains(v, bad) {
+						t.Fatalf("after %q the frame contains %q:\n%q", k, bad, v)
+					}
+				}
+				checkFrame(t, m, 80, 40)
+			}
+			if name == "form" && !strings.Contains(plain(m), `a = \x1b[2J\x1b[31mRED`) {
+				t.Fatalf("form field not shown escaped:\n%s", plain(m))
+			}
+		})
+	}
+}
