@@ -1,9 +1,12 @@
 package tui
 
 import (
+	"errors"
+	"fmt"
 	"io"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/charmbracelet/lipgloss"
 	"github.com/muesli/termenv"
@@ -55,5 +58,41 @@ func TestControlCharactersNeverReachTheTerminal(t *testing.T) {
 				t.Fatalf("form field not shown escaped:\n%s", plain(m))
 			}
 		})
+	}
+}
+
+// TestFeedFullNeverLosesAResponse: when the feed overflows it used to drop
+// the oldest update of any kind — often the response to an event already on
+// screen, whose row then said "pending" for ever.
+func TestFeedFullNeverLosesAResponse(t *testing.T) {
+	f := NewFeed(10)
+	m := New(WithFeed(f), WithLimit(1000))
+	shown := &capture.Request{ID: "evt_shown", Method: "POST", Path: "/a"}
+	f.Event(shown)
+	m.Update(f.wait(time.Time{}, 0)())
+	// The UI stalls: the answer to the shown event, then a flood.
+	f.Response("evt_shown", &capture.Response{Status: 200})
+	for i := range 50 {
+		id := fmt.Sprintf("evt_%03d", i)
+		f.Event(&capture.Request{ID: id, Method: "POST", Path: "/flood"})
+		f.Retry(id, errors.New("refused"), 1, time.Second)
+		f.Response(id, &capture.Response{Status: 200})
+		f.Conn(ConnMsg{State: ConnConnected, URL: "http://x/h/y"})
+	}
+	f.mu.Lock()
+	n := len(f.q)
+	f.mu.Unlock()
+	if n > 12 {
+		t.Fatalf("feed holds %d updates, limit 10", n)
+	}
+	m.Update(f.wait(time.Time{}, 0)())
+	if e := m.byID["evt_shown"]; e == nil || e.resp == nil || e.resp.Status != 200 {
+		t.Fatalf("the shown event lost its response: %+v", e)
+	}
+	if m.pending != 0 {
+		t.Fatalf("%d rows left pending after every event was answered:\n%s", m.pending, plain(m))
+	}
+	if m.dropped == 0 || m.url != "http://x/h/y" {
+		t.Fatalf("dropped=%d url=%q", m.dropped, m.url)
 	}
 }
