@@ -147,8 +147,15 @@ type signerVerifier struct {
 	now func() time.Time
 }
 
+// Verify checks r as of when it was received: the badge is about what the
+// sender sent, and the inspector verifies lazily, when a row is first
+// drawn — possibly long after (hookctl inspect, scrolling back).
 func (v signerVerifier) Verify(r *capture.Request) tui.Signature {
-	res := v.s.Check(r, v.now())
+	at := r.ReceivedAt
+	if at.IsZero() {
+		at = v.now()
+	}
+	res := v.s.Check(r, at)
 	switch {
 	case res.Valid:
 		return tui.Signature{State: tui.SigValid}
