@@ -96,3 +96,19 @@ func TestFeedFullNeverLosesAResponse(t *testing.T) {
 		t.Fatalf("dropped=%d url=%q", m.dropped, m.url)
 	}
 }
+
+// TestIDColumnTellsRowsApart: ids are time-ordered, so events received close
+// together share a long prefix; at 80 columns the ID column showed
+// "evt_01M89…" on every row.
+func TestIDColumnTellsRowsApart(t *testing.T) {
+	m := New(WithLocation(time.UTC))
+	m.SetSize(80, 24)
+	for _, id := range []string{"evt_01M890GY0X2FVBBHQ2PH6H2W1R", "evt_01M890GY23BZ8CXEKCW6HKF2RD"} {
+		send(m, EventMsg{Request: &capture.Request{ID: id, Method: "POST", Path: "/x", ReceivedAt: t0}, Response: ok(200, 1)})
+	}
+	v := plain(m)
+	if !strings.Contains(v, "H6H2W1R") || !strings.Contains(v, "W6HKF2RD") {
+		t.Fatalf("ids not told apart:\n%s", v)
+	}
+	checkFrame(t, m, 80, 24)
+}

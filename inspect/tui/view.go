@@ -204,7 +204,7 @@ func (m *Model) renderRow(e *entry, c columns, selected bool) string {
 		{fit(status, 7) + " ", sstyle},
 		{fitR(dur, 6) + " ", &st.Faint},
 		{fitR(size, 6) + " ", &st.Faint},
-		{fit(r.ID, c.id), &st.Faint},
+		{fitTail(r.ID, c.id), &st.Faint},
 	}
 	if r.ReplayOf != "" {
 		cells[0].style = &st.Replay
@@ -384,6 +384,15 @@ func fit(s string, w int) string {
 		return ansi.Truncate(s, w, "…")
 	}
 	return s + strings.Repeat(" ", w-n)
+}
+
+// fitTail is fit keeping the end of s: event ids share their leading
+// (time) characters, so only the tail tells rows apart.
+func fitTail(s string, w int) string {
+	if w <= 1 || ansi.StringWidth(s) <= w {
+		return fit(s, w)
+	}
+	return "…" + ansi.TruncateLeft(s, ansi.StringWidth(s)-(w-1), "")
 }
 
 // fitR is fit, right-aligned.
