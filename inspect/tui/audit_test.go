@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -111,4 +112,51 @@ func TestIDColumnTellsRowsApart(t *testing.T) {
 		t.Fatalf("ids not told apart:\n%s", v)
 	}
 	checkFrame(t, m, 80, 24)
+}
+
+// TestCurlShownRunsWhenCopiedOffScreen: the fallback for terminals without
+// OSC 52 is the command on screen. Its lines were word-wrapped, breaking
+// "curl ... --globoff 'URL' \" before the URL without a continuation, so
+// the pasted command ran curl with no URL. Lines are now broken between
+// arguments with " \".
+func TestCurlShownRunsWhenCopiedOffScreen(t *testing.T) {
+	if _, err := exec.LookPath("sh"); err != nil {
+		t.Skip("no sh")
+	}
+	long := &capture.Request{ID: "evt_1", Method: "POST", Path: "/webhooks/json/with/a/longer/path", Query: "x=1&y=it's",
+		Headers: capture.Headers{{Name: "Content-Type", Value: "application/json"}, {Name: "X-Quote", Value: "it's a 'quoted' value that is rather long, long enough to pass 80"}},
+		Body:    []byte(`{"a":1}`), ReceivedAt: t0}
+	text := &capture.Request{ID: "evt_2", Method: "PUT", Path: "/t", ReceivedAt: t0,
+		Body: []byte("line one\n" + strings.Repeat("wörds and 'quotes' ", 12) + "x\n\nend")}
+	binary := &capture.Request{ID: "evt_3", Method: "POST", Path: "/b", ReceivedAt: t0, Body: []byte{0, 1, 2, 0xff, '\'', '\\', ' ', 'x', 0x1b}}
+	for _, r := range []*capture.Request{long, text, binary} {
+		t.Run(r.ID, func(t *testing.T) { checkCurlShown(t, r) })
+	}
+}
+
+func checkCurlShown(t *testing.T, r *capture.Request) {
+	m := New(WithLocation(time.UTC), WithTargets("localhost:3000"), WithClipboard(func(string) error { return nil }))
+	m.SetSize(80, 40)
+	send(m, EventMsg{Request: r, Response: ok(200, 1)}, press("c"))
+	checkFrame(t, m, 80, 40)
+	lines := strings.Split(plain(m), "\n")
+	// The screen pads lines with spaces: trim them, and the blank lines
+	// after the command.
+	var cmd []string
+	for _, l := range lines[3 : len(lines)-1] {
+		cmd = append(cmd, strings.TrimRight(l, " "))
+	}
+	shown := strings.TrimRight(strings.Join(cmd, "\n"), "\n")
+	// Run the shown command with curl replaced by a function printing its
+	// arguments, and compare with the original command's.
+	args := func(c string) string {
+		out, err := exec.Command("sh", "-c", `curl() { for a in "$@"; do printf '%s\n' "$a"; done; }; `+c).CombinedOutput()
+		if err != nil {
+			t.Fatalf("%v: %s\n%s", err, out, c)
+		}
+		return string(out)
+	}
+	if got, want := args(shown), args(m.text); got != want {
+		t.Fatalf("the command on screen is not the command copied:\n%s\n--- runs as\n%s--- want\n%s", shown, got, want)
+	}
 }

@@ -258,7 +258,7 @@ func (m *Model) SetSize(w, h int) {
 	if m.mode == modeDetail && m.detailEntry != nil {
 		m.setDetail(m.detailEntry, false)
 	} else if m.mode == modeText {
-		m.detail.SetContent(wrap(m.text, m.width))
+		m.detail.SetContent(wrap(shellLines(m.text, m.width), m.width))
 	}
 	m.clampOffset()
 }
@@ -864,7 +864,7 @@ func (m *Model) copyCurl(e *entry) tea.Cmd {
 	}
 	m.text = s
 	m.mode = modeText
-	m.detail.SetContent(wrap(s, m.width))
+	m.detail.SetContent(wrap(shellLines(s, m.width), m.width))
 	m.detail.GotoTop()
 	if m.clipboard == nil {
 		m.setNotice("no clipboard: copy the command below", true)

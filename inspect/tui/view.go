@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/charmbracelet/bubbles/key"
 	"github.com/charmbracelet/lipgloss"
@@ -402,6 +403,80 @@ func fitR(s string, w int) string {
 		return fit(s, w)
 	}
 	return strings.Repeat(" ", w-n) + s
+}
+
+// shellLines re-breaks a shell command (copy as curl) so that no line is
+// wider than w and the command shown still runs when copied off the screen:
+// between arguments with " \\" and an indent, inside a quoted argument with
+// "'\\" and a new line starting "'", inside a bare word with "\\". A plain
+// wrap broke "curl ... --globoff 'URL' \\" before the URL, and the pasted
+// command ran curl without one.
+func shellLines(s string, w int) string {
+	if w < 8 {
+		return s
+	}
+	var b strings.Builder
+	quoted := false
+	for i, l := range strings.Split(s, "\n") {
+		if i > 0 {
+			b.WriteByte('\n')
+		}
+		quoted = breakShellLine(&b, l, w, quoted)
+	}
+	return b.String()
+}
+
+// breakShellLine writes line l (which starts inside a single-quoted string
+// when quoted is set) to b, broken to at most w cells, and returns whether
+// the line ends inside a quoted string.
+func breakShellLine(b *strings.Builder, l string, w int, quoted bool) bool {
+	var cur strings.Builder
+	curW, lastSpace, seenWord := 0, -1, false
+	flush := func(s string) {
+		b.WriteString(s)
+		b.WriteByte('\n')
+	}
+	fits := ansi.StringWidth(l) <= w
+	for i := 0; i < len(l); {
+		r, n := utf8.DecodeRuneInString(l[i:])
+		if r == '\\' && !quoted && i+1 < len(l) {
+			_, n2 := utf8.DecodeRuneInString(l[i+1:])
+			n += n2 // an escape pair stays together
+		}
+		unit := l[i : i+n]
+		uw := ansi.StringWidth(unit)
+		if !fits && curW+uw > w-2 {
+			line := cur.String()
+			switch {
+			case lastSpace > 0:
+				flush(line[:lastSpace] + " \\")
+				line = "  " + line[lastSpace+1:]
+			case quoted:
+				flush(line + "'\\")
+				line = "'"
+			default:
+				flush(line + "\\")
+				line = ""
+			}
+			cur.Reset()
+			cur.WriteString(line)
+			curW, lastSpace = ansi.StringWidth(line), -1
+		}
+		switch {
+		case unit == "'":
+			quoted = !quoted
+		case unit == " " && !quoted && seenWord:
+			lastSpace = cur.Len()
+		}
+		if unit != " " {
+			seenWord = true
+		}
+		cur.WriteString(unit)
+		curW += uw
+		i += len(unit)
+	}
+	b.WriteString(cur.String())
+	return quoted
 }
 
 // wrap wraps every line of s at w cells.
