@@ -1,6 +1,8 @@
 package cli
 
 import (
+	"bytes"
+	"strings"
 	"testing"
 	"time"
 
@@ -34,5 +36,24 @@ func TestSignatureBadgeAtReceiveTime(t *testing.T) {
 	replayed.ReceivedAt = received.Add(24 * time.Hour)
 	if got := v.Verify(&replayed); got.State != tui.SigInvalid {
 		t.Fatalf("stale replay shows %v", got.State)
+	}
+}
+
+// TestClipboardBounded: copy as curl of a 20 MB body wrote 26 MB of OSC 52
+// to the terminal (and said "copied"); above maxClipboard nothing is written
+// and the error says how to get the command.
+func TestClipboardBounded(t *testing.T) {
+	var term bytes.Buffer
+	clip := osc52Clipboard(&term, true)
+	if err := clip("curl http://localhost:3000/"); err != nil || !strings.HasPrefix(term.String(), "\x1b]52;c;") {
+		t.Fatalf("small copy: %v %q", err, term.String())
+	}
+	term.Reset()
+	err := clip("curl --data-binary '" + strings.Repeat("x", maxClipboard) + "'")
+	if err == nil || term.Len() != 0 || !strings.Contains(err.Error(), "events export") {
+		t.Fatalf("large copy: err %v, %d bytes written", err, term.Len())
+	}
+	if err := osc52Clipboard(&term, false)("x"); err == nil || term.Len() != 0 {
+		t.Fatalf("not a terminal: %v", err)
 	}
 }

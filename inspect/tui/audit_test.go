@@ -160,3 +160,13 @@ func checkCurlShown(t *testing.T, r *capture.Request) {
 		t.Fatalf("the command on screen is not the command copied:\n%s\n--- runs as\n%s--- want\n%s", shown, got, want)
 	}
 }
+
+// TestClipboardErrorShown: why the command was not copied (too large, not a
+// terminal) is in the notice, not a generic "unavailable".
+func TestClipboardErrorShown(t *testing.T) {
+	m := New(WithTargets("localhost:3000"), WithClipboard(func(string) error { return errors.New("900 KiB is too large") }))
+	send(m, EventMsg{Request: &capture.Request{ID: "evt_1", Method: "POST", Path: "/"}}, press("c"))
+	if !strings.Contains(m.Notice(), "900 KiB is too large") || !strings.Contains(plain(m), "curl") {
+		t.Fatalf("notice %q", m.Notice())
+	}
+}

@@ -339,7 +339,7 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		return m, nil
 	case clipboardMsg:
 		if msg.err != nil {
-			m.setNotice("clipboard unavailable: the command is shown below", true)
+			m.setNotice(fmt.Sprintf("not copied: %v; the command is shown below", msg.err), true)
 		} else {
 			m.setNotice("curl command copied (OSC 52); shown below in case your terminal ignores it", false)
 		}
