@@ -170,3 +170,26 @@ func TestClipboardErrorShown(t *testing.T) {
 		t.Fatalf("notice %q", m.Notice())
 	}
 }
+
+// TestTimesDoNotMislead: the time column showed only the time of day, so in
+// hookctl inspect yesterday's 08:30 read as this morning's; retry and
+// reconnect delays were relative ("retrying in 4.588s") and froze on screen,
+// since nothing redraws them every second.
+func TestTimesDoNotMislead(t *testing.T) {
+	now := t0.Add(48 * time.Hour)
+	m := New(WithLocation(time.UTC), WithClock(func() time.Time { return now }))
+	m.SetSize(80, 24)
+	old := &capture.Request{ID: "evt_old", Method: "POST", Path: "/old", ReceivedAt: t0}
+	today := &capture.Request{ID: "evt_new", Method: "POST", Path: "/new", ReceivedAt: now.Add(-time.Minute)}
+	send(m, EventMsg{Request: old, Response: ok(200, 1)}, EventMsg{Request: today})
+	v := plain(m)
+	if !strings.Contains(v, "Nov 25   POST    /old") || !strings.Contains(v, "08:29:00 POST    /new") {
+		t.Fatalf("time column:\n%s", v)
+	}
+	send(m, RetryMsg{ID: "evt_new", Err: "connection refused", Attempt: 2, RetryIn: 5 * time.Second},
+		ConnMsg{State: ConnReconnecting, Attempt: 3, Retry: 2 * time.Second}, press("enter"))
+	v = plain(m)
+	if !strings.Contains(v, "next attempt at 08:30:05") || !strings.Contains(v, "next at 08:30:02") {
+		t.Fatalf("retry times:\n%s", v)
+	}
+}

@@ -57,6 +57,7 @@ type entry struct {
 
 	sigDone bool      // sig computed (lazily: only rows that are drawn or opened)
 	retry   *RetryMsg // the last failed attempt while pending
+	retryAt time.Time // when the next attempt is due
 
 	// The rendered row, reused while width and selection are unchanged:
 	// a frame then costs a string join, not a lipgloss render per cell.
@@ -97,6 +98,7 @@ type Model struct {
 	targets []string
 	target  func(path string) *url.URL // copy-as-curl target for a path
 	conn    ConnMsg
+	retryAt time.Time // when the next reconnect attempt is due
 	paused  bool
 
 	entries  []*entry // oldest first; at most limit
@@ -374,6 +376,7 @@ func (m *Model) apply(u tea.Msg) {
 	case RetryMsg:
 		if e := m.byID[u.ID]; e != nil && e.resp == nil {
 			e.retry = &u
+			e.retryAt = m.now().Add(u.RetryIn)
 			e.line = ""
 			if m.detailEntry == e && m.mode == modeDetail {
 				m.setDetail(e, true)
@@ -384,6 +387,10 @@ func (m *Model) apply(u tea.Msg) {
 			u.URL = m.conn.URL
 		}
 		m.conn = u
+		m.retryAt = time.Time{}
+		if u.Retry > 0 {
+			m.retryAt = m.now().Add(u.Retry)
+		}
 		if u.URL != "" {
 			m.url = u.URL
 		}

@@ -111,8 +111,10 @@ func (m *Model) connView() string {
 		return st.Connected.Render("● connected")
 	case ConnReconnecting:
 		s := fmt.Sprintf("◌ reconnecting (attempt %d", c.Attempt)
-		if c.Retry > 0 {
-			s += ", next in " + c.Retry.Round(100*time.Millisecond).String()
+		if !m.retryAt.IsZero() {
+			// A clock time, not "next in 2s": the header is not redrawn
+			// every second, and a countdown would freeze.
+			s += ", next at " + m.retryAt.In(m.loc).Format("15:04:05")
 		}
 		return st.Reconnecting.Render(s + ")")
 	case ConnOffline:
@@ -199,7 +201,7 @@ func (m *Model) renderRow(e *entry, c columns, selected bool) string {
 		style *lipgloss.Style
 	}{
 		{gutter + mark, nil},
-		{fit(r.ReceivedAt.In(m.loc).Format("15:04:05"), 8) + " ", &st.Faint},
+		{fit(m.rowTime(r.ReceivedAt), 8) + " ", &st.Faint},
 		{fit(r.Method, 7) + " ", &st.Bold},
 		{fit(printable(r.URI(), false), c.path) + " ", nil},
 		{fit(status, 7) + " ", sstyle},
@@ -229,6 +231,22 @@ func (m *Model) renderRow(e *entry, c columns, selected bool) string {
 		return st.Selected.Render(b.String())
 	}
 	return b.String()
+}
+
+// rowTime is the time column: the time of day for today's events, the date
+// for older ones (hookctl inspect pages history), so that yesterday's
+// 09:00 does not read as this morning's.
+func (m *Model) rowTime(t time.Time) string {
+	t = t.In(m.loc)
+	ty, tm, td := t.Date()
+	ny, nm, nd := m.now().In(m.loc).Date()
+	if ty == ny && tm == nm && td == nd {
+		return t.Format("15:04:05")
+	}
+	if ty == ny {
+		return t.Format("Jan _2")
+	}
+	return t.Format("2006-01")
 }
 
 func statusText(st *Styles, r *capture.Response) (string, *lipgloss.Style) {
@@ -339,7 +357,7 @@ func (m *Model) detailContent(e *entry) string {
 	switch resp := e.resp; {
 	case resp == nil && e.retry != nil:
 		b.WriteString(st.Status4xx.Render(fmt.Sprintf("pending: attempt %d failed: ", e.retry.Attempt)) + e.retry.Err +
-			st.Faint.Render(fmt.Sprintf(" (retrying in %s)", e.retry.RetryIn.Round(time.Millisecond))) + "\n")
+			st.Faint.Render(fmt.Sprintf(" (next attempt at %s)", e.retryAt.In(m.loc).Format("15:04:05"))) + "\n")
 	case resp == nil:
 		b.WriteString(st.Pending.Render("pending: waiting for the local app") + "\n")
 	case resp.Error != "":
