@@ -193,3 +193,51 @@ func TestTimesDoNotMislead(t *testing.T) {
 		t.Fatalf("retry times:\n%s", v)
 	}
 }
+
+// TestFloodKeepsTheSelection: with the list full, the entry the user moved
+// to was evicted from under the cursor, which then jumped to the oldest row
+// (evicted in turn a frame later): in a flood, nothing could be opened.
+func TestFloodKeepsTheSelection(t *testing.T) {
+	for _, filter := range []string{"", "/flood"} {
+		m := New(WithLimit(50), WithLocation(time.UTC))
+		m.SetSize(80, 24)
+		add := func(i int) {
+			send(m, EventMsg{Request: &capture.Request{ID: fmt.Sprintf("evt_%04d", i), Method: "POST", Path: "/flood", ReceivedAt: t0}, Response: ok(200, 1)})
+		}
+		for i := range 60 {
+			add(i)
+		}
+		if filter != "" {
+			send(m, press("/"))
+			for _, r := range filter {
+				send(m, press(string(r)))
+			}
+			send(m, press("enter"))
+		}
+		send(m, press("k"), press("k"))
+		want := m.Selected().ID
+		for i := 60; i < 400; i++ {
+			add(i)
+			if got := m.Selected(); got == nil || got.ID != want {
+				t.Fatalf("filter %q: after event %d the selection is %v, want %s", filter, i, got, want)
+			}
+		}
+		if m.Len() > 50 || m.Visible() > 50 || m.cursor() < 0 || !strings.Contains(plain(m), want) {
+			t.Fatalf("len %d visible %d cursor %d; selection not on screen:\n%s", m.Len(), m.Visible(), m.cursor(), plain(m))
+		}
+		send(m, press("j"))
+		if m.Selected().ID == want || m.cursor() != 1 {
+			t.Fatalf("j from the kept row: %s at %d", m.Selected().ID, m.cursor())
+		}
+		send(m, press("enter"))
+		sel := m.Selected()
+		for i := 400; i < 500; i++ {
+			add(i)
+		}
+		send(m, ResponseMsg{ID: sel.ID, Response: ok(201, 1)})
+		if !strings.Contains(plain(m), sel.ID+" · 201") {
+			t.Fatalf("the open event lost its update:\n%s", plain(m))
+		}
+		checkFrame(t, m, 80, 24)
+	}
+}

@@ -15,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -472,11 +473,26 @@ func (m *Model) signature(e *entry) Signature {
 }
 
 // evict drops the oldest entries until the list is within its bounds. The
-// newest entry always stays.
+// newest entry always stays, and so does the entry the user is on (the open
+// detail, or the selection when not following): in a flood it used to be
+// evicted from under the cursor, which then jumped to the oldest row — itself
+// evicted a frame later — so nothing could be opened.
 func (m *Model) evict() {
-	n := 0
-	for len(m.entries)-n > m.limit || (m.bytes > m.maxBytes && len(m.entries)-n > 1) {
+	var pinned *entry
+	switch {
+	case m.mode == modeDetail && m.detailEntry != nil:
+		pinned = m.detailEntry
+	case !m.follow:
+		pinned = m.sel
+	}
+	n, kept := 0, 0
+	for n < len(m.entries)-1 && (len(m.entries)-n+kept > m.limit || m.bytes > m.maxBytes) {
 		e := m.entries[n]
+		n++
+		if e == pinned {
+			kept = 1
+			continue
+		}
 		m.bytes -= e.size()
 		if e.resp == nil {
 			m.pending--
@@ -484,12 +500,20 @@ func (m *Model) evict() {
 		if e.req.ID != "" && m.byID[e.req.ID] == e {
 			delete(m.byID, e.req.ID)
 		}
-		n++
 	}
 	if n == 0 {
 		return
 	}
+	if kept == 1 {
+		// The pinned entry takes the slot just before the survivors, which
+		// belonged to a dropped entry; order by seq is kept.
+		n--
+		m.entries[n] = pinned
+	}
 	oldest := m.entries[n].seq
+	if kept == 1 {
+		oldest = m.entries[min(n+1, len(m.entries)-1)].seq
+	}
 	// Re-slicing instead of copying keeps eviction O(1); append moves the
 	// live entries to a new array when the old one is used up, so the
 	// backing array stays within about twice the limit.
@@ -497,14 +521,20 @@ func (m *Model) evict() {
 	m.entries = m.entries[n:]
 	k := sort.Search(len(m.visible), func(i int) bool { return m.visible[i].seq >= oldest })
 	if k > 0 {
-		clear(m.visible[:k])
-		m.visible = m.visible[k:]
-		m.offset = max(m.offset-k, 0)
+		dropped := k
+		if kept == 1 && slices.Contains(m.visible[:k], pinned) {
+			// pinned is among the first k: keep it in front.
+			m.visible[k-1] = pinned
+			dropped--
+		}
+		clear(m.visible[:dropped])
+		m.visible = m.visible[dropped:]
+		m.offset = max(m.offset-dropped, 0)
 	}
-	if m.sel != nil && m.sel.seq < oldest {
+	if m.sel != nil && m.sel != pinned && m.sel.seq < oldest {
 		m.sel = nil
 	}
-	if m.detailEntry != nil && m.detailEntry.seq < oldest && m.mode != modeDetail {
+	if m.detailEntry != nil && m.detailEntry != pinned && m.detailEntry.seq < oldest && m.mode != modeDetail {
 		m.detailEntry = nil
 	}
 }
