@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
+	"net/url"
 	"os/exec"
 	"strings"
 	"testing"
@@ -239,5 +241,48 @@ func TestFloodKeepsTheSelection(t *testing.T) {
 			t.Fatalf("the open event lost its update:\n%s", plain(m))
 		}
 		checkFrame(t, m, 80, 24)
+	}
+}
+
+// TestOddInputNeverBreaksTheFrame throws bodies, paths and headers made of
+// awkward pieces (escapes, CR, tabs, C1, invalid UTF-8, wide and zero-width
+// runes, broken JSON and forms) at the list, the detail and the curl view:
+// every frame keeps its size and carries no control character. The curl
+// view passed a text body's CR and C1 characters to the terminal.
+func TestOddInputNeverBreaksTheFrame(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	cts := []string{"application/json", "application/x-www-form-urlencoded", "text/plain", "", "application/octet-stream"}
+	pieces := []string{"{", "}", "\"", "\\", "%", "%1b", "%ff", "=", "&", "\x1b[", "\r", "\n", "\t", "\xff", "\xc2\x9b",
+		"é", "漢字", "\u200b", "a", " ", "[", "]", ":", ",", "1e999", "-", "null", "\x00", "'"}
+	m := asciiFixture(t, 80, 24)
+	check := func(b []byte, where string) {
+		t.Helper()
+		checkFrame(t, m, 80, 24)
+		if v := m.View(); t.Failed() || strings.ContainsAny(v, "\x1b\r\x00\u009b\t") {
+			t.Fatalf("%s frame for body %q:\n%q", where, b, v)
+		}
+	}
+	for i := range 1500 {
+		var b []byte
+		for range rng.IntN(40) {
+			b = append(b, pieces[rng.IntN(len(pieces))]...)
+		}
+		// The relay only stores what net/http accepts: no controls in the
+		// path, query or header values (obs-text is allowed).
+		clean := strings.Map(func(r rune) rune {
+			if r < 0x20 || r == 0x7f {
+				return -1
+			}
+			return r
+		}, string(b[:min(len(b), 24)]))
+		r := &capture.Request{ID: "evt_f", Method: "POST", Path: "/" + url.PathEscape(clean), Query: clean,
+			Headers: capture.Headers{{Name: "Content-Type", Value: cts[i%len(cts)]}, {Name: "X-H", Value: clean}}, Body: b, ReceivedAt: t0}
+		send(m, EventMsg{Request: r, Response: &capture.Response{Status: 200, Headers: r.Headers, Body: b}})
+		check(b, "list")
+		send(m, press("enter"))
+		check(b, "detail")
+		send(m, press("c"))
+		check(b, "curl")
+		send(m, press("esc"), press("esc"))
 	}
 }

@@ -123,6 +123,7 @@ type Model struct {
 	detail      viewport.Model
 	detailEntry *entry
 	text        string
+	textEscaped bool // text has control characters the view shows escaped
 	notice      string
 	noticeErr   bool
 	width       int
@@ -261,7 +262,7 @@ func (m *Model) SetSize(w, h int) {
 	if m.mode == modeDetail && m.detailEntry != nil {
 		m.setDetail(m.detailEntry, false)
 	} else if m.mode == modeText {
-		m.detail.SetContent(wrap(shellLines(m.text, m.width), m.width))
+		m.detail.SetContent(m.textContent())
 	}
 	m.clampOffset()
 }
@@ -900,8 +901,9 @@ func (m *Model) copyCurl(e *entry) tea.Cmd {
 		return nil
 	}
 	m.text = s
+	m.textEscaped = printable(s, true) != s
 	m.mode = modeText
-	m.detail.SetContent(wrap(shellLines(s, m.width), m.width))
+	m.detail.SetContent(m.textContent())
 	m.detail.GotoTop()
 	if m.clipboard == nil {
 		m.setNotice("no clipboard: copy the command below", true)
@@ -909,6 +911,13 @@ func (m *Model) copyCurl(e *entry) tea.Cmd {
 	}
 	cp := m.clipboard
 	return func() tea.Msg { return clipboardMsg{err: cp(s)} }
+}
+
+// textContent is the copy-as-curl view: the command broken to the width,
+// with control characters a text body may carry (CR, tab, C1) shown escaped
+// rather than sent to the terminal — the clipboard has the exact command.
+func (m *Model) textContent() string {
+	return wrap(printable(shellLines(m.text, m.width), true), m.width)
 }
 
 func (m *Model) loadOlder(before string) tea.Cmd {

@@ -31,7 +31,11 @@ func (m *Model) View() string {
 	case modeDetail:
 		body = append([]string{m.detailTitle()}, strings.Split(m.detailViewport(rows-1), "\n")...)
 	case modeText:
-		body = append([]string{m.Styles.Bold.Render(fit("copy as curl · esc to close", m.width))}, strings.Split(m.detailViewport(rows-1), "\n")...)
+		title := "copy as curl · esc to close"
+		if m.textEscaped {
+			title += " · control characters shown escaped: use the clipboard or hookctl events export"
+		}
+		body = append([]string{m.Styles.Bold.Render(fit(title, m.width))}, strings.Split(m.detailViewport(rows-1), "\n")...)
 	case modeHelp:
 		body = append([]string{m.Styles.Bold.Render("Keys")}, strings.Split(m.Help.FullHelpView(m.KeyMap.FullHelp()), "\n")...)
 	default:
