@@ -286,3 +286,15 @@ func TestOddInputNeverBreaksTheFrame(t *testing.T) {
 		send(m, press("esc"), press("esc"))
 	}
 }
+
+// TestRetryCountFits: the status column showed "retry 1…" from the tenth
+// attempt on.
+func TestRetryCountFits(t *testing.T) {
+	m := New(WithLocation(time.UTC))
+	m.SetSize(80, 24)
+	send(m, EventMsg{Request: &capture.Request{ID: "evt_1", Method: "POST", Path: "/down", ReceivedAt: t0}},
+		RetryMsg{ID: "evt_1", Err: "connection refused", Attempt: 12, RetryIn: time.Second})
+	if v := plain(m); !strings.Contains(v, "retry12") {
+		t.Fatalf("status column:\n%s", v)
+	}
+}

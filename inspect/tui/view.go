@@ -194,7 +194,7 @@ func (m *Model) renderRow(e *entry, c columns, selected bool) string {
 	}
 	status, sstyle := statusText(st, e.resp)
 	if e.resp == nil && e.retry != nil {
-		status, sstyle = fmt.Sprintf("retry %d", e.retry.Attempt), &st.Status4xx
+		status, sstyle = retryText(e.retry.Attempt), &st.Status4xx
 	}
 	dur, size := "", fmtSize(len(r.Body))
 	if e.resp != nil && e.resp.Error == "" {
@@ -251,6 +251,18 @@ func (m *Model) rowTime(t time.Time) string {
 		return t.Format("Jan _2")
 	}
 	return t.Format("2006-01")
+}
+
+// retryText fits the 7-cell status column: "retry 12" was cut to "retry 1…",
+// which reads as the first retry.
+func retryText(attempt int) string {
+	switch {
+	case attempt < 10:
+		return fmt.Sprintf("retry %d", attempt)
+	case attempt < 100:
+		return fmt.Sprintf("retry%d", attempt)
+	}
+	return "retry…"
 }
 
 func statusText(st *Styles, r *capture.Response) (string, *lipgloss.Style) {
