@@ -298,3 +298,21 @@ func TestRetryCountFits(t *testing.T) {
 		t.Fatalf("status column:\n%s", v)
 	}
 }
+
+// TestFeedRedeliveredEventAfterDrop: an event whose notice was dropped in a
+// flood, then delivered again after a reconnect, must get its response.
+func TestFeedRedeliveredEventAfterDrop(t *testing.T) {
+	f := NewFeed(2)
+	m := New(WithFeed(f))
+	x := &capture.Request{ID: "evt_x", Method: "POST", Path: "/x"}
+	f.Event(x)
+	f.Event(&capture.Request{ID: "evt_1", Method: "POST", Path: "/1"})
+	f.Event(&capture.Request{ID: "evt_2", Method: "POST", Path: "/2"}) // drops evt_x
+	m.Update(f.wait(time.Time{}, 0)())
+	f.Event(x) // redelivered
+	f.Response("evt_x", &capture.Response{Status: 200})
+	m.Update(f.wait(time.Time{}, 0)())
+	if e := m.byID["evt_x"]; e == nil || e.resp == nil {
+		t.Fatalf("redelivered event has no response: %+v", e)
+	}
+}

@@ -66,6 +66,11 @@ func (f *Feed) Close() { f.once.Do(func() { close(f.done) }) }
 func (f *Feed) push(m tea.Msg) {
 	f.mu.Lock()
 	switch m := m.(type) {
+	case EventMsg:
+		if m.Request != nil {
+			// Delivered again (after a reconnect): its updates count again.
+			delete(f.skip, m.Request.ID)
+		}
 	case ResponseMsg:
 		if _, ok := f.skip[m.ID]; ok {
 			delete(f.skip, m.ID) // its event was dropped: nothing shows it
