@@ -316,3 +316,13 @@ func TestFeedRedeliveredEventAfterDrop(t *testing.T) {
 		t.Fatalf("redelivered event has no response: %+v", e)
 	}
 }
+
+// TestHeaderShowsTheTargetPort: at 80 columns with the embedded relay's URL
+// the header read "→ http://localhost:3…", hiding the port.
+func TestHeaderShowsTheTargetPort(t *testing.T) {
+	m := New(WithURL("http://127.0.0.1:8787/h/quiet-raven-16"), WithTargets("http://localhost:3400"), WithConn(ConnMsg{State: ConnConnected}))
+	m.SetSize(80, 24)
+	if first := strings.Split(plain(m), "\n")[0]; !strings.Contains(first, "→ localhost:3400") {
+		t.Fatalf("header: %q", first)
+	}
+}

@@ -67,7 +67,13 @@ func (m *Model) headerView() string {
 		where = "(webhook URL once connected)"
 	}
 	if len(m.targets) > 0 {
-		where += " → " + strings.Join(m.targets, ", ")
+		// "http://" says nothing about a local target and cost the port at
+		// 80 columns ("→ http://localhost:3…").
+		ts := make([]string, len(m.targets))
+		for i, t := range m.targets {
+			ts[i] = strings.TrimPrefix(t, "http://")
+		}
+		where += " → " + strings.Join(ts, ", ")
 	}
 	avail := m.width - lipgloss.Width(left) - lipgloss.Width(right) - 2
 	line1 := left + " " + fit(where, max(avail, 0)) + " " + right
