@@ -189,7 +189,7 @@ func (f *Factory) inspectorOptions(ctx context.Context) []tui.Option {
 	return []tui.Option{
 		tui.WithStyles(tui.NewStyles(r)),
 		tui.WithEditor(editor),
-		tui.WithClipboard(osc52Clipboard(f.IO.ErrOut, f.IO.StderrTTY)),
+		tui.WithClipboard(osc52Clipboard(f.IO.ErrOut, f.IO.StderrTTY, f.Getenv("TERM"))),
 		tui.WithClock(f.Now),
 		tui.WithContext(ctx),
 	}
@@ -203,12 +203,17 @@ const maxClipboard = 512 << 10
 
 // osc52Clipboard copies text with an OSC 52 sequence written to w, the
 // terminal on stderr, so it never interleaves with a frame being written to
-// stdout.
-func osc52Clipboard(w io.Writer, tty bool) func(string) error {
+// stdout. term is $TERM: the Linux console does not parse OSC 52 and prints
+// its base64 payload over the screen, so there (and on a dumb terminal)
+// nothing is written.
+func osc52Clipboard(w io.Writer, tty bool, term string) func(string) error {
 	var mu sync.Mutex
 	return func(s string) error {
 		if !tty {
 			return errors.New("stderr is not a terminal")
+		}
+		if term == "linux" || term == "dumb" {
+			return fmt.Errorf("TERM=%s has no OSC 52 clipboard", term)
 		}
 		if len(s) > maxClipboard {
 			return fmt.Errorf("%d KiB is too large for the terminal clipboard (hookctl events export ID --format curl > replay.sh)", len(s)>>10)

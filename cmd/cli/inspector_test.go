@@ -44,7 +44,7 @@ func TestSignatureBadgeAtReceiveTime(t *testing.T) {
 // and the error says how to get the command.
 func TestClipboardBounded(t *testing.T) {
 	var term bytes.Buffer
-	clip := osc52Clipboard(&term, true)
+	clip := osc52Clipboard(&term, true, "xterm-256color")
 	if err := clip("curl http://localhost:3000/"); err != nil || !strings.HasPrefix(term.String(), "\x1b]52;c;") {
 		t.Fatalf("small copy: %v %q", err, term.String())
 	}
@@ -53,7 +53,13 @@ func TestClipboardBounded(t *testing.T) {
 	if err == nil || term.Len() != 0 || !strings.Contains(err.Error(), "events export") {
 		t.Fatalf("large copy: err %v, %d bytes written", err, term.Len())
 	}
-	if err := osc52Clipboard(&term, false)("x"); err == nil || term.Len() != 0 {
+	if err := osc52Clipboard(&term, false, "xterm")("x"); err == nil || term.Len() != 0 {
 		t.Fatalf("not a terminal: %v", err)
+	}
+	// The Linux console prints an OSC 52 payload instead of parsing it.
+	for _, tm := range []string{"linux", "dumb"} {
+		if err := osc52Clipboard(&term, true, tm)("x"); err == nil || term.Len() != 0 {
+			t.Fatalf("TERM=%s: %v, %q written", tm, err, term.String())
+		}
 	}
 }
