@@ -326,3 +326,33 @@ func TestHeaderShowsTheTargetPort(t *testing.T) {
 		t.Fatalf("header: %q", first)
 	}
 }
+
+// TestHistoryNewestComesBack: paging back in hookctl inspect beyond the list
+// bound evicts the newest events; the header still said "last 1000 shown"
+// and G stopped at the newest event left in memory, so the newest stored
+// events could not be seen again without restarting.
+func TestHistoryNewestComesBack(t *testing.T) {
+	m := New(WithHistory(fakeHistory{total: 450}), WithLimit(250), WithLocation(time.UTC))
+	m.SetSize(80, 24)
+	runCmd(m, m.Init())
+	for range 4 {
+		send(m, press("g"), press("k"))
+	}
+	if m.Len() != 250 || m.byID["evt_0449"] != nil {
+		t.Fatalf("len %d; newest still in memory", m.Len())
+	}
+	if v := plain(m); strings.Contains(v, "last 250 shown") || !strings.Contains(v, "G: newest") {
+		t.Fatalf("header:\n%s", v)
+	}
+	send(m, press("G"))
+	if m.Selected() == nil || m.Selected().ID != "evt_0449" || !m.Following() {
+		t.Fatalf("G: selected %v", m.Selected())
+	}
+	if v := plain(m); !strings.Contains(v, "100 events") || strings.Contains(v, "G: newest") {
+		t.Fatalf("after reload:\n%s", v)
+	}
+	send(m, press("g"), press("k"))
+	if m.Len() != 200 {
+		t.Fatalf("paging after reload: %d", m.Len())
+	}
+}

@@ -136,6 +136,7 @@ type Model struct {
 
 	loadingOlder bool
 	historyDone  bool
+	newerDropped bool // paging history evicted the newest events
 	quitting     bool
 }
 
@@ -696,6 +697,9 @@ func (m *Model) handleKey(msg tea.KeyMsg) tea.Cmd {
 	case key.Matches(msg, k.Top):
 		return m.move(-len(m.visible))
 	case key.Matches(msg, k.Bottom):
+		if m.newerDropped && m.history != nil && !m.loadingOlder {
+			return m.reloadNewest()
+		}
 		m.follow = true
 		m.afterChange()
 		return nil
@@ -968,6 +972,7 @@ func (m *Model) historyLoaded(msg historyMsg) {
 	}
 	m.seq = uint64(len(m.entries))
 	for len(m.entries) > m.limit || (m.bytes > m.maxBytes && len(m.entries) > 1) {
+		m.newerDropped = true
 		e := m.entries[len(m.entries)-1]
 		m.bytes -= e.size()
 		if e.resp == nil {
@@ -994,6 +999,19 @@ func (m *Model) historyLoaded(msg historyMsg) {
 		m.follow = false
 	}
 	m.afterChange()
+}
+
+// reloadNewest starts over from the newest stored page, for G after paging
+// back far enough that the newest events were evicted (they could not be
+// reached again otherwise).
+func (m *Model) reloadNewest() tea.Cmd {
+	clear(m.entries)
+	m.entries, m.visible, m.byID = nil, nil, map[string]*entry{}
+	m.bytes, m.pending, m.failed, m.replays, m.received, m.seq = 0, 0, 0, 0, 0, 0
+	m.sel, m.offset, m.follow = nil, 0, true
+	m.historyDone, m.newerDropped, m.loadingOlder = false, false, true
+	m.setNotice("loading the newest events…", false)
+	return m.loadOlder("")
 }
 
 func parseTarget(s string) *url.URL {

@@ -88,7 +88,10 @@ func (m *Model) headerView() string {
 	if m.replays > 0 {
 		counts += fmt.Sprintf(" · %d %s", m.replays, plural(m.replays, "replay"))
 	}
-	if len(m.entries) < m.received {
+	switch {
+	case m.newerDropped:
+		counts += fmt.Sprintf(" · %d oldest shown (G: newest)", len(m.entries))
+	case len(m.entries) < m.received:
 		counts += fmt.Sprintf(" · last %d shown", len(m.entries))
 	}
 	if m.dropped > 0 {
