@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	tea "github.com/charmbracelet/bubbletea"
 	"github.com/charmbracelet/lipgloss"
 	"github.com/muesli/termenv"
 
@@ -354,5 +355,30 @@ func TestHistoryNewestComesBack(t *testing.T) {
 	send(m, press("g"), press("k"))
 	if m.Len() != 200 {
 		t.Fatalf("paging after reload: %d", m.Len())
+	}
+}
+
+// TestEveryWidthFits: the header was not cut to the screen, so below about
+// 56 columns a reconnecting state made line 1 wider than the terminal (which
+// then wrapped and scrolled the whole frame). Every view at every width from
+// 20 to 130 columns now fits.
+func TestEveryWidthFits(t *testing.T) {
+	m, _ := fixture(t, 80, 24, WithVerifier(fakeVerifier{}))
+	send(m, ConnMsg{State: ConnReconnecting, Attempt: 12, Retry: 3 * time.Second})
+	for w := 20; w <= 130; w++ {
+		for _, h := range []int{6, 24} {
+			send(m, tea.WindowSizeMsg{Width: w, Height: h})
+			checkFrame(t, m, w, h)
+			send(m, press("enter"))
+			checkFrame(t, m, w, h)
+			send(m, press("c"))
+			checkFrame(t, m, w, h)
+			send(m, press("esc"), press("esc"), press("?"))
+			checkFrame(t, m, w, h)
+			send(m, press("?"), press("k"))
+			if t.Failed() {
+				t.Fatalf("at %dx%d", w, h)
+			}
+		}
 	}
 }

@@ -111,7 +111,8 @@ func (m *Model) headerView() string {
 	}
 	avail2 := m.width - lipgloss.Width(r2) - 1
 	line2 := st.Faint.Render(fit(counts, max(avail2, 0))) + " " + r2
-	return line1 + "\n" + line2
+	// On a narrow screen the connection state alone can be wider than it.
+	return ansi.Truncate(line1, m.width, "…") + "\n" + ansi.Truncate(line2, m.width, "…")
 }
 
 func (m *Model) connView() string {
