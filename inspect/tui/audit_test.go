@@ -382,3 +382,12 @@ func TestEveryWidthFits(t *testing.T) {
 		}
 	}
 }
+
+// TestCRLFBodyReadsAsLines: escaping control characters must not put a
+// \x0d at the end of every line of a CRLF body (multipart, for one).
+func TestCRLFBodyReadsAsLines(t *testing.T) {
+	got := printable("--b\r\nContent-Disposition: form-data; name=\"a\"\r\n\r\n1\r\n--b--\r", true)
+	if want := "--b\nContent-Disposition: form-data; name=\"a\"\n\n1\n--b--\\x0d"; got != want {
+		t.Fatalf("got %q, want %q", got, want)
+	}
+}

@@ -147,8 +147,8 @@ func section(st *Styles, title string, width int) string {
 // text bodies) safe to put on the terminal: a control character such as ESC
 // would otherwise be interpreted, letting a sender clear the screen, recolour
 // it or set the window title. Controls and C1 characters are shown as Go
-// escapes (\x1b), a tab as spaces and a CR as \r (it would move the cursor);
-// newlines are kept when multiline is set. Text without any is returned as is.
+// escapes (\x1b) and a tab as spaces; newlines (and CRLF, as a newline) are
+// kept when multiline is set. Text without any is returned as is.
 func printable(s string, multiline bool) string {
 	clean := true
 	for i := 0; i < len(s); i++ {
@@ -163,8 +163,11 @@ func printable(s string, multiline bool) string {
 	}
 	var b strings.Builder
 	b.Grow(len(s) + 16)
-	for _, r := range s {
+	for i, r := range s {
 		switch {
+		case r == '\r' && multiline && i+1 < len(s) && s[i+1] == '\n':
+			// CRLF line ends (multipart bodies, many text formats) read as
+			// line ends, not as a \x0d on every line.
 		case r == '\n' && multiline:
 			b.WriteByte('\n')
 		case r == '\t':
