@@ -391,3 +391,20 @@ func TestCRLFBodyReadsAsLines(t *testing.T) {
 		t.Fatalf("got %q, want %q", got, want)
 	}
 }
+
+// TestConnectionErrorShown: ConnMsg.Err was never drawn: with the relay
+// unreachable the header said "reconnecting (attempt 5 …)" and nothing said
+// why.
+func TestConnectionErrorShown(t *testing.T) {
+	m := New(WithConn(ConnMsg{State: ConnConnecting}))
+	m.SetSize(80, 24)
+	send(m, ConnMsg{State: ConnReconnecting, Attempt: 5, Retry: time.Second, Err: "dial tcp 127.0.0.1:1: connect: connection refused"})
+	if v := plain(m); !strings.Contains(strings.Split(v, "\n")[1], "connection refused") {
+		t.Fatalf("no reason shown:\n%s", v)
+	}
+	checkFrame(t, m, 80, 24)
+	send(m, ConnMsg{State: ConnConnected})
+	if v := plain(m); strings.Contains(v, "refused") {
+		t.Fatalf("stale reason after reconnecting:\n%s", v)
+	}
+}

@@ -111,6 +111,12 @@ func (m *Model) headerView() string {
 	}
 	avail2 := m.width - lipgloss.Width(r2) - 1
 	line2 := st.Faint.Render(fit(counts, max(avail2, 0))) + " " + r2
+	if c := m.conn; c.Err != "" && (c.State == ConnReconnecting || c.State == ConnOffline) {
+		// Why the tunnel is down (relay unreachable, refused token): the
+		// state alone left the user guessing.
+		e := " · " + printable(c.Err, false)
+		line2 = st.Faint.Render(counts) + st.Error.Render(fit(e, max(avail2-lipgloss.Width(counts), 0))) + " " + r2
+	}
 	// On a narrow screen the connection state alone can be wider than it.
 	return ansi.Truncate(line1, m.width, "…") + "\n" + ansi.Truncate(line2, m.width, "…")
 }
