@@ -168,10 +168,16 @@ func Send(ctx context.Context, req *capture.Request, opts Options) Result {
 }
 
 // NewClient returns the HTTP client replays use by default: no redirects
-// followed (the app's own answer is what matters), no cookie jar.
+// followed (the app's own answer is what matters), no cookie jar, and no
+// transparent compression — Go's default transport would add
+// "Accept-Encoding: gzip" to a request that had none and decompress the
+// answer, so the app would not see the original headers and the recorded
+// response would not be what the app sent (the tunnel's forwarder does the
+// same).
 func NewClient() *http.Client {
 	return &http.Client{
-		Timeout: 60 * time.Second,
+		Transport: transport(),
+		Timeout:   60 * time.Second,
 		CheckRedirect: func(*http.Request, []*http.Request) error {
 			return http.ErrUseLastResponse
 		},
@@ -208,6 +214,14 @@ func Deliver(ctx context.Context, client *http.Client, req *capture.Request, tar
 	out.Duration = out.At.Sub(start)
 	return out
 }
+
+// transport is shared by every default client so that connections are
+// reused across replays instead of one idle pool per replay.
+var transport = sync.OnceValue(func() *http.Transport {
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.DisableCompression = true
+	return tr
+})
 
 func deliveryError(err error, target *url.URL) string {
 	var uerr *url.Error

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/url"
 	"strings"
 	"sync"
@@ -147,8 +148,15 @@ type signerVerifier struct {
 	now func() time.Time
 }
 
+// Verify checks r as of when it was received: the badge is about what the
+// sender sent, and the inspector verifies lazily, when a row is first
+// drawn — possibly long after (hookctl inspect, scrolling back).
 func (v signerVerifier) Verify(r *capture.Request) tui.Signature {
-	res := v.s.Check(r, v.now())
+	at := r.ReceivedAt
+	if at.IsZero() {
+		at = v.now()
+	}
+	res := v.s.Check(r, at)
 	switch {
 	case res.Valid:
 		return tui.Signature{State: tui.SigValid}
@@ -178,24 +186,42 @@ func (f *Factory) inspectorOptions(ctx context.Context) []tui.Option {
 	if editor == "" {
 		editor = f.Getenv("EDITOR")
 	}
-	var mu sync.Mutex
-	clip := func(s string) error {
-		// OSC 52 goes to the terminal on stderr so it never interleaves
-		// with a frame being written to stdout.
-		if !f.IO.StderrTTY {
-			return errors.New("stderr is not a terminal")
-		}
-		mu.Lock()
-		defer mu.Unlock()
-		_, err := osc52.New(s).WriteTo(f.IO.ErrOut)
-		return err
-	}
 	return []tui.Option{
 		tui.WithStyles(tui.NewStyles(r)),
 		tui.WithEditor(editor),
-		tui.WithClipboard(clip),
+		tui.WithClipboard(osc52Clipboard(f.IO.ErrOut, f.IO.StderrTTY, f.Getenv("TERM"))),
 		tui.WithClock(f.Now),
 		tui.WithContext(ctx),
+	}
+}
+
+// maxClipboard bounds what copy-as-curl sends through OSC 52. Terminals cap
+// the sequence (or stall on it), and a multi-megabyte body would otherwise be
+// written to the terminal base64-encoded — 26 MB for a 20 MB body — while the
+// screen waits; hookctl events export writes such a command to a file.
+const maxClipboard = 512 << 10
+
+// osc52Clipboard copies text with an OSC 52 sequence written to w, the
+// terminal on stderr, so it never interleaves with a frame being written to
+// stdout. term is $TERM: the Linux console does not parse OSC 52 and prints
+// its base64 payload over the screen, so there (and on a dumb terminal)
+// nothing is written.
+func osc52Clipboard(w io.Writer, tty bool, term string) func(string) error {
+	var mu sync.Mutex
+	return func(s string) error {
+		if !tty {
+			return errors.New("stderr is not a terminal")
+		}
+		if term == "linux" || term == "dumb" {
+			return fmt.Errorf("TERM=%s has no OSC 52 clipboard", term)
+		}
+		if len(s) > maxClipboard {
+			return fmt.Errorf("%d KiB is too large for the terminal clipboard (hookctl events export ID --format curl > replay.sh)", len(s)>>10)
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		_, err := osc52.New(s).WriteTo(w)
+		return err
 	}
 }
 

@@ -32,9 +32,9 @@ func renderBody(st *Styles, contentType string, body []byte) string {
 		var buf bytes.Buffer
 		if len(body) <= bodyShowLimit && json.Indent(&buf, body, "", "  ") == nil {
 			if buf.Len() <= bodyHighlightLimit {
-				return highlightJSON(st, buf.String())
+				return highlightJSON(st, printable(buf.String(), true))
 			}
-			return buf.String()
+			return printable(buf.String(), true)
 		}
 	case mt == "application/x-www-form-urlencoded" && isText(body):
 		if s, ok := renderForm(st, string(body)); ok {
@@ -43,9 +43,9 @@ func renderBody(st *Styles, contentType string, body []byte) string {
 	}
 	if isText(body) {
 		if len(body) > bodyShowLimit {
-			return string(body[:bodyShowLimit]) + "\n" + st.Faint.Render(fmt.Sprintf("… %d more bytes", len(body)-bodyShowLimit))
+			return printable(string(body[:bodyShowLimit]), true) + "\n" + st.Faint.Render(fmt.Sprintf("… %d more bytes", len(body)-bodyShowLimit))
 		}
-		return string(body)
+		return printable(string(body), true)
 	}
 	n := min(len(body), hexShowLimit)
 	s := strings.TrimRight(hex.Dump(body[:n]), "\n")
@@ -82,7 +82,7 @@ func renderForm(st *Styles, s string) (string, bool) {
 		if err1 != nil || err2 != nil {
 			return "", false
 		}
-		b.WriteString(st.JSONKey.Render(dk) + " = " + st.JSONString.Render(dv) + "\n")
+		b.WriteString(st.JSONKey.Render(printable(dk, false)) + " = " + st.JSONString.Render(printable(dv, false)) + "\n")
 	}
 	return strings.TrimSuffix(b.String(), "\n"), true
 }
@@ -141,4 +141,42 @@ func highlightJSON(st *Styles, s string) string {
 func section(st *Styles, title string, width int) string {
 	t := "── " + title + " "
 	return st.Section.Render(t + strings.Repeat("─", max(width-lipgloss.Width(t), 0)))
+}
+
+// printable makes untrusted text (decoded form fields, header values, paths,
+// text bodies) safe to put on the terminal: a control character such as ESC
+// would otherwise be interpreted, letting a sender clear the screen, recolour
+// it or set the window title. Controls and C1 characters are shown as Go
+// escapes (\x1b) and a tab as spaces; newlines (and CRLF, as a newline) are
+// kept when multiline is set. Text without any is returned as is.
+func printable(s string, multiline bool) string {
+	clean := true
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c < 0x20 && !(multiline && c == '\n') || c == 0x7f || c == 0xc2 && i+1 < len(s) && s[i+1] >= 0x80 && s[i+1] <= 0x9f {
+			clean = false
+			break
+		}
+	}
+	if clean {
+		return s
+	}
+	var b strings.Builder
+	b.Grow(len(s) + 16)
+	for i, r := range s {
+		switch {
+		case r == '\r' && multiline && i+1 < len(s) && s[i+1] == '\n':
+			// CRLF line ends (multipart bodies, many text formats) read as
+			// line ends, not as a \x0d on every line.
+		case r == '\n' && multiline:
+			b.WriteByte('\n')
+		case r == '\t':
+			b.WriteString("    ")
+		case r < 0x20 || r >= 0x7f && r <= 0x9f:
+			fmt.Fprintf(&b, `\x%02x`, r)
+		default:
+			b.WriteRune(r)
+		}
+	}
+	return b.String()
 }

@@ -1,6 +1,7 @@
 package tui
 
 import (
+	"slices"
 	"sync"
 	"time"
 
@@ -14,12 +15,17 @@ import (
 // once per frame. When the queue is full the oldest event notice is dropped
 // and counted — the event itself is safe in the relay's store, and the
 // header says how many were not shown — so a flood cannot stall forwarding
-// or grow memory. Connection updates are never dropped.
+// or grow memory. The dropped event's later response and retry notices are
+// discarded with it. A response to an event the inspector already shows is
+// never dropped (its row would stay pending for ever): such responses are
+// bounded by the events in flight, so the queue may exceed its limit by at
+// most that many. Connection updates are coalesced to the latest.
 type Feed struct {
 	mu      sync.Mutex
 	q       []tea.Msg
 	limit   int
 	dropped int
+	skip    map[string]struct{} // ids of dropped events whose response is still to come
 	wake    chan struct{}
 	done    chan struct{}
 	once    sync.Once
@@ -34,7 +40,7 @@ func NewFeed(limit int) *Feed {
 	if limit <= 0 {
 		limit = DefaultFeedLimit
 	}
-	return &Feed{limit: limit, wake: make(chan struct{}, 1), done: make(chan struct{})}
+	return &Feed{limit: limit, skip: map[string]struct{}{}, wake: make(chan struct{}, 1), done: make(chan struct{})}
 }
 
 // Event reports a newly received (pending) request.
@@ -59,8 +65,26 @@ func (f *Feed) Close() { f.once.Do(func() { close(f.done) }) }
 
 func (f *Feed) push(m tea.Msg) {
 	f.mu.Lock()
+	switch m := m.(type) {
+	case EventMsg:
+		if m.Request != nil {
+			// Delivered again (after a reconnect): its updates count again.
+			delete(f.skip, m.Request.ID)
+		}
+	case ResponseMsg:
+		if _, ok := f.skip[m.ID]; ok {
+			delete(f.skip, m.ID) // its event was dropped: nothing shows it
+			f.mu.Unlock()
+			return
+		}
+	case RetryMsg:
+		if _, ok := f.skip[m.ID]; ok {
+			f.mu.Unlock()
+			return
+		}
+	}
 	if len(f.q) >= f.limit {
-		f.dropOldest()
+		f.dropOne()
 	}
 	f.q = append(f.q, m)
 	f.mu.Unlock()
@@ -70,17 +94,71 @@ func (f *Feed) push(m tea.Msg) {
 	}
 }
 
-// dropOldest removes the oldest update that is not a ConnMsg.
-func (f *Feed) dropOldest() {
+// dropOne makes room: it drops the oldest event notice (and the updates
+// queued for it), else the oldest retry notice, else an older connection
+// update superseded by a newer one. Responses are kept.
+func (f *Feed) dropOne() {
+	retry, conn := -1, -1
 	for i, m := range f.q {
-		if _, ok := m.(ConnMsg); ok {
-			continue
+		switch m := m.(type) {
+		case EventMsg:
+			f.dropEvent(i, m)
+			return
+		case RetryMsg:
+			if retry < 0 {
+				retry = i
+			}
+		case ConnMsg:
+			if conn < 0 {
+				conn = i
+			}
 		}
-		if _, ok := m.(EventMsg); ok {
-			f.dropped++
+	}
+	switch {
+	case retry >= 0:
+		f.q = slices.Delete(f.q, retry, retry+1)
+	case conn >= 0:
+		// Only the latest state matters; keep the URL it would have set.
+		old := f.q[conn].(ConnMsg)
+		for j := len(f.q) - 1; j > conn; j-- {
+			if c, ok := f.q[j].(ConnMsg); ok {
+				if c.URL == "" {
+					c.URL = old.URL
+					f.q[j] = c
+				}
+				f.q = slices.Delete(f.q, conn, conn+1)
+				return
+			}
 		}
-		f.q = append(f.q[:i], f.q[i+1:]...)
-		return
+	}
+}
+
+// dropEvent drops the event notice at i and the updates queued after it for
+// the same event, and remembers the id so its later updates are discarded.
+func (f *Feed) dropEvent(i int, ev EventMsg) {
+	f.dropped++
+	id := ""
+	if ev.Request != nil {
+		id = ev.Request.ID
+	}
+	answered := ev.Response != nil
+	n := len(f.q)
+	tail := slices.DeleteFunc(f.q[i+1:], func(m tea.Msg) bool {
+		switch m := m.(type) {
+		case ResponseMsg:
+			if id != "" && m.ID == id {
+				answered = true
+				return true
+			}
+		case RetryMsg:
+			return id != "" && m.ID == id
+		}
+		return false
+	})
+	f.q = append(f.q[:i], tail...)
+	clear(f.q[len(f.q):n])
+	if id != "" && !answered {
+		f.skip[id] = struct{}{}
 	}
 }
 

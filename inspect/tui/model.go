@@ -15,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -57,6 +58,7 @@ type entry struct {
 
 	sigDone bool      // sig computed (lazily: only rows that are drawn or opened)
 	retry   *RetryMsg // the last failed attempt while pending
+	retryAt time.Time // when the next attempt is due
 
 	// The rendered row, reused while width and selection are unchanged:
 	// a frame then costs a string join, not a lipgloss render per cell.
@@ -97,6 +99,7 @@ type Model struct {
 	targets []string
 	target  func(path string) *url.URL // copy-as-curl target for a path
 	conn    ConnMsg
+	retryAt time.Time // when the next reconnect attempt is due
 	paused  bool
 
 	entries  []*entry // oldest first; at most limit
@@ -120,6 +123,7 @@ type Model struct {
 	detail      viewport.Model
 	detailEntry *entry
 	text        string
+	textEscaped bool // text has control characters the view shows escaped
 	notice      string
 	noticeErr   bool
 	width       int
@@ -132,6 +136,7 @@ type Model struct {
 
 	loadingOlder bool
 	historyDone  bool
+	newerDropped bool // paging history evicted the newest events
 	quitting     bool
 }
 
@@ -258,7 +263,7 @@ func (m *Model) SetSize(w, h int) {
 	if m.mode == modeDetail && m.detailEntry != nil {
 		m.setDetail(m.detailEntry, false)
 	} else if m.mode == modeText {
-		m.detail.SetContent(wrap(m.text, m.width))
+		m.detail.SetContent(m.textContent())
 	}
 	m.clampOffset()
 }
@@ -339,7 +344,7 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		return m, nil
 	case clipboardMsg:
 		if msg.err != nil {
-			m.setNotice("clipboard unavailable: the command is shown below", true)
+			m.setNotice(fmt.Sprintf("not copied: %v; the command is shown below", msg.err), true)
 		} else {
 			m.setNotice("curl command copied (OSC 52); shown below in case your terminal ignores it", false)
 		}
@@ -374,6 +379,7 @@ func (m *Model) apply(u tea.Msg) {
 	case RetryMsg:
 		if e := m.byID[u.ID]; e != nil && e.resp == nil {
 			e.retry = &u
+			e.retryAt = m.now().Add(u.RetryIn)
 			e.line = ""
 			if m.detailEntry == e && m.mode == modeDetail {
 				m.setDetail(e, true)
@@ -384,6 +390,10 @@ func (m *Model) apply(u tea.Msg) {
 			u.URL = m.conn.URL
 		}
 		m.conn = u
+		m.retryAt = time.Time{}
+		if u.Retry > 0 {
+			m.retryAt = m.now().Add(u.Retry)
+		}
 		if u.URL != "" {
 			m.url = u.URL
 		}
@@ -465,11 +475,26 @@ func (m *Model) signature(e *entry) Signature {
 }
 
 // evict drops the oldest entries until the list is within its bounds. The
-// newest entry always stays.
+// newest entry always stays, and so does the entry the user is on (the open
+// detail, or the selection when not following): in a flood it used to be
+// evicted from under the cursor, which then jumped to the oldest row — itself
+// evicted a frame later — so nothing could be opened.
 func (m *Model) evict() {
-	n := 0
-	for len(m.entries)-n > m.limit || (m.bytes > m.maxBytes && len(m.entries)-n > 1) {
+	var pinned *entry
+	switch {
+	case m.mode == modeDetail && m.detailEntry != nil:
+		pinned = m.detailEntry
+	case !m.follow:
+		pinned = m.sel
+	}
+	n, kept := 0, 0
+	for n < len(m.entries)-1 && (len(m.entries)-n+kept > m.limit || m.bytes > m.maxBytes) {
 		e := m.entries[n]
+		n++
+		if e == pinned {
+			kept = 1
+			continue
+		}
 		m.bytes -= e.size()
 		if e.resp == nil {
 			m.pending--
@@ -477,12 +502,20 @@ func (m *Model) evict() {
 		if e.req.ID != "" && m.byID[e.req.ID] == e {
 			delete(m.byID, e.req.ID)
 		}
-		n++
 	}
 	if n == 0 {
 		return
 	}
+	if kept == 1 {
+		// The pinned entry takes the slot just before the survivors, which
+		// belonged to a dropped entry; order by seq is kept.
+		n--
+		m.entries[n] = pinned
+	}
 	oldest := m.entries[n].seq
+	if kept == 1 {
+		oldest = m.entries[min(n+1, len(m.entries)-1)].seq
+	}
 	// Re-slicing instead of copying keeps eviction O(1); append moves the
 	// live entries to a new array when the old one is used up, so the
 	// backing array stays within about twice the limit.
@@ -490,14 +523,20 @@ func (m *Model) evict() {
 	m.entries = m.entries[n:]
 	k := sort.Search(len(m.visible), func(i int) bool { return m.visible[i].seq >= oldest })
 	if k > 0 {
-		clear(m.visible[:k])
-		m.visible = m.visible[k:]
-		m.offset = max(m.offset-k, 0)
+		dropped := k
+		if kept == 1 && slices.Contains(m.visible[:k], pinned) {
+			// pinned is among the first k: keep it in front.
+			m.visible[k-1] = pinned
+			dropped--
+		}
+		clear(m.visible[:dropped])
+		m.visible = m.visible[dropped:]
+		m.offset = max(m.offset-dropped, 0)
 	}
-	if m.sel != nil && m.sel.seq < oldest {
+	if m.sel != nil && m.sel != pinned && m.sel.seq < oldest {
 		m.sel = nil
 	}
-	if m.detailEntry != nil && m.detailEntry.seq < oldest && m.mode != modeDetail {
+	if m.detailEntry != nil && m.detailEntry != pinned && m.detailEntry.seq < oldest && m.mode != modeDetail {
 		m.detailEntry = nil
 	}
 }
@@ -658,6 +697,9 @@ func (m *Model) handleKey(msg tea.KeyMsg) tea.Cmd {
 	case key.Matches(msg, k.Top):
 		return m.move(-len(m.visible))
 	case key.Matches(msg, k.Bottom):
+		if m.newerDropped && m.history != nil && !m.loadingOlder {
+			return m.reloadNewest()
+		}
 		m.follow = true
 		m.afterChange()
 		return nil
@@ -863,8 +905,9 @@ func (m *Model) copyCurl(e *entry) tea.Cmd {
 		return nil
 	}
 	m.text = s
+	m.textEscaped = printable(s, true) != s
 	m.mode = modeText
-	m.detail.SetContent(wrap(s, m.width))
+	m.detail.SetContent(m.textContent())
 	m.detail.GotoTop()
 	if m.clipboard == nil {
 		m.setNotice("no clipboard: copy the command below", true)
@@ -872,6 +915,13 @@ func (m *Model) copyCurl(e *entry) tea.Cmd {
 	}
 	cp := m.clipboard
 	return func() tea.Msg { return clipboardMsg{err: cp(s)} }
+}
+
+// textContent is the copy-as-curl view: the command broken to the width,
+// with control characters a text body may carry (CR, tab, C1) shown escaped
+// rather than sent to the terminal — the clipboard has the exact command.
+func (m *Model) textContent() string {
+	return wrap(printable(shellLines(m.text, m.width), true), m.width)
 }
 
 func (m *Model) loadOlder(before string) tea.Cmd {
@@ -922,6 +972,7 @@ func (m *Model) historyLoaded(msg historyMsg) {
 	}
 	m.seq = uint64(len(m.entries))
 	for len(m.entries) > m.limit || (m.bytes > m.maxBytes && len(m.entries) > 1) {
+		m.newerDropped = true
 		e := m.entries[len(m.entries)-1]
 		m.bytes -= e.size()
 		if e.resp == nil {
@@ -948,6 +999,19 @@ func (m *Model) historyLoaded(msg historyMsg) {
 		m.follow = false
 	}
 	m.afterChange()
+}
+
+// reloadNewest starts over from the newest stored page, for G after paging
+// back far enough that the newest events were evicted (they could not be
+// reached again otherwise).
+func (m *Model) reloadNewest() tea.Cmd {
+	clear(m.entries)
+	m.entries, m.visible, m.byID = nil, nil, map[string]*entry{}
+	m.bytes, m.pending, m.failed, m.replays, m.received, m.seq = 0, 0, 0, 0, 0, 0
+	m.sel, m.offset, m.follow = nil, 0, true
+	m.historyDone, m.newerDropped, m.loadingOlder = false, false, true
+	m.setNotice("loading the newest events…", false)
+	return m.loadOlder("")
 }
 
 func parseTarget(s string) *url.URL {

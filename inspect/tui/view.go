@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/charmbracelet/bubbles/key"
 	"github.com/charmbracelet/lipgloss"
@@ -30,7 +31,11 @@ func (m *Model) View() string {
 	case modeDetail:
 		body = append([]string{m.detailTitle()}, strings.Split(m.detailViewport(rows-1), "\n")...)
 	case modeText:
-		body = append([]string{m.Styles.Bold.Render(fit("copy as curl · esc to close", m.width))}, strings.Split(m.detailViewport(rows-1), "\n")...)
+		title := "copy as curl · esc to close"
+		if m.textEscaped {
+			title += " · control characters shown escaped: use the clipboard or hookctl events export"
+		}
+		body = append([]string{m.Styles.Bold.Render(fit(title, m.width))}, strings.Split(m.detailViewport(rows-1), "\n")...)
 	case modeHelp:
 		body = append([]string{m.Styles.Bold.Render("Keys")}, strings.Split(m.Help.FullHelpView(m.KeyMap.FullHelp()), "\n")...)
 	default:
@@ -62,7 +67,13 @@ func (m *Model) headerView() string {
 		where = "(webhook URL once connected)"
 	}
 	if len(m.targets) > 0 {
-		where += " → " + strings.Join(m.targets, ", ")
+		// "http://" says nothing about a local target and cost the port at
+		// 80 columns ("→ http://localhost:3…").
+		ts := make([]string, len(m.targets))
+		for i, t := range m.targets {
+			ts[i] = strings.TrimPrefix(t, "http://")
+		}
+		where += " → " + strings.Join(ts, ", ")
 	}
 	avail := m.width - lipgloss.Width(left) - lipgloss.Width(right) - 2
 	line1 := left + " " + fit(where, max(avail, 0)) + " " + right
@@ -77,7 +88,10 @@ func (m *Model) headerView() string {
 	if m.replays > 0 {
 		counts += fmt.Sprintf(" · %d %s", m.replays, plural(m.replays, "replay"))
 	}
-	if len(m.entries) < m.received {
+	switch {
+	case m.newerDropped:
+		counts += fmt.Sprintf(" · %d oldest shown (G: newest)", len(m.entries))
+	case len(m.entries) < m.received:
 		counts += fmt.Sprintf(" · last %d shown", len(m.entries))
 	}
 	if m.dropped > 0 {
@@ -97,7 +111,14 @@ func (m *Model) headerView() string {
 	}
 	avail2 := m.width - lipgloss.Width(r2) - 1
 	line2 := st.Faint.Render(fit(counts, max(avail2, 0))) + " " + r2
-	return line1 + "\n" + line2
+	if c := m.conn; c.Err != "" && (c.State == ConnReconnecting || c.State == ConnOffline) {
+		// Why the tunnel is down (relay unreachable, refused token): the
+		// state alone left the user guessing.
+		e := " · " + printable(c.Err, false)
+		line2 = st.Faint.Render(counts) + st.Error.Render(fit(e, max(avail2-lipgloss.Width(counts), 0))) + " " + r2
+	}
+	// On a narrow screen the connection state alone can be wider than it.
+	return ansi.Truncate(line1, m.width, "…") + "\n" + ansi.Truncate(line2, m.width, "…")
 }
 
 func (m *Model) connView() string {
@@ -110,8 +131,10 @@ func (m *Model) connView() string {
 		return st.Connected.Render("● connected")
 	case ConnReconnecting:
 		s := fmt.Sprintf("◌ reconnecting (attempt %d", c.Attempt)
-		if c.Retry > 0 {
-			s += ", next in " + c.Retry.Round(100*time.Millisecond).String()
+		if !m.retryAt.IsZero() {
+			// A clock time, not "next in 2s": the header is not redrawn
+			// every second, and a countdown would freeze.
+			s += ", next at " + m.retryAt.In(m.loc).Format("15:04:05")
 		}
 		return st.Reconnecting.Render(s + ")")
 	case ConnOffline:
@@ -187,7 +210,7 @@ func (m *Model) renderRow(e *entry, c columns, selected bool) string {
 	}
 	status, sstyle := statusText(st, e.resp)
 	if e.resp == nil && e.retry != nil {
-		status, sstyle = fmt.Sprintf("retry %d", e.retry.Attempt), &st.Status4xx
+		status, sstyle = retryText(e.retry.Attempt), &st.Status4xx
 	}
 	dur, size := "", fmtSize(len(r.Body))
 	if e.resp != nil && e.resp.Error == "" {
@@ -198,13 +221,13 @@ func (m *Model) renderRow(e *entry, c columns, selected bool) string {
 		style *lipgloss.Style
 	}{
 		{gutter + mark, nil},
-		{fit(r.ReceivedAt.In(m.loc).Format("15:04:05"), 8) + " ", &st.Faint},
+		{fit(m.rowTime(r.ReceivedAt), 8) + " ", &st.Faint},
 		{fit(r.Method, 7) + " ", &st.Bold},
-		{fit(r.URI(), c.path) + " ", nil},
+		{fit(printable(r.URI(), false), c.path) + " ", nil},
 		{fit(status, 7) + " ", sstyle},
 		{fitR(dur, 6) + " ", &st.Faint},
 		{fitR(size, 6) + " ", &st.Faint},
-		{fit(r.ID, c.id), &st.Faint},
+		{fitTail(r.ID, c.id), &st.Faint},
 	}
 	if r.ReplayOf != "" {
 		cells[0].style = &st.Replay
@@ -228,6 +251,34 @@ func (m *Model) renderRow(e *entry, c columns, selected bool) string {
 		return st.Selected.Render(b.String())
 	}
 	return b.String()
+}
+
+// rowTime is the time column: the time of day for today's events, the date
+// for older ones (hookctl inspect pages history), so that yesterday's
+// 09:00 does not read as this morning's.
+func (m *Model) rowTime(t time.Time) string {
+	t = t.In(m.loc)
+	ty, tm, td := t.Date()
+	ny, nm, nd := m.now().In(m.loc).Date()
+	if ty == ny && tm == nm && td == nd {
+		return t.Format("15:04:05")
+	}
+	if ty == ny {
+		return t.Format("Jan _2")
+	}
+	return t.Format("2006-01")
+}
+
+// retryText fits the 7-cell status column: "retry 12" was cut to "retry 1…",
+// which reads as the first retry.
+func retryText(attempt int) string {
+	switch {
+	case attempt < 10:
+		return fmt.Sprintf("retry %d", attempt)
+	case attempt < 100:
+		return fmt.Sprintf("retry%d", attempt)
+	}
+	return "retry…"
 }
 
 func statusText(st *Styles, r *capture.Response) (string, *lipgloss.Style) {
@@ -289,7 +340,7 @@ func (m *Model) detailTitle() string {
 	if e == nil {
 		return ""
 	}
-	s := e.req.Method + " " + e.req.URI()
+	s := printable(e.req.Method+" "+e.req.URI(), false)
 	if e.req.ID != "" {
 		s += " · " + e.req.ID
 	}
@@ -318,9 +369,9 @@ func (m *Model) detailContent(e *entry) string {
 	w := m.width
 	var b strings.Builder
 	b.WriteString(section(st, "Request", w) + "\n")
-	b.WriteString(st.Bold.Render(r.Method+" "+r.URI()+" HTTP/1.1") + "\n")
+	b.WriteString(st.Bold.Render(printable(r.Method+" "+r.URI(), false)+" HTTP/1.1") + "\n")
 	if r.Host != "" {
-		b.WriteString(st.Faint.Render("Host: ") + r.Host + "\n")
+		b.WriteString(st.Faint.Render("Host: ") + printable(r.Host, false) + "\n")
 	}
 	writeHeaders(&b, st, r.Headers)
 	b.WriteString("\n" + renderBody(st, r.Headers.Get("Content-Type"), r.Body) + "\n\n")
@@ -338,7 +389,7 @@ func (m *Model) detailContent(e *entry) string {
 	switch resp := e.resp; {
 	case resp == nil && e.retry != nil:
 		b.WriteString(st.Status4xx.Render(fmt.Sprintf("pending: attempt %d failed: ", e.retry.Attempt)) + e.retry.Err +
-			st.Faint.Render(fmt.Sprintf(" (retrying in %s)", e.retry.RetryIn.Round(time.Millisecond))) + "\n")
+			st.Faint.Render(fmt.Sprintf(" (next attempt at %s)", e.retryAt.In(m.loc).Format("15:04:05"))) + "\n")
 	case resp == nil:
 		b.WriteString(st.Pending.Render("pending: waiting for the local app") + "\n")
 	case resp.Error != "":
@@ -370,7 +421,7 @@ func (m *Model) detailContent(e *entry) string {
 
 func writeHeaders(b *strings.Builder, st *Styles, hs capture.Headers) {
 	for _, h := range hs {
-		b.WriteString(st.Faint.Render(h.Name+":") + " " + h.Value + "\n")
+		b.WriteString(st.Faint.Render(printable(h.Name, false)+":") + " " + printable(h.Value, false) + "\n")
 	}
 }
 
@@ -386,6 +437,15 @@ func fit(s string, w int) string {
 	return s + strings.Repeat(" ", w-n)
 }
 
+// fitTail is fit keeping the end of s: event ids share their leading
+// (time) characters, so only the tail tells rows apart.
+func fitTail(s string, w int) string {
+	if w <= 1 || ansi.StringWidth(s) <= w {
+		return fit(s, w)
+	}
+	return "…" + ansi.TruncateLeft(s, ansi.StringWidth(s)-(w-1), "")
+}
+
 // fitR is fit, right-aligned.
 func fitR(s string, w int) string {
 	n := ansi.StringWidth(s)
@@ -393,6 +453,80 @@ func fitR(s string, w int) string {
 		return fit(s, w)
 	}
 	return strings.Repeat(" ", w-n) + s
+}
+
+// shellLines re-breaks a shell command (copy as curl) so that no line is
+// wider than w and the command shown still runs when copied off the screen:
+// between arguments with " \\" and an indent, inside a quoted argument with
+// "'\\" and a new line starting "'", inside a bare word with "\\". A plain
+// wrap broke "curl ... --globoff 'URL' \\" before the URL, and the pasted
+// command ran curl without one.
+func shellLines(s string, w int) string {
+	if w < 8 {
+		return s
+	}
+	var b strings.Builder
+	quoted := false
+	for i, l := range strings.Split(s, "\n") {
+		if i > 0 {
+			b.WriteByte('\n')
+		}
+		quoted = breakShellLine(&b, l, w, quoted)
+	}
+	return b.String()
+}
+
+// breakShellLine writes line l (which starts inside a single-quoted string
+// when quoted is set) to b, broken to at most w cells, and returns whether
+// the line ends inside a quoted string.
+func breakShellLine(b *strings.Builder, l string, w int, quoted bool) bool {
+	var cur strings.Builder
+	curW, lastSpace, seenWord := 0, -1, false
+	flush := func(s string) {
+		b.WriteString(s)
+		b.WriteByte('\n')
+	}
+	fits := ansi.StringWidth(l) <= w
+	for i := 0; i < len(l); {
+		r, n := utf8.DecodeRuneInString(l[i:])
+		if r == '\\' && !quoted && i+1 < len(l) {
+			_, n2 := utf8.DecodeRuneInString(l[i+1:])
+			n += n2 // an escape pair stays together
+		}
+		unit := l[i : i+n]
+		uw := ansi.StringWidth(unit)
+		if !fits && curW+uw > w-2 {
+			line := cur.String()
+			switch {
+			case lastSpace > 0:
+				flush(line[:lastSpace] + " \\")
+				line = "  " + line[lastSpace+1:]
+			case quoted:
+				flush(line + "'\\")
+				line = "'"
+			default:
+				flush(line + "\\")
+				line = ""
+			}
+			cur.Reset()
+			cur.WriteString(line)
+			curW, lastSpace = ansi.StringWidth(line), -1
+		}
+		switch {
+		case unit == "'":
+			quoted = !quoted
+		case unit == " " && !quoted && seenWord:
+			lastSpace = cur.Len()
+		}
+		if unit != " " {
+			seenWord = true
+		}
+		cur.WriteString(unit)
+		curW += uw
+		i += len(unit)
+	}
+	b.WriteString(cur.String())
+	return quoted
 }
 
 // wrap wraps every line of s at w cells.
