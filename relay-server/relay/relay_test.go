@@ -1097,3 +1097,26 @@ func TestEmptyQueryKept(t *testing.T) {
 		}
 	}
 }
+
+// A pending read cut short by its byte cap, with room left in the window,
+// must continue by itself: acks wake the writer only when the window was
+// full, and this CLI never acks.
+func TestLargeBacklogWithoutAcks(t *testing.T) {
+	if testing.Short() {
+		t.Skip("15 MiB through the relay")
+	}
+	// No pings: they would wake the writer too, hiding a stall.
+	r := startRelay(t, relay.Config{Open: true, PingInterval: time.Minute, DeadAfter: 2 * time.Minute})
+	body := make([]byte, 5<<20)
+	var ids []string
+	for i := 0; i < 3; i++ {
+		s, _, b := r.send(t, "POST", "/h/alpha", body, nil)
+		ids = append(ids, queuedID(t, s, b))
+	}
+	c := mustListen(t, r.URL, wire.Message{Endpoint: "alpha", Reply: ackMode})
+	for _, id := range ids {
+		if ev := c.expect(wire.TypeEvent).Event; ev.ID != id {
+			t.Errorf("got %s, want %s", ev.ID, id)
+		}
+	}
+}

@@ -446,6 +446,10 @@ func (s *session) handle(ctx context.Context, m wire.Message) error {
 		}
 		s.mu.Lock()
 		resp, mine := s.inflight[m.ID]
+		// Only an ack that frees the last slot of a full window needs to
+		// wake the writer: with room left, its last read took everything
+		// pending (or it woke itself for more), and new events poke it.
+		full := len(s.inflight) >= s.window
 		delete(s.inflight, m.ID)
 		s.mu.Unlock()
 		// An id sent on an earlier connection is acked too; the store
@@ -453,7 +457,7 @@ func (s *session) handle(ctx context.Context, m wire.Message) error {
 		if err := st.Ack(context.WithoutCancel(ctx), s.endpoint, m.ID, resp, s.r.cfg.Now()); err != nil {
 			s.r.log.Error("listen: ack", "endpoint", s.endpoint, "id", m.ID, "err", err)
 		}
-		if mine {
+		if mine && full {
 			s.wake()
 		}
 	case wire.TypeResponse:
@@ -541,7 +545,9 @@ func (s *session) writeLoop(ctx context.Context) {
 				return
 			}
 			sent := make([]string, 0, len(ps))
+			var size int64
 			for _, p := range ps {
+				size += int64(len(p.Event.Body))
 				s.mu.Lock()
 				s.inflight[p.Event.ID] = nil
 				s.mu.Unlock()
@@ -556,9 +562,11 @@ func (s *session) writeLoop(ctx context.Context) {
 			if len(ps) > 0 {
 				ping.Reset(s.r.cfg.PingInterval)
 			}
-			if len(ps) == n {
-				// Maybe more; look again once pending control replies and
-				// cancellation have had their turn.
+			if len(ps) == n || size >= pendingBytes {
+				// Maybe more (the read was cut by count or by size); look
+				// again once pending control replies and cancellation have
+				// had their turn. Acks wake the writer only when the
+				// window was full, so this wake is the one that continues.
 				s.wake()
 			}
 		}
