@@ -111,12 +111,9 @@ func eventsShowRun(ctx context.Context, opts *EventsShowOptions) error {
 		return err
 	}
 	defer closeAPI()
-	rec, err := api.Event(ctx, opts.ID)
-	if errors.Is(err, tunnel.ErrNotFound) {
-		return WithHint(fmt.Errorf("no event %q", opts.ID), "hookctl events list shows the ids")
-	}
+	rec, err := fetchEventRecord(ctx, api, opts.ID)
 	if err != nil {
-		return fmt.Errorf("show event: %w", err)
+		return err
 	}
 	if opts.JSON {
 		return writeJSON(opts.IO, rec)

@@ -2,14 +2,12 @@ package cli
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/url"
 
 	"github.com/spf13/cobra"
 
 	"github.com/hookctl/hookctl/replay"
-	"github.com/hookctl/hookctl/tunnel"
 )
 
 // EventsExportOptions are the inputs of `hookctl events export`.
@@ -58,9 +56,9 @@ func eventsExportRun(ctx context.Context, opts *EventsExportOptions) error {
 	}
 	var target *url.URL
 	if opts.To != "" {
-		t, err := tunnel.ParseForward(opts.To)
+		t, err := parseToFlag(opts.To)
 		if err != nil {
-			return &FlagError{Err: fmt.Errorf("--to: %w", err)}
+			return err
 		}
 		target = t
 	}
@@ -69,12 +67,9 @@ func eventsExportRun(ctx context.Context, opts *EventsExportOptions) error {
 		return err
 	}
 	defer closeAPI()
-	rec, err := api.Event(ctx, opts.ID)
-	if errors.Is(err, tunnel.ErrNotFound) {
-		return WithHint(fmt.Errorf("no event %q", opts.ID), "hookctl events list shows the ids")
-	}
+	rec, err := fetchEventRecord(ctx, api, opts.ID)
 	if err != nil {
-		return fmt.Errorf("read event %s: %w", opts.ID, err)
+		return err
 	}
 	if rec.Request == nil {
 		return fmt.Errorf("event %s: the relay returned no request", opts.ID)

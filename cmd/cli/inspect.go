@@ -3,7 +3,6 @@ package cli
 import (
 	"context"
 	"errors"
-	"fmt"
 	"net/url"
 
 	"github.com/spf13/cobra"
@@ -51,9 +50,9 @@ func inspectRun(ctx context.Context, opts *InspectOptions) error {
 	}
 	var target *url.URL
 	if opts.To != "" {
-		t, err := tunnel.ParseForward(opts.To)
+		t, err := parseToFlag(opts.To)
 		if err != nil {
-			return &FlagError{Err: fmt.Errorf("--to: %w", err)}
+			return err
 		}
 		target = t
 	}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -13,6 +14,7 @@ import (
 	"github.com/hookctl/hookctl/replay"
 	"github.com/hookctl/hookctl/tunnel"
 	"github.com/hookctl/hookctl/tunnel/capture"
+	"github.com/hookctl/hookctl/tunnel/wire"
 )
 
 // ReplayOptions are the inputs of `hookctl replay`.
@@ -90,9 +92,9 @@ func replayRun(ctx context.Context, opts *ReplayOptions) error {
 	if opts.To == "" {
 		return &FlagError{Err: errors.New("--to is required: where should the replay go? e.g. --to 3000")}
 	}
-	target, err := tunnel.ParseForward(opts.To)
+	target, err := parseToFlag(opts.To)
 	if err != nil {
-		return &FlagError{Err: fmt.Errorf("--to: %w", err)}
+		return err
 	}
 	if opts.Resign && (opts.Provider == "" || opts.Secret == "") {
 		return &FlagError{Err: errors.New("--resign needs --provider and --secret")}
@@ -139,14 +141,24 @@ func replayRun(ctx context.Context, opts *ReplayOptions) error {
 	return printReplays(opts, results)
 }
 
-// fetchEvent reads one stored event, turning a 404 into a clear error.
-func fetchEvent(ctx context.Context, api *tunnel.APIClient, id string) (*capture.Request, error) {
+// fetchEventRecord reads one stored event with its delivery, turning a 404
+// into a clear error with a hint.
+func fetchEventRecord(ctx context.Context, api *tunnel.APIClient, id string) (*wire.EventRecord, error) {
 	rec, err := api.Event(ctx, id)
 	if errors.Is(err, tunnel.ErrNotFound) {
 		return nil, WithHint(fmt.Errorf("no event %q", id), "hookctl events list shows the ids")
 	}
 	if err != nil {
 		return nil, fmt.Errorf("read event %s: %w", id, err)
+	}
+	return rec, nil
+}
+
+// fetchEvent reads one stored event's request.
+func fetchEvent(ctx context.Context, api *tunnel.APIClient, id string) (*capture.Request, error) {
+	rec, err := fetchEventRecord(ctx, api, id)
+	if err != nil {
+		return nil, err
 	}
 	if rec.Request == nil {
 		return nil, fmt.Errorf("event %s: the relay returned no request", id)
@@ -258,4 +270,14 @@ func printReplays(opts *ReplayOptions, results []replay.Result) error {
 		return &ExitCodeError{Code: ExitError, Err: fmt.Errorf("%d of %d replays got no response: %s", failed, len(results), firstErr)}
 	}
 	return nil
+}
+
+// parseToFlag parses a --to target (a port, host:port or URL with a path
+// prefix), as --forward does; a bad one is a usage error.
+func parseToFlag(to string) (*url.URL, error) {
+	t, err := tunnel.ParseForward(to)
+	if err != nil {
+		return nil, &FlagError{Err: fmt.Errorf("--to: %w", err)}
+	}
+	return t, nil
 }

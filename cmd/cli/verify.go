@@ -12,7 +12,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/hookctl/hookctl/fixtures"
-	"github.com/hookctl/hookctl/tunnel"
 	"github.com/hookctl/hookctl/tunnel/capture"
 )
 
@@ -118,17 +117,7 @@ func relayEventRequest(ctx context.Context, f *Factory, fl relayFlags, id string
 		return nil, err
 	}
 	defer closeAPI()
-	rec, err := api.Event(ctx, id)
-	if errors.Is(err, tunnel.ErrNotFound) {
-		return nil, WithHint(fmt.Errorf("no event %q", id), "hookctl events list shows the ids")
-	}
-	if err != nil {
-		return nil, fmt.Errorf("fetch event %s: %w", id, err)
-	}
-	if rec.Request == nil {
-		return nil, fmt.Errorf("event %s has no request", id)
-	}
-	return rec.Request, nil
+	return fetchEvent(ctx, api, id)
 }
 
 // relaySignedURL is the public URL the provider posted to: the relay's
