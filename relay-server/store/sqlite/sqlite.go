@@ -353,26 +353,17 @@ func eventArgs(ev *capture.Request, state string, resp *capture.Response, delive
 
 // InsertEvent implements store.Store.
 func (s *Store) InsertEvent(ctx context.Context, ev *capture.Request) error {
-	args, err := eventArgs(ev, wire.StatePending, nil, nil)
-	if err != nil {
-		return fmt.Errorf("insert event %s: %w", ev.ID, err)
-	}
-	err = s.write(ctx, true, func(x *txExec) error {
-		_, err := x.exec(insertEvent, args...)
-		return err
-	})
-	if isUnique(err) {
-		return fmt.Errorf("insert event %s: %w", ev.ID, store.ErrExists)
-	}
-	if err != nil {
-		return fmt.Errorf("insert event %s: %w", ev.ID, err)
-	}
-	return nil
+	return s.insertEvent(ctx, ev, wire.StatePending, nil, nil)
 }
 
 // InsertDelivered implements store.Store.
 func (s *Store) InsertDelivered(ctx context.Context, ev *capture.Request, resp *capture.Response, at time.Time) error {
-	args, err := eventArgs(ev, wire.StateDelivered, resp, &at)
+	return s.insertEvent(ctx, ev, wire.StateDelivered, resp, &at)
+}
+
+// insertEvent writes one event row and returns once it is durable.
+func (s *Store) insertEvent(ctx context.Context, ev *capture.Request, state string, resp *capture.Response, deliveredAt *time.Time) error {
+	args, err := eventArgs(ev, state, resp, deliveredAt)
 	if err != nil {
 		return fmt.Errorf("insert event %s: %w", ev.ID, err)
 	}
