@@ -3,11 +3,13 @@ package relay
 import (
 	"sync"
 
+	"github.com/hookctl/hookctl/relay-server/store"
 	"github.com/hookctl/hookctl/tunnel/capture"
 )
 
 // hub knows the live session of each endpoint and the senders waiting for
-// an event's response. It holds no events: the store is the queue.
+// an event's response. It holds no events: the store is the queue, and a
+// just-stored event passes through to its session only as a shortcut.
 type hub struct {
 	mu       sync.Mutex
 	sessions map[string]*session
@@ -51,6 +53,14 @@ func (h *hub) session(endpoint string) *session {
 func (h *hub) poke(endpoint string) {
 	if s := h.session(endpoint); s != nil {
 		s.wake()
+	}
+}
+
+// committed hands a just-stored event to its endpoint's session, if one is
+// attached. It is the store's notice (store.Notifier), so it must not block.
+func (h *hub) committed(p store.Pending) {
+	if s := h.session(p.Event.Endpoint); s != nil {
+		s.offer(p)
 	}
 }
 

@@ -87,7 +87,9 @@ func (r *Relay) serveIngress(w http.ResponseWriter, req *http.Request) {
 		writeError(w, http.StatusServiceUnavailable, "internal", "relay storage unavailable; the webhook was not stored")
 		return
 	}
-	r.hub.poke(name)
+	if !r.notified {
+		r.hub.poke(name)
+	}
 
 	s := r.hub.session(name)
 	if s == nil {

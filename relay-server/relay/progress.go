@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"net"
 	"net/http"
+	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -18,6 +19,7 @@ type progressReader struct {
 	pre  []byte // bytes net/http had buffered past the handshake request
 	conn net.Conn
 	idle atomic.Int64 // time.Duration; 0 = do not extend
+	out  *batchWriter // the connection's write side
 }
 
 func (p *progressReader) Read(b []byte) (int, error) {
@@ -34,6 +36,80 @@ func (p *progressReader) Read(b []byte) (int, error) {
 		p.conn.SetReadDeadline(time.Now().Add(d))
 	}
 	return n, err
+}
+
+// batchWriter is the write side of a listen connection. Between begin and
+// flush it gathers the session's frames, so a batch of events costs one
+// write to the socket instead of two per frame (a frame's header fills the
+// small write buffer, then its payload bypasses it). Outside a batch, and
+// for anything that would not fit batchMax, it writes straight through. The
+// websocket library also writes from the reader's goroutine (the pong to a
+// websocket-level ping), hence the lock.
+type batchWriter struct {
+	conn net.Conn
+
+	mu       sync.Mutex
+	batching bool
+	buf      *[]byte // from batchBufs while batching
+}
+
+// batchMax bounds what a batch gathers before it writes. Buffers are
+// pooled across sessions: an idle session holds none.
+const batchMax = 64 << 10
+
+var batchBufs = sync.Pool{New: func() any { b := make([]byte, 0, batchMax); return &b }}
+
+func (w *batchWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.batching {
+		if len(*w.buf)+len(p) <= batchMax {
+			*w.buf = append(*w.buf, p...)
+			return len(p), nil
+		}
+		if err := w.writeBuffered(); err != nil {
+			return 0, err
+		}
+		if len(p) <= batchMax {
+			*w.buf = append(*w.buf, p...)
+			return len(p), nil
+		}
+	}
+	return w.conn.Write(p)
+}
+
+// begin starts gathering writes.
+func (w *batchWriter) begin() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if !w.batching {
+		w.batching = true
+		w.buf = batchBufs.Get().(*[]byte)
+	}
+}
+
+// flush writes what was gathered, by deadline, and stops gathering.
+func (w *batchWriter) flush(deadline func(n int) time.Time) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if !w.batching {
+		return nil
+	}
+	w.conn.SetWriteDeadline(deadline(len(*w.buf)))
+	err := w.writeBuffered()
+	w.batching = false
+	batchBufs.Put(w.buf)
+	w.buf = nil
+	return err
+}
+
+func (w *batchWriter) writeBuffered() error {
+	if len(*w.buf) == 0 {
+		return nil
+	}
+	_, err := w.conn.Write(*w.buf)
+	*w.buf = (*w.buf)[:0]
+	return err
 }
 
 // Buffers of a listen connection. An idle session holds them for its whole
@@ -67,5 +143,5 @@ func (h *hijackedConn) Write([]byte) (int, error) { return 0, http.ErrHijacked }
 func (h *hijackedConn) WriteHeader(int)           {}
 
 func (h *hijackedConn) Hijack() (net.Conn, *bufio.ReadWriter, error) {
-	return h.conn, bufio.NewReadWriter(bufio.NewReaderSize(h.progress, listenReadBuffer), bufio.NewWriterSize(h.conn, listenWriteBuffer)), nil
+	return h.conn, bufio.NewReadWriter(bufio.NewReaderSize(h.progress, listenReadBuffer), bufio.NewWriterSize(h.progress.out, listenWriteBuffer)), nil
 }

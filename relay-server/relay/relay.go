@@ -5,10 +5,13 @@
 // embedded mode both run it.
 //
 // A request flows ingress → store → hub → session: ingress validates and
-// stores the event, pokes the hub, and (in passthrough mode) waits for the
-// CLI's response; the session of the endpoint reads pending events from the
-// store, oldest first, at most Window in flight. The store is the queue, so
-// nothing captured is held only in memory.
+// stores the event and (in passthrough mode) waits for the CLI's response;
+// the session of the endpoint sends pending events, oldest first, at most
+// Window in flight. The store is the queue, so nothing captured is held only
+// in memory: a session reads pending events from the store, and once it has
+// read them all it takes newer ones as the store commits them (the store's
+// notice, through the hub) instead of reading each back, until it falls
+// behind and reads again.
 package relay
 
 import (
@@ -117,6 +120,9 @@ type Relay struct {
 	progress sync.Map // *http.Request of a listen connection → its *progressReader
 	quit     chan struct{}
 	quitOne  sync.Once
+	// notified: the store announces each new event (store.Notifier), and
+	// the hub hands it to the endpoint's session.
+	notified bool
 
 	baseMu   sync.Mutex
 	baseURL  string         // from the listener, when PublicURL is empty
@@ -149,6 +155,10 @@ func New(cfg Config, st store.Store) (*Relay, error) {
 		ids:   &idGen{now: cfg.Now},
 		limit: newLimiter(cfg.RateLimit, cfg.RateBurst, cfg.Now),
 		quit:  make(chan struct{}),
+	}
+	if n, ok := st.(store.Notifier); ok {
+		n.NotifyCommitted(r.hub.committed)
+		r.notified = true
 	}
 	ws := websocket.Server{
 		Handler:   r.serveListen,

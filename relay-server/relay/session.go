@@ -28,6 +28,15 @@ const (
 	pendingBytes = 8 << 20
 )
 
+// handoffMax and handoffBytes bound the events a session holds as the
+// store commits them (see offer). Past either bound the session drops them
+// and reads the store again, so a CLI that is slow or paused costs the relay
+// no memory beyond this.
+const (
+	handoffMax   = 256
+	handoffBytes = 2 << 20
+)
+
 // session is one connected CLI listening for one endpoint. It has exactly
 // two long-lived goroutines: the connection's own (started by
 // serveListenHTTP, running serveListen) reads, and one writer writes;
@@ -36,6 +45,7 @@ const (
 type session struct {
 	r        *Relay
 	conn     *websocket.Conn
+	out      *batchWriter // conn's write side; nil when not hijacked by serveListenHTTP
 	id       string
 	endpoint string
 	window   int
@@ -54,6 +64,13 @@ type session struct {
 	// one write instead of two.
 	inflight map[string]*capture.Response
 	paused   bool
+	// handoff holds events committed since the session attached, in Seq
+	// order, as the store announced them (offer). handoffGen counts the
+	// times it was dropped for being full: the writer trusts it only while
+	// the count is the one it saw before its last complete store read.
+	handoff     []store.Pending
+	handoffSize int64
+	handoffGen  uint64
 }
 
 // badMessage is a protocol violation by the client: it gets
@@ -97,7 +114,7 @@ func (r *Relay) serveListenHTTP(ws http.Handler) http.HandlerFunc {
 			return
 		}
 		pre, _ := buf.Reader.Peek(buf.Reader.Buffered())
-		progress := &progressReader{pre: bytes.Clone(pre), conn: conn}
+		progress := &progressReader{pre: bytes.Clone(pre), conn: conn, out: &batchWriter{conn: conn}}
 		// The request's context ends when this handler returns; the
 		// session ends by itself or through r.quit.
 		req = req.WithContext(context.WithoutCancel(req.Context()))
@@ -254,6 +271,7 @@ func (r *Relay) open(conn *websocket.Conn) *session {
 	conn.MaxPayloadBytes = r.maxFrame()
 	if p, ok := r.progress.Load(conn.Request()); ok {
 		p.(*progressReader).idle.Store(int64(r.cfg.DeadAfter))
+		s.out = p.(*progressReader).out
 	}
 	return s
 }
@@ -378,9 +396,13 @@ func (s *session) write(m wire.Message) error {
 			return fmt.Errorf("encode %s message: %w", m.Type, err)
 		}
 	}
-	d := s.r.cfg.DeadAfter + time.Duration(len(data))*time.Second/minWriteRate
-	s.conn.SetWriteDeadline(time.Now().Add(d))
+	s.conn.SetWriteDeadline(s.writeDeadline(len(data)))
 	return textFrame.Send(s.conn, data)
+}
+
+// writeDeadline is when a write of n bytes starting now is overdue.
+func (s *session) writeDeadline(n int) time.Time {
+	return time.Now().Add(s.r.cfg.DeadAfter + time.Duration(n)*time.Second/minWriteRate)
 }
 
 // finish sets the last message the writer sends before it closes the
@@ -398,6 +420,25 @@ func (s *session) wake() {
 	case s.wakeCh <- struct{}{}:
 	default:
 	}
+}
+
+// offer hands the session an event the store has just committed (the
+// store's notice, in Seq order). It never blocks: when the handoff is full
+// it is dropped, and the writer reads those events from the store instead.
+func (s *session) offer(p store.Pending) {
+	size := int64(len(p.Event.Body))
+	s.mu.Lock()
+	if len(s.handoff) >= handoffMax || s.handoffSize+size > handoffBytes {
+		clear(s.handoff)
+		s.handoff = s.handoff[:0]
+		s.handoffSize = 0
+		s.handoffGen++
+	} else {
+		s.handoff = append(s.handoff, p)
+		s.handoffSize += size
+	}
+	s.mu.Unlock()
+	s.wake()
 }
 
 // room is how many more events may be sent now.
@@ -513,9 +554,18 @@ func (s *session) storeUnackedResponses(ctx context.Context) {
 	}
 }
 
-// writeLoop is the only writer on the connection. It streams pending events
-// from the store, oldest first, keeping at most window in flight: the store
-// is the queue, so a slow CLI just leaves events pending.
+// writeLoop is the only writer on the connection. It sends pending events,
+// oldest first, keeping at most window in flight: the store is the queue, so
+// a slow CLI just leaves events pending.
+//
+// The writer reads pending events from the store until a read comes back
+// short, which means it has sent everything committed before that read
+// began. From then on it is caught up: every later event reaches it through
+// offer, in Seq order, so it sends from the handoff without reading back
+// what was just written. The handoff is trusted only while it was never
+// dropped since before that read (handoffGen); otherwise, and whenever the
+// store does not announce commits, the writer reads the store again. An
+// event both read and offered is sent once: the cursor skips it.
 func (s *session) writeLoop(ctx context.Context) {
 	defer func() {
 		select {
@@ -528,15 +578,28 @@ func (s *session) writeLoop(ctx context.Context) {
 	}()
 	ping := time.NewTimer(s.r.cfg.PingInterval)
 	defer ping.Stop()
-	var cursor int64 // last seq sent on this connection
+	var (
+		cursor   int64  // last seq sent on this connection
+		caughtUp bool   // nothing pending after cursor is missing from the handoff
+		gen      uint64 // handoffGen when caughtUp was established
+	)
 	for {
-		if n := min(s.room(), pendingBatch); n > 0 {
-			var (
-				ps  []store.Pending
-				err error
-			)
+		var (
+			batch []store.Pending
+			more  bool // maybe more to send at once
+		)
+		if caughtUp {
+			batch, more, caughtUp = s.takeHandoff(cursor, gen)
+			if !caughtUp {
+				more = true // read the store instead
+			}
+		} else if n := min(s.room(), pendingBatch); n > 0 {
+			s.mu.Lock()
+			g := s.handoffGen
+			s.mu.Unlock()
+			var err error
 			// Off this goroutine's stack: it lives as long as the session.
-			onFreshStack(func() { ps, err = s.r.st.Pending(ctx, s.endpoint, cursor, n, pendingBytes) })
+			onFreshStack(func() { batch, err = s.r.st.Pending(ctx, s.endpoint, cursor, n, pendingBytes) })
 			if err != nil {
 				if ctx.Err() == nil {
 					s.r.log.Error("listen: read pending events", "endpoint", s.endpoint, "err", err)
@@ -544,13 +607,32 @@ func (s *session) writeLoop(ctx context.Context) {
 				}
 				return
 			}
-			sent := make([]string, 0, len(ps))
 			var size int64
-			for _, p := range ps {
+			for _, p := range batch {
 				size += int64(len(p.Event.Body))
+			}
+			// A read cut by count or by size may have left some behind.
+			more = len(batch) == n || size >= pendingBytes
+			if !more && s.r.notified {
 				s.mu.Lock()
-				s.inflight[p.Event.ID] = nil
+				caughtUp, gen = s.handoffGen == g, g
 				s.mu.Unlock()
+				// Offers that came in during the read woke nobody who
+				// would look at them; the handoff may hold some.
+				more = true
+			}
+			s.mu.Lock()
+			for _, p := range batch {
+				s.inflight[p.Event.ID] = nil
+			}
+			s.mu.Unlock()
+		}
+		if len(batch) > 0 {
+			if s.out != nil {
+				s.out.begin()
+			}
+			sent := make([]string, 0, len(batch))
+			for _, p := range batch {
 				if err := s.write(wire.Message{Type: wire.TypeEvent, Event: p.Event}); err != nil {
 					s.markSent(ctx, sent)
 					return
@@ -558,17 +640,20 @@ func (s *session) writeLoop(ctx context.Context) {
 				cursor = p.Seq
 				sent = append(sent, p.Event.ID)
 			}
+			if s.out != nil {
+				if err := s.out.flush(s.writeDeadline); err != nil {
+					s.markSent(ctx, sent)
+					return
+				}
+			}
 			s.markSent(ctx, sent)
-			if len(ps) > 0 {
-				ping.Reset(s.r.cfg.PingInterval)
-			}
-			if len(ps) == n || size >= pendingBytes {
-				// Maybe more (the read was cut by count or by size); look
-				// again once pending control replies and cancellation have
-				// had their turn. Acks wake the writer only when the
-				// window was full, so this wake is the one that continues.
-				s.wake()
-			}
+			ping.Reset(s.r.cfg.PingInterval)
+		}
+		if more {
+			// Look again once pending control replies and cancellation
+			// have had their turn. Acks wake the writer only when the
+			// window was full, so this wake is the one that continues.
+			s.wake()
 		}
 		select {
 		case <-ctx.Done():
@@ -589,6 +674,45 @@ func (s *session) writeLoop(ctx context.Context) {
 			ping.Reset(s.r.cfg.PingInterval)
 		}
 	}
+}
+
+// takeHandoff takes from the handoff the events to send now: those after
+// cursor (earlier ones were read from the store and sent already), as many
+// as the window has room for, registered in flight. ok is false when the
+// handoff was dropped since gen: the writer must read the store again.
+func (s *session) takeHandoff(cursor int64, gen uint64) (batch []store.Pending, more, ok bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.handoffGen != gen {
+		return nil, false, false
+	}
+	skip := 0
+	for skip < len(s.handoff) && s.handoff[skip].Seq <= cursor {
+		skip++
+	}
+	room := 0
+	if !s.paused {
+		room = s.window - len(s.inflight)
+	}
+	n := min(len(s.handoff)-skip, room, pendingBatch)
+	if n > 0 {
+		batch = make([]store.Pending, n)
+		copy(batch, s.handoff[skip:skip+n])
+	}
+	for _, p := range batch {
+		s.inflight[p.Event.ID] = nil
+		s.handoffSize -= int64(len(p.Event.Body))
+	}
+	for _, p := range s.handoff[:skip] {
+		s.handoffSize -= int64(len(p.Event.Body))
+	}
+	rest := copy(s.handoff, s.handoff[skip+n:])
+	clear(s.handoff[rest:])
+	s.handoff = s.handoff[:rest]
+	if rest == 0 {
+		s.handoff = nil // an idle session holds no buffer
+	}
+	return batch, rest > 0 && room > n, true
 }
 
 // onFreshStack runs fn on a short-lived goroutine and waits for it. The

@@ -73,6 +73,19 @@ type Store interface {
 	Close() error
 }
 
+// Notifier is implemented by a store that reports each new pending event as
+// it commits, so the relay can hand it to the connected CLI without reading
+// it back. The store stays the queue: a relay may ignore notices and read
+// Pending instead, and it must when it missed any.
+type Notifier interface {
+	// NotifyCommitted sets fn, which is called for every event stored by
+	// InsertEvent once it is durable and before InsertEvent returns, in
+	// Seq order, from one goroutine at a time. fn must not block or call
+	// the store. Set it before the first InsertEvent. Events written by
+	// other processes sharing the database are not reported.
+	NotifyCommitted(fn func(Pending))
+}
+
 // ListQuery filters ListEvents.
 type ListQuery struct {
 	Endpoint string // only this endpoint; "" = all

@@ -35,7 +35,10 @@ var migrations embed.FS
 // write lock for long.
 const maxBatch = 256
 
-var _ store.Store = (*Store)(nil)
+var (
+	_ store.Store    = (*Store)(nil)
+	_ store.Notifier = (*Store)(nil)
+)
 
 // Store is a SQLite-backed store.Store.
 type Store struct {
@@ -47,6 +50,10 @@ type Store struct {
 	// in passthrough.
 	pending *sql.Stmt
 
+	// notify is store.Notifier's fn; nil when unset. Set before the first
+	// write, read only by the writer goroutine.
+	notify func(store.Pending)
+
 	mu     sync.RWMutex // guards closed against sends on ops
 	closed bool
 	ops    chan op
@@ -57,6 +64,9 @@ type Store struct {
 type op struct {
 	fn   func(x *txExec) error // exactly one statement
 	done chan error
+	// committed, when set, runs on the writer goroutine once fn's
+	// statement is durable, before done is signalled.
+	committed func()
 }
 
 // Open opens (creating if needed) the database file at path and migrates it.
@@ -153,7 +163,11 @@ var errClosed = errors.New("store closed")
 // write queues fn for the writer and, when wait is set, blocks until the
 // transaction holding it has committed.
 func (s *Store) write(ctx context.Context, wait bool, fn func(x *txExec) error) error {
-	o := op{fn: fn}
+	return s.send(ctx, op{fn: fn}, wait)
+}
+
+// send queues o; see write.
+func (s *Store) send(ctx context.Context, o op, wait bool) error {
 	if wait {
 		o.done = make(chan error, 1)
 	}
@@ -247,6 +261,13 @@ func (s *Store) writer() {
 			}
 		} else {
 			errs = commit(conn, batch, errs, stmts)
+		}
+		// Notices first, in commit (and so Seq) order, then the callers:
+		// an event is announced before its InsertEvent returns.
+		for i, o := range batch {
+			if o.committed != nil && errs[i] == nil {
+				o.committed()
+			}
 		}
 		for i, o := range batch {
 			if o.done != nil {
@@ -351,6 +372,9 @@ func eventArgs(ev *capture.Request, state string, resp *capture.Response, delive
 		ev.Host, ev.Proto, ev.RemoteAddr, ev.ReplayOf, state, rj, da}, nil
 }
 
+// NotifyCommitted implements store.Notifier.
+func (s *Store) NotifyCommitted(fn func(store.Pending)) { s.notify = fn }
+
 // InsertEvent implements store.Store.
 func (s *Store) InsertEvent(ctx context.Context, ev *capture.Request) error {
 	return s.insertEvent(ctx, ev, wire.StatePending, nil, nil)
@@ -367,10 +391,22 @@ func (s *Store) insertEvent(ctx context.Context, ev *capture.Request, state stri
 	if err != nil {
 		return fmt.Errorf("insert event %s: %w", ev.ID, err)
 	}
-	err = s.write(ctx, true, func(x *txExec) error {
+	o := op{fn: func(x *txExec) error {
 		_, err := x.exec(insertEvent, args...)
 		return err
-	})
+	}}
+	if notify := s.notify; notify != nil && state == wire.StatePending {
+		var seq int64
+		o.fn = func(x *txExec) error {
+			res, err := x.exec(insertEvent, args...)
+			if err == nil {
+				seq, err = res.LastInsertId()
+			}
+			return err
+		}
+		o.committed = func() { notify(store.Pending{Seq: seq, Event: ev}) }
+	}
+	err = s.send(ctx, o, true)
 	if isUnique(err) {
 		return fmt.Errorf("insert event %s: %w", ev.ID, store.ErrExists)
 	}

@@ -38,6 +38,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Tokens", testTokens},
 		{"ConcurrentInserts", testConcurrent},
 		{"DurableAcrossReopen", testReopen},
+		{"NotifyCommitted", testNotify},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, open) })
@@ -459,5 +460,75 @@ func testReopen(t *testing.T, open func(t *testing.T) store.Store) {
 	}
 	if _, err := s.GetEndpoint(ctx, "alpha"); err != nil {
 		t.Errorf("endpoint lost across reopen: %v", err)
+	}
+}
+
+// testNotify checks store.Notifier, for stores that implement it: every
+// pending event is announced once, durable, before its InsertEvent returns,
+// in Seq order, with the Seq that Pending reports; delivered inserts and
+// refused duplicates are not announced.
+func testNotify(t *testing.T, open func(t *testing.T) store.Store) {
+	s := mustOpen(t, open)
+	n, ok := s.(store.Notifier)
+	if !ok {
+		t.Skip("store does not implement store.Notifier")
+	}
+	var (
+		mu      sync.Mutex
+		notices []store.Pending
+		seen    = map[string]bool{}
+	)
+	n.NotifyCommitted(func(p store.Pending) {
+		mu.Lock()
+		defer mu.Unlock()
+		notices = append(notices, p)
+		seen[p.Event.ID] = true
+	})
+	ctx := context.Background()
+	const workers, each = 8, 25
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range each {
+				id := fmt.Sprintf("evt_n%d_%d", w, i)
+				if err := s.InsertEvent(ctx, Event(id, "alpha", base)); err != nil {
+					t.Error(err)
+					return
+				}
+				mu.Lock()
+				announced := seen[id]
+				mu.Unlock()
+				if !announced {
+					t.Errorf("InsertEvent(%s) returned before the event was announced", id)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if err := s.InsertDelivered(ctx, Event("evt_done", "alpha", base), &capture.Response{Status: 200}, base); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.InsertEvent(ctx, Event("evt_n0_0", "alpha", base)); !errors.Is(err, store.ErrExists) {
+		t.Fatalf("duplicate InsertEvent = %v, want ErrExists", err)
+	}
+	if err := s.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	ps, err := s.Pending(ctx, "alpha", 0, 1000, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(notices) != len(ps) || len(ps) != workers*each {
+		t.Fatalf("%d notices for %d pending events, want %d each", len(notices), len(ps), workers*each)
+	}
+	for i, p := range ps {
+		got := notices[i]
+		if got.Seq != p.Seq || got.Event.ID != p.Event.ID {
+			t.Fatalf("notice %d = seq %d %s, Pending has seq %d %s", i, got.Seq, got.Event.ID, p.Seq, p.Event.ID)
+		}
 	}
 }

@@ -1,0 +1,160 @@
+package relay_test
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+
+	"github.com/hookctl/hookctl/relay-server/relay"
+	"github.com/hookctl/hookctl/relay-server/store"
+	"github.com/hookctl/hookctl/tunnel/wire"
+)
+
+// countingStore counts reads of pending events; it passes the store's
+// commit notices through.
+type countingStore struct {
+	store.Store
+	pendingReads atomic.Int64
+}
+
+func (s *countingStore) Pending(ctx context.Context, endpoint string, after int64, limit int, maxBytes int64) ([]store.Pending, error) {
+	s.pendingReads.Add(1)
+	return s.Store.Pending(ctx, endpoint, after, limit, maxBytes)
+}
+
+func (s *countingStore) NotifyCommitted(fn func(store.Pending)) {
+	s.Store.(store.Notifier).NotifyCommitted(fn)
+}
+
+// seqOrder is the ids of endpoint's events in capture (Seq) order.
+func seqOrder(t *testing.T, st store.Store, endpoint string) []string {
+	t.Helper()
+	recs, err := st.ListEvents(context.Background(), store.ListQuery{Endpoint: endpoint, Limit: 100000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids := make([]string, len(recs))
+	for i, rec := range recs {
+		ids[len(recs)-1-i] = rec.Request.ID
+	}
+	return ids
+}
+
+// TestCaughtUpSessionDoesNotReadBack: once a session has read everything
+// pending, events stored later reach it as the store commits them, without
+// a read of the store each.
+func TestCaughtUpSessionDoesNotReadBack(t *testing.T) {
+	st := &countingStore{Store: openStore(t)}
+	r := startRelayOn(t, relay.Config{Open: true}, st)
+	c := mustListen(t, r.URL, wire.Message{Endpoint: "alpha", Reply: ackMode})
+	c.barrier()
+	before := st.pendingReads.Load()
+	const n = 50
+	for i := range n {
+		s, _, b := r.send(t, "POST", fmt.Sprintf("/h/alpha/%d", i), []byte("x"), nil)
+		id := queuedID(t, s, b)
+		if ev := c.expect(wire.TypeEvent).Event; ev.ID != id {
+			t.Fatalf("event %d = %s, want %s", i, ev.ID, id)
+		}
+		c.send(wire.Message{Type: wire.TypeAck, ID: id})
+	}
+	if reads := st.pendingReads.Load() - before; reads > 2 {
+		t.Errorf("%d reads of pending events for %d events sent one at a time; want them handed over", reads, n)
+	}
+}
+
+// TestHandoffOverflowKeepsOrder drives a session through every path: a
+// backlog read, events handed over as they commit, a handoff that
+// overflows (by count while the window is full, by size with large bodies)
+// and reads that catch up again. Every event arrives once, in Seq order.
+func TestHandoffOverflowKeepsOrder(t *testing.T) {
+	st := &countingStore{Store: openStore(t)}
+	r := startRelayOn(t, relay.Config{Open: true, Window: 8}, st)
+	// A backlog before the CLI connects.
+	for i := range 20 {
+		s, _, b := r.send(t, "POST", fmt.Sprintf("/h/alpha/backlog/%d", i), []byte("x"), nil)
+		queuedID(t, s, b)
+	}
+	c := mustListen(t, r.URL, wire.Message{Endpoint: "alpha", Reply: ackMode})
+
+	var got []string
+	recv := func(k int) []string {
+		var ids []string
+		for range k {
+			ev := c.expect(wire.TypeEvent).Event
+			ids = append(ids, ev.ID)
+		}
+		got = append(got, ids...)
+		return ids
+	}
+	ack := func(ids []string) {
+		for _, id := range ids {
+			c.send(wire.Message{Type: wire.TypeAck, ID: id})
+		}
+	}
+	// Take a full window and hold the acks while 16 senders store 400
+	// more: the handoff (256 events) overflows while the window is full.
+	held := recv(8)
+	send := func(senders, each int, body []byte) {
+		var wg sync.WaitGroup
+		for g := range senders {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := range each {
+					req, _ := http.NewRequest("POST", fmt.Sprintf("%s/h/alpha/%d/%d", r.URL, g, i), strings.NewReader(string(body)))
+					resp, err := r.client.Do(req)
+					if err != nil {
+						t.Error(err)
+						return
+					}
+					resp.Body.Close()
+					if resp.StatusCode != http.StatusAccepted {
+						t.Errorf("status %d", resp.StatusCode)
+						return
+					}
+				}
+			}()
+		}
+		wg.Wait()
+	}
+	send(16, 25, []byte("y"))
+	ack(held)
+	for len(got) < 20+400 {
+		ack(recv(1))
+	}
+	// Caught up again: events now arrive while the CLI keeps up, some
+	// large enough to overflow the handoff by size.
+	big := make([]byte, 700<<10)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		send(4, 3, big)
+		send(8, 10, []byte("z"))
+	}()
+	for len(got) < 20+400+12+80 {
+		ack(recv(1))
+	}
+	<-done
+	if extra := c.barrier(); len(extra) != 0 {
+		t.Fatalf("%d messages after every event was acked", len(extra))
+	}
+	want := seqOrder(t, r.Store, "alpha")
+	if !slices.Equal(got, want) {
+		t.Fatalf("delivered %d events, stored %d: order or set differs (first difference at %d)", len(got), len(want), firstDiff(got, want))
+	}
+}
+
+func firstDiff(a, b []string) int {
+	for i := range min(len(a), len(b)) {
+		if a[i] != b[i] {
+			return i
+		}
+	}
+	return min(len(a), len(b))
+}
