@@ -196,6 +196,15 @@ func (s *Store) send(ctx context.Context, o op, wait bool) error {
 // commit: those writes lose nothing by waiting, and each commit is an fsync.
 const asyncLinger = 2 * time.Millisecond
 
+// commitDelay is how long a batch holding durable writes waits for more
+// when the last commit carried several: several senders are storing at
+// once, and each commit costs a WAL write and an fsync whatever it holds.
+// The wait ends as soon as as many durable writes as last time are in, so
+// it only spaces commits out while senders keep coming; a lone sender never
+// waits. (PostgreSQL's commit_delay with commit_siblings, for the same
+// reason.)
+const commitDelay = 500 * time.Microsecond
+
 // writer is the one goroutine that writes. It takes whatever is queued
 // (up to maxBatch) into one transaction: while one batch commits, the next
 // accumulates, so concurrency turns into batching instead of fsyncs.
@@ -217,9 +226,14 @@ func (s *Store) writer() {
 			conn.Close()
 		}
 	}()
+	lastSync := 0
 	for first := range s.ops {
 		batch = append(batch[:0], first)
 		sync := first.done != nil
+		nsync := 0
+		if sync {
+			nsync = 1
+		}
 		open := true
 	fill:
 		for len(batch) < maxBatch {
@@ -230,11 +244,35 @@ func (s *Store) writer() {
 					break fill
 				}
 				batch = append(batch, o)
-				sync = sync || o.done != nil
+				if o.done != nil {
+					sync = true
+					nsync++
+				}
 			default:
 				break fill
 			}
 		}
+		if sync && open && lastSync > 1 && nsync < lastSync {
+			linger.Reset(commitDelay)
+		delay:
+			for nsync < lastSync && len(batch) < maxBatch {
+				select {
+				case o, ok := <-s.ops:
+					if !ok {
+						open = false
+						break delay
+					}
+					batch = append(batch, o)
+					if o.done != nil {
+						nsync++
+					}
+				case <-linger.C:
+					break delay
+				}
+			}
+			linger.Stop()
+		}
+		lastSync = nsync
 		if !sync && open && len(batch) < maxBatch {
 			linger.Reset(asyncLinger)
 		wait:
