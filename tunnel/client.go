@@ -415,6 +415,7 @@ func (c *Client) session(ctx context.Context) (welcomed bool, err error) {
 		Endpoint: c.Endpoint(),
 		Window:   c.cfg.Window,
 		Reply:    c.cfg.Reply,
+		Features: wire.NewFeatures(wire.FeatureResponseAck),
 	}
 	if err := websocket.JSON.Send(ws, &hello); err != nil {
 		return false, fmt.Errorf("send hello: %w", err)
@@ -456,11 +457,14 @@ func (c *Client) session(ctx context.Context) (welcomed bool, err error) {
 		c:       c,
 		ws:      ws,
 		maxBody: welcome.MaxBody,
-		out:     make(chan *wire.Message, window+c.cfg.Concurrency+4),
-		work:    make(chan *capture.Request, window),
-		seen:    make(map[string]bool),
-		quit:    ctx.Done(),
-		flush:   make(chan chan struct{}),
+		// An older relay names no features: it gets response and ack as
+		// two messages.
+		responseAck: welcome.Features.Has(wire.FeatureResponseAck),
+		out:         make(chan *wire.Message, window+c.cfg.Concurrency+4),
+		work:        make(chan *capture.Request, window),
+		seen:        make(map[string]bool),
+		quit:        ctx.Done(),
+		flush:       make(chan chan struct{}),
 	}
 	s.lastRecv.Store(time.Now().UnixNano())
 	g, gctx := errgroup.WithContext(sctx)
@@ -552,8 +556,11 @@ type conn struct {
 	work     chan *capture.Request // to the workers; the relay's window bounds it
 	lastRecv atomic.Int64          // unix nanos of the last message received
 	maxBody  int64                 // the relay's limit on a response body; 0: none announced
-	mu       sync.Mutex
-	seen     map[string]bool // ids being delivered on this connection
+	// responseAck: the relay accepted wire.FeatureResponseAck, so a
+	// response carries its ack.
+	responseAck bool
+	mu          sync.Mutex
+	seen        map[string]bool // ids being delivered on this connection
 
 	// quit is closed when the client is stopping: no new delivery or retry
 	// starts; one in progress finishes (see drain). nil: never.
@@ -756,11 +763,17 @@ func (s *conn) deliver(ctx context.Context, ev *capture.Request) error {
 		resp.Truncate(s.maxBody, 0)
 	}
 	s.c.obs.EventDelivered(ev, resp)
-	if err := s.send(ctx, &wire.Message{Type: wire.TypeResponse, ID: ev.ID, Response: resp}); err != nil {
-		return err
-	}
-	if err := s.send(ctx, &wire.Message{Type: wire.TypeAck, ID: ev.ID}); err != nil {
-		return err
+	if s.responseAck {
+		if err := s.send(ctx, &wire.Message{Type: wire.TypeResponse, ID: ev.ID, Response: resp, Ack: true}); err != nil {
+			return err
+		}
+	} else {
+		if err := s.send(ctx, &wire.Message{Type: wire.TypeResponse, ID: ev.ID, Response: resp}); err != nil {
+			return err
+		}
+		if err := s.send(ctx, &wire.Message{Type: wire.TypeAck, ID: ev.ID}); err != nil {
+			return err
+		}
 	}
 	s.mu.Lock()
 	delete(s.seen, ev.ID)

@@ -245,6 +245,7 @@ func (r *Relay) open(conn *websocket.Conn) *session {
 		Pending:  pending,
 		Window:   window,
 		MaxBody:  r.cfg.MaxBody,
+		Features: acceptedFeatures(hello.Features),
 	}
 	if err := s.write(welcome); err != nil {
 		return nil
@@ -256,6 +257,13 @@ func (r *Relay) open(conn *websocket.Conn) *session {
 		p.(*progressReader).idle.Store(int64(r.cfg.DeadAfter))
 	}
 	return s
+}
+
+// acceptedFeatures is what the welcome echoes: the features the CLI asked
+// for that this relay speaks. A response with ack set is handled whether or
+// not it was negotiated.
+func acceptedFeatures(asked wire.Features) wire.Features {
+	return asked.Intersect(wire.NewFeatures(wire.FeatureResponseAck))
 }
 
 // run is the welcomed session. The caller's goroutine is the reader; the
@@ -446,6 +454,9 @@ func (s *session) handle(ctx context.Context, m wire.Message) error {
 		}
 		s.mu.Lock()
 		resp, mine := s.inflight[m.ID]
+		if m.Response != nil {
+			resp = m.Response // a response with ack set (see TypeResponse)
+		}
 		// Only an ack that frees the last slot of a full window needs to
 		// wake the writer: with room left, its last read took everything
 		// pending (or it woke itself for more), and new events poke it.
@@ -471,6 +482,12 @@ func (s *session) handle(ctx context.Context, m wire.Message) error {
 			s.inflight[m.ID] = m.Response // stored with the ack
 		}
 		s.mu.Unlock()
+		if m.Ack {
+			// wire.FeatureResponseAck: exactly a response then an ack, the
+			// response stored with the ack in one write even when the event
+			// was sent on an earlier connection.
+			return s.handle(ctx, wire.Message{Type: wire.TypeAck, ID: m.ID, Response: m.Response})
+		}
 		if !mine {
 			if err := st.SetResponse(context.WithoutCancel(ctx), s.endpoint, m.ID, m.Response); err != nil {
 				s.r.log.Error("listen: store response", "endpoint", s.endpoint, "id", m.ID, "err", err)
