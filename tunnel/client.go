@@ -637,7 +637,7 @@ func (s *conn) quitting() bool {
 func (s *conn) read(ctx context.Context) error {
 	for {
 		var m wire.Message
-		if err := websocket.JSON.Receive(s.ws, &m); err != nil {
+		if err := wireCodec.Receive(s.ws, &m); err != nil {
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
@@ -677,6 +677,15 @@ func (s *conn) read(ctx context.Context) error {
 			return relayError(&m)
 		}
 	}
+}
+
+// wireCodec is websocket.JSON with wire.Decode, which is several times
+// cheaper than encoding/json on events.
+var wireCodec = websocket.Codec{
+	Marshal: websocket.JSON.Marshal,
+	Unmarshal: func(data []byte, _ byte, v any) error {
+		return wire.Decode(data, v.(*wire.Message))
+	},
 }
 
 // send queues m for the writer, waiting while the queue is full.
