@@ -346,7 +346,8 @@ func readMessage(conn *websocket.Conn, m *wire.Message) error {
 		*m = wire.Message{Type: wire.TypePong}
 		return nil
 	}
-	if err := json.Unmarshal(data, m); err != nil {
+	// wire.Decode is json.Unmarshal, several times cheaper on responses.
+	if err := wire.Decode(data, m); err != nil {
 		return &badMessage{"malformed message: " + err.Error()}
 	}
 	if m.Type == "" {

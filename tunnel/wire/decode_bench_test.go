@@ -26,3 +26,25 @@ func BenchmarkDecodeEvent(b *testing.B) {
 		}
 	})
 }
+
+func BenchmarkDecodeResponse(b *testing.B) {
+	in := sentMessages(b)[7]
+	b.Run("Decode", func(b *testing.B) {
+		b.ReportAllocs()
+		for range b.N {
+			var m Message
+			if err := Decode(in, &m); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("encoding/json", func(b *testing.B) {
+		b.ReportAllocs()
+		for range b.N {
+			var m Message
+			if err := json.Unmarshal(in, &m); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
