@@ -679,10 +679,13 @@ func (s *conn) read(ctx context.Context) error {
 	}
 }
 
-// wireCodec is websocket.JSON with wire.Decode, which is several times
-// cheaper than encoding/json on events.
+// wireCodec is websocket.JSON with wire.Encode and wire.Decode, which are
+// several times cheaper than encoding/json on the messages sent per event.
 var wireCodec = websocket.Codec{
-	Marshal: websocket.JSON.Marshal,
+	Marshal: func(v any) ([]byte, byte, error) {
+		b, err := wire.Encode(v.(*wire.Message))
+		return b, websocket.TextFrame, err
+	},
 	Unmarshal: func(data []byte, _ byte, v any) error {
 		return wire.Decode(data, v.(*wire.Message))
 	},
@@ -707,7 +710,7 @@ func (s *conn) write(ctx context.Context) error {
 	defer tick.Stop()
 	lastSent := time.Now()
 	put := func(m *wire.Message) error {
-		if err := websocket.JSON.Send(s.ws, m); err != nil {
+		if err := wireCodec.Send(s.ws, m); err != nil {
 			return writeError(ctx, err)
 		}
 		lastSent = time.Now()

@@ -48,3 +48,42 @@ func BenchmarkDecodeResponse(b *testing.B) {
 		}
 	})
 }
+
+func BenchmarkEncodeResponse(b *testing.B) {
+	var m Message
+	if err := json.Unmarshal(sentMessages(b)[7], &m); err != nil {
+		b.Fatal(err)
+	}
+	b.Run("Encode", func(b *testing.B) {
+		b.ReportAllocs()
+		for range b.N {
+			Encode(&m)
+		}
+	})
+	b.Run("encoding/json", func(b *testing.B) {
+		b.ReportAllocs()
+		for range b.N {
+			json.Marshal(&m)
+		}
+	})
+}
+
+func BenchmarkEncodeEvent(b *testing.B) {
+	var m Message
+	if err := json.Unmarshal(sentMessages(b)[4], &m); err != nil {
+		b.Fatal(err)
+	}
+	m.Event.Query = "x=1" // no escapes: the fast path
+	b.Run("Encode", func(b *testing.B) {
+		b.ReportAllocs()
+		for range b.N {
+			Encode(&m)
+		}
+	})
+	b.Run("encoding/json", func(b *testing.B) {
+		b.ReportAllocs()
+		for range b.N {
+			json.Marshal(&m)
+		}
+	})
+}
