@@ -311,7 +311,7 @@ func (c *Client) Run(ctx context.Context) error {
 // means "nothing received (or sent) for DeadAfter" rather than "no whole
 // message within DeadAfter": a 25 MiB event on a slow link takes longer
 // than that and must not look like a dead relay.
-func (c *Client) dial(ctx context.Context) (*websocket.Conn, error) {
+func (c *Client) dial(ctx context.Context) (*websocket.Conn, *idleConn, error) {
 	host := c.location.Host
 	if _, _, err := net.SplitHostPort(host); err != nil {
 		port := "80"
@@ -332,39 +332,51 @@ func (c *Client) dial(ctx context.Context) (*websocket.Conn, error) {
 	}
 	if err != nil {
 		if errors.Is(err, syscall.ECONNREFUSED) {
-			return nil, fmt.Errorf("cannot reach the relay at %s: connection refused", c.location.Host)
+			return nil, nil, fmt.Errorf("cannot reach the relay at %s: connection refused", c.location.Host)
 		}
-		return nil, fmt.Errorf("connect to %s: %w", c.location.Host, err)
+		return nil, nil, fmt.Errorf("connect to %s: %w", c.location.Host, err)
 	}
 	// The handshake has no context of its own: closing the connection
 	// bounds it (and the idle deadline does too).
 	stop := context.AfterFunc(dctx, func() { nc.Close() })
 	defer stop()
 	wcfg := &websocket.Config{Location: c.location, Origin: c.origin, Version: websocket.ProtocolVersionHybi13}
-	ws, err := websocket.NewClient(wcfg, &idleConn{Conn: nc, idle: c.cfg.DeadAfter})
+	ic := &idleConn{Conn: nc, idle: c.cfg.DeadAfter}
+	ws, err := websocket.NewClient(wcfg, ic)
 	if err != nil {
 		nc.Close()
 		if ctx.Err() != nil {
-			return nil, ctx.Err()
+			return nil, nil, ctx.Err()
 		}
 		if errors.Is(err, websocket.ErrBadStatus) {
 			// An HTTP answer other than 101: usually --relay names the app
 			// or another server, or a proxy in front of the relay refused.
 			// Still retried: a proxy's 502 during a relay restart passes.
-			return nil, fmt.Errorf("%s refused the listen websocket with an HTTP error: is it a hookctl relay? (check --relay)", c.origin)
+			return nil, nil, fmt.Errorf("%s refused the listen websocket with an HTTP error: is it a hookctl relay? (check --relay)", c.origin)
 		}
-		return nil, fmt.Errorf("websocket handshake with %s: %w", c.location.Redacted(), err)
+		return nil, nil, fmt.Errorf("websocket handshake with %s: %w", c.location.Redacted(), err)
 	}
-	return ws, nil
+	return ws, ic, nil
 }
 
 // idleConn extends its read and write deadlines on every call, so only a
 // connection that makes no progress for idle times out. Writes go in chunks
 // for the same reason.
+//
+// Between hold and release, writes are collected and go out together on
+// release: the writer holds while it sends every queued message, so a burst
+// of messages costs one write syscall instead of one per websocket frame.
 type idleConn struct {
 	net.Conn
 	idle time.Duration
+
+	mu   sync.Mutex // guards held and buf; writes come from the writer and from websocket.Conn.Close
+	held bool
+	buf  []byte
 }
+
+// holdMax bounds what a hold collects; past it, writes go out at once.
+const holdMax = 64 << 10
 
 func (c *idleConn) Read(p []byte) (int, error) {
 	c.Conn.SetReadDeadline(time.Now().Add(c.idle))
@@ -372,6 +384,48 @@ func (c *idleConn) Read(p []byte) (int, error) {
 }
 
 func (c *idleConn) Write(p []byte) (int, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.held && len(c.buf)+len(p) <= holdMax {
+		c.buf = append(c.buf, p...)
+		return len(p), nil
+	}
+	if err := c.flushLocked(); err != nil {
+		return 0, err
+	}
+	return c.writeLocked(p)
+}
+
+// hold collects writes until release.
+func (c *idleConn) hold() {
+	c.mu.Lock()
+	c.held = true
+	c.mu.Unlock()
+}
+
+// release writes what was collected since hold; an error is the error of
+// the writes collected.
+func (c *idleConn) release() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.held = false
+	return c.flushLocked()
+}
+
+func (c *idleConn) flushLocked() error {
+	if len(c.buf) == 0 {
+		return nil
+	}
+	_, err := c.writeLocked(c.buf)
+	if cap(c.buf) > 2*holdMax {
+		c.buf = nil // after a large write-through burst, do not keep it
+	} else {
+		c.buf = c.buf[:0]
+	}
+	return err
+}
+
+func (c *idleConn) writeLocked(p []byte) (int, error) {
 	const chunk = 256 << 10
 	n := 0
 	for n < len(p) {
@@ -392,7 +446,7 @@ var errConnClosed = errors.New("connection closed by the relay")
 // session runs one connection: dial, hello, welcome, then a reader, a writer
 // and the delivery workers until one of them fails or ctx ends.
 func (c *Client) session(ctx context.Context) (welcomed bool, err error) {
-	ws, err := c.dial(ctx)
+	ws, ic, err := c.dial(ctx)
 	if err != nil {
 		return false, err
 	}
@@ -415,6 +469,7 @@ func (c *Client) session(ctx context.Context) (welcomed bool, err error) {
 		Endpoint: c.Endpoint(),
 		Window:   c.cfg.Window,
 		Reply:    c.cfg.Reply,
+		Features: wire.NewFeatures(wire.FeatureResponseAck),
 	}
 	if err := websocket.JSON.Send(ws, &hello); err != nil {
 		return false, fmt.Errorf("send hello: %w", err)
@@ -455,12 +510,16 @@ func (c *Client) session(ctx context.Context) (welcomed bool, err error) {
 	s := &conn{
 		c:       c,
 		ws:      ws,
+		ic:      ic,
 		maxBody: welcome.MaxBody,
-		out:     make(chan *wire.Message, window+c.cfg.Concurrency+4),
-		work:    make(chan *capture.Request, window),
-		seen:    make(map[string]bool),
-		quit:    ctx.Done(),
-		flush:   make(chan chan struct{}),
+		// An older relay names no features: it gets response and ack as
+		// two messages.
+		responseAck: welcome.Features.Has(wire.FeatureResponseAck),
+		out:         make(chan *wire.Message, window+c.cfg.Concurrency+4),
+		work:        make(chan *capture.Request, window),
+		seen:        make(map[string]bool),
+		quit:        ctx.Done(),
+		flush:       make(chan chan struct{}),
 	}
 	s.lastRecv.Store(time.Now().UnixNano())
 	g, gctx := errgroup.WithContext(sctx)
@@ -548,12 +607,16 @@ func relayError(m *wire.Message) error {
 type conn struct {
 	c        *Client
 	ws       *websocket.Conn
+	ic       *idleConn             // under ws: the writer holds and releases its writes
 	out      chan *wire.Message    // to the writer; bounded
 	work     chan *capture.Request // to the workers; the relay's window bounds it
 	lastRecv atomic.Int64          // unix nanos of the last message received
 	maxBody  int64                 // the relay's limit on a response body; 0: none announced
-	mu       sync.Mutex
-	seen     map[string]bool // ids being delivered on this connection
+	// responseAck: the relay accepted wire.FeatureResponseAck, so a
+	// response carries its ack.
+	responseAck bool
+	mu          sync.Mutex
+	seen        map[string]bool // ids being delivered on this connection
 
 	// quit is closed when the client is stopping: no new delivery or retry
 	// starts; one in progress finishes (see drain). nil: never.
@@ -574,7 +637,7 @@ func (s *conn) quitting() bool {
 func (s *conn) read(ctx context.Context) error {
 	for {
 		var m wire.Message
-		if err := websocket.JSON.Receive(s.ws, &m); err != nil {
+		if err := wireCodec.Receive(s.ws, &m); err != nil {
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
@@ -616,6 +679,18 @@ func (s *conn) read(ctx context.Context) error {
 	}
 }
 
+// wireCodec is websocket.JSON with wire.Encode and wire.Decode, which are
+// several times cheaper than encoding/json on the messages sent per event.
+var wireCodec = websocket.Codec{
+	Marshal: func(v any) ([]byte, byte, error) {
+		b, err := wire.Encode(v.(*wire.Message))
+		return b, websocket.TextFrame, err
+	},
+	Unmarshal: func(data []byte, _ byte, v any) error {
+		return wire.Decode(data, v.(*wire.Message))
+	},
+}
+
 // send queues m for the writer, waiting while the queue is full.
 func (s *conn) send(ctx context.Context, m *wire.Message) error {
 	select {
@@ -635,14 +710,25 @@ func (s *conn) write(ctx context.Context) error {
 	defer tick.Stop()
 	lastSent := time.Now()
 	put := func(m *wire.Message) error {
-		if err := websocket.JSON.Send(s.ws, m); err != nil {
-			if ctx.Err() != nil {
-				return ctx.Err()
-			}
-			return fmt.Errorf("write to relay: %w", err)
+		if err := wireCodec.Send(s.ws, m); err != nil {
+			return writeError(ctx, err)
 		}
 		lastSent = time.Now()
 		return nil
+	}
+	// putQueued sends m and everything queued behind it in one write (the
+	// queue is bounded, so this ends): a burst of responses costs one
+	// syscall, and a lone message goes out at once, as before.
+	putQueued := func(m *wire.Message) error {
+		s.ic.hold()
+		err := put(m)
+		for err == nil && len(s.out) > 0 {
+			err = put(<-s.out)
+		}
+		if rerr := s.ic.release(); err == nil && rerr != nil {
+			err = writeError(ctx, rerr)
+		}
+		return err
 	}
 	syncPause := func() error {
 		want := s.c.paused.Load()
@@ -664,7 +750,7 @@ func (s *conn) write(ctx context.Context) error {
 		case <-ctx.Done():
 			return ctx.Err()
 		case m := <-s.out:
-			if err := put(m); err != nil {
+			if err := putQueued(m); err != nil {
 				return err
 			}
 		case <-s.c.ctl:
@@ -673,8 +759,8 @@ func (s *conn) write(ctx context.Context) error {
 			}
 		case done := <-s.flush:
 			// The workers have stopped: everything they queued is in out.
-			for len(s.out) > 0 {
-				if err := put(<-s.out); err != nil {
+			if len(s.out) > 0 {
+				if err := putQueued(<-s.out); err != nil {
 					return err
 				}
 			}
@@ -688,6 +774,13 @@ func (s *conn) write(ctx context.Context) error {
 			}
 		}
 	}
+}
+
+func writeError(ctx context.Context, err error) error {
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	return fmt.Errorf("write to relay: %w", err)
 }
 
 // deliverLoop is one delivery worker. It stops when the connection ends,
@@ -756,11 +849,17 @@ func (s *conn) deliver(ctx context.Context, ev *capture.Request) error {
 		resp.Truncate(s.maxBody, 0)
 	}
 	s.c.obs.EventDelivered(ev, resp)
-	if err := s.send(ctx, &wire.Message{Type: wire.TypeResponse, ID: ev.ID, Response: resp}); err != nil {
-		return err
-	}
-	if err := s.send(ctx, &wire.Message{Type: wire.TypeAck, ID: ev.ID}); err != nil {
-		return err
+	if s.responseAck {
+		if err := s.send(ctx, &wire.Message{Type: wire.TypeResponse, ID: ev.ID, Response: resp, Ack: true}); err != nil {
+			return err
+		}
+	} else {
+		if err := s.send(ctx, &wire.Message{Type: wire.TypeResponse, ID: ev.ID, Response: resp}); err != nil {
+			return err
+		}
+		if err := s.send(ctx, &wire.Message{Type: wire.TypeAck, ID: ev.ID}); err != nil {
+			return err
+		}
 	}
 	s.mu.Lock()
 	delete(s.seen, ev.ID)

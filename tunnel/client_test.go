@@ -183,32 +183,60 @@ func TestGeneratedEndpointIsKeptAcrossReconnects(t *testing.T) {
 	}
 }
 
+// The response and the ack go in one message to a relay that accepted
+// wire.FeatureResponseAck, and as two to one that did not (every relay
+// before features).
 func TestResponseThenAckAndPause(t *testing.T) {
-	relay := newFakeRelay(t)
-	relay.pending = []*capture.Request{{ID: "e1", Method: "POST", Path: "/x"}}
-	fwd := funcDeliverer(func(_ context.Context, req *capture.Request) (*capture.Response, error) {
-		return &capture.Response{Status: 201, Body: []byte("made " + req.ID)}, nil
-	})
-	c, err := NewClient(Config{RelayURL: relay.URL(), Forwarder: fwd, Backoff: fastBackoff})
-	if err != nil {
-		t.Fatal(err)
+	for _, tc := range []struct {
+		name     string
+		features wire.Features
+	}{
+		{"older relay", ""},
+		{"response-ack", wire.NewFeatures(wire.FeatureResponseAck)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			relay := newFakeRelay(t)
+			relay.features = tc.features
+			relay.pending = []*capture.Request{{ID: "e1", Method: "POST", Path: "/x"}}
+			fwd := funcDeliverer(func(_ context.Context, req *capture.Request) (*capture.Response, error) {
+				return &capture.Response{Status: 201, Body: []byte("made " + req.ID)}, nil
+			})
+			c, err := NewClient(Config{RelayURL: relay.URL(), Forwarder: fwd, Backoff: fastBackoff})
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithCancel(t.Context())
+			done := make(chan error)
+			go func() { done <- c.Run(ctx) }()
+			resp := relay.next(wire.TypeResponse)
+			if resp.ID != "e1" || resp.Response.Status != 201 || string(resp.Response.Body) != "made e1" {
+				t.Errorf("response = %+v", resp)
+			}
+			if resp.Ack != (tc.features != "") {
+				t.Errorf("response ack = %v with welcome features %q", resp.Ack, tc.features)
+			}
+			if tc.features == "" {
+				if ack := relay.next(wire.TypeAck); ack.ID != "e1" {
+					t.Errorf("ack = %+v", ack)
+				}
+			}
+			c.Pause()
+			// Nothing between the response (and ack) and the pause: no ack
+			// after a response that carried it.
+			if m := <-relay.msgs; m.Type != wire.TypePause {
+				t.Errorf("got %+v, want the pause", m)
+			}
+			c.Resume()
+			relay.next(wire.TypeResume)
+			cancel()
+			<-done
+			relay.mu.Lock()
+			defer relay.mu.Unlock()
+			if h := relay.hellos[0]; !h.Features.Has(wire.FeatureResponseAck) {
+				t.Errorf("hello features = %q", h.Features)
+			}
+		})
 	}
-	ctx, cancel := context.WithCancel(t.Context())
-	done := make(chan error)
-	go func() { done <- c.Run(ctx) }()
-	resp := relay.next(wire.TypeResponse)
-	if resp.ID != "e1" || resp.Response.Status != 201 || string(resp.Response.Body) != "made e1" {
-		t.Errorf("response = %+v", resp)
-	}
-	if ack := relay.next(wire.TypeAck); ack.ID != "e1" {
-		t.Errorf("ack = %+v", ack)
-	}
-	c.Pause()
-	relay.next(wire.TypePause)
-	c.Resume()
-	relay.next(wire.TypeResume)
-	cancel()
-	<-done
 }
 
 func TestKeepaliveDetectsDeadRelay(t *testing.T) {

@@ -685,3 +685,55 @@ func TestResponseLargerThanRelayLimit(t *testing.T) {
 		t.Errorf("app got the event %d times, want once", n)
 	}
 }
+
+// TestResponseAckWithRealRelay: this CLI and this relay agree on
+// wire.FeatureResponseAck, so each response carries its ack. The sender gets
+// the app's answer, and every event, the given-up one (the app timed out)
+// included, is stored delivered with its response.
+func TestResponseAckWithRealRelay(t *testing.T) {
+	rl := startRelay(t, t.TempDir(), "127.0.0.1:0", relay.Config{Open: true})
+	app := newTestApp(t, func(w http.ResponseWriter, r *http.Request, body []byte) {
+		if r.URL.Path == "/hang" {
+			<-r.Context().Done() // until the forwarder gives up
+			return
+		}
+		w.WriteHeader(http.StatusCreated)
+		io.WriteString(w, "made")
+	})
+	fwd := forwarderTo(t, app.srv.URL, ForwarderConfig{Timeout: 200 * time.Millisecond})
+	t.Cleanup(fwd.Close)
+	_, rec, _ := runClient(t, Config{RelayURL: rl.URL, Endpoint: "both", Forwarder: fwd,
+		Reply: &wire.ReplyOptions{Timeout: 5 * time.Second}})
+	hc := newSender(t)
+	const n = 20
+	var g errgroup.Group
+	for i := range n {
+		g.Go(func() error {
+			path := "/ok"
+			if i == 0 {
+				path = "/hang"
+			}
+			req, _ := http.NewRequest("POST", rl.URL+"/h/both"+path, strings.NewReader(fmt.Sprint(i)))
+			res, err := hc.Do(req)
+			if err != nil {
+				return err
+			}
+			b, _ := io.ReadAll(res.Body)
+			res.Body.Close()
+			if path == "/ok" && (res.StatusCode != http.StatusCreated || string(b) != "made") {
+				return fmt.Errorf("sender got %d %q, want the app's 201 made", res.StatusCode, b)
+			}
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	rec.waitFor(t, "all deliveries", func(r *recorder) bool { return len(r.delivered) >= n })
+	waitAllDelivered(t, rl, "both", n)
+	for _, e := range rl.events(t, "both") {
+		if r := e.Response; r == nil || (e.Request.Path == "/hang") != (r.Error != "") || (r.Error == "" && r.Status != http.StatusCreated) {
+			t.Errorf("event %s %s stored with response %+v", e.Request.ID, e.Request.Path, r)
+		}
+	}
+}

@@ -23,6 +23,7 @@ type fakeRelay struct {
 	mu       sync.Mutex
 	refuse   *wire.Message // sent instead of welcome when set
 	silent   bool          // never answer pings: a dead peer
+	features wire.Features // echoed in the welcome; none, like a relay older than features
 	hellos   []wire.Message
 	received []wire.Message // everything after hello
 	pending  []*capture.Request
@@ -59,6 +60,7 @@ func (r *fakeRelay) serve(ws *websocket.Conn) {
 	r.mu.Lock()
 	r.hellos = append(r.hellos, hello)
 	refuse := r.refuse
+	features := r.features
 	pending := append([]*capture.Request(nil), r.pending...)
 	r.mu.Unlock()
 	if refuse != nil {
@@ -69,7 +71,7 @@ func (r *fakeRelay) serve(ws *websocket.Conn) {
 	if ep == "" {
 		ep = "generated-1"
 	}
-	websocket.JSON.Send(ws, &wire.Message{Type: wire.TypeWelcome, Endpoint: ep, URL: r.srv.URL + "/h/" + ep, Session: "s1", Pending: len(pending)})
+	websocket.JSON.Send(ws, &wire.Message{Type: wire.TypeWelcome, Endpoint: ep, URL: r.srv.URL + "/h/" + ep, Session: "s1", Pending: len(pending), Features: features})
 	for _, ev := range pending {
 		websocket.JSON.Send(ws, &wire.Message{Type: wire.TypeEvent, Event: ev})
 	}

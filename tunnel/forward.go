@@ -212,7 +212,7 @@ func (f *Forwarder) Deliver(ctx context.Context, req *capture.Request) (*capture
 	if err != nil {
 		return nil, fmt.Errorf("read response from %s: %w", target.Host, unwrapURLError(err))
 	}
-	h := res.Header.Clone()
+	h := res.Header // ours alone: no copy needed
 	capture.RemoveHopByHop(h)
 	resp := &capture.Response{
 		Status:   res.StatusCode,

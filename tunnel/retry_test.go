@@ -111,6 +111,17 @@ func TestDeliverGivesUp(t *testing.T) {
 				if m := <-s.out; m.Type != wire.TypeAck {
 					t.Errorf("no ack: %+v", m)
 				}
+				// With the relay's consent the ack rides on the response.
+				s.responseAck = true
+				if err := s.deliver(t.Context(), &capture.Request{ID: "e2"}); err != nil {
+					t.Fatal(err)
+				}
+				if m := <-s.out; m.Type != wire.TypeResponse || m.ID != "e2" || !m.Ack || m.Response.Error != tc.err.Error() {
+					t.Errorf("response %+v, want one with ack set", m)
+				}
+				if len(s.out) != 0 {
+					t.Errorf("%d more messages, want none", len(s.out))
+				}
 			})
 		})
 	}

@@ -1120,3 +1120,72 @@ func TestLargeBacklogWithoutAcks(t *testing.T) {
 		}
 	}
 }
+
+func TestFeaturesNegotiated(t *testing.T) {
+	r := startRelay(t, relay.Config{Open: true})
+	_, m := listen(t, r.URL, wire.Message{Endpoint: "alpha", Features: wire.NewFeatures("no-such-feature", wire.FeatureResponseAck)})
+	if m.Type != wire.TypeWelcome || m.Features != wire.NewFeatures(wire.FeatureResponseAck) {
+		t.Errorf("welcome = %+v, want features [%s] only", m, wire.FeatureResponseAck)
+	}
+	// A CLI that names no features (every CLI before them) is welcomed
+	// with none.
+	_, m = listen(t, r.URL, wire.Message{Endpoint: "beta"})
+	if m.Type != wire.TypeWelcome || m.Features != "" {
+		t.Errorf("welcome to a hello without features = %+v", m)
+	}
+}
+
+// A response with ack set is the response followed by the ack: the sender
+// gets it, the event is delivered with it, and it frees its window slot.
+func TestResponseWithAck(t *testing.T) {
+	r := startRelay(t, relay.Config{Open: true, Window: 1})
+	c := mustListen(t, r.URL, wire.Message{Endpoint: "alpha", Features: wire.NewFeatures(wire.FeatureResponseAck)})
+	got := make(chan int, 2)
+	for range 2 {
+		go func() {
+			s, _, _ := r.send(t, "POST", "/h/alpha", nil, nil)
+			got <- s
+		}()
+	}
+	for i := range 2 {
+		ev := c.expect(wire.TypeEvent).Event // the second only once the first is acked: window 1
+		c.send(wire.Message{Type: wire.TypeResponse, ID: ev.ID, Ack: true, Response: &capture.Response{Status: 201 + i}})
+		if s := <-got; s != 201+i {
+			t.Errorf("sender %d got %d, want %d", i, s, 201+i)
+		}
+		waitFor(t, "event delivered with its response", func() bool {
+			rec, err := r.Store.GetEvent(context.Background(), ev.ID)
+			return err == nil && rec.State == wire.StateDelivered && rec.Response != nil && rec.Response.Status == 201+i
+		})
+	}
+}
+
+// An event sent on an earlier connection is acked with its response too,
+// in the one write (the store keeps the response with the ack).
+func TestResponseWithAckOfEarlierConnection(t *testing.T) {
+	r := startRelay(t, relay.Config{Open: true})
+	c := mustListen(t, r.URL, wire.Message{Endpoint: "alpha", Reply: ackMode})
+	var ids []string
+	for range 2 {
+		s, _, b := r.send(t, "POST", "/h/alpha", nil, nil)
+		ids = append(ids, queuedID(t, s, b))
+	}
+	c.expect(wire.TypeEvent)
+	c.expect(wire.TypeEvent)
+	c.conn.Close()
+
+	// Window 1: only the first is sent again; the second is not in flight
+	// on this connection when its response and ack arrive.
+	c2 := mustListen(t, r.URL, wire.Message{Endpoint: "alpha", Reply: ackMode, Window: 1, Features: wire.NewFeatures(wire.FeatureResponseAck)})
+	if ev := c2.expect(wire.TypeEvent).Event; ev.ID != ids[0] {
+		t.Fatalf("redelivered %s, want %s", ev.ID, ids[0])
+	}
+	c2.send(wire.Message{Type: wire.TypeResponse, ID: ids[1], Ack: true, Response: &capture.Response{Status: 204}})
+	waitFor(t, "event delivered with its response", func() bool {
+		rec, err := r.Store.GetEvent(context.Background(), ids[1])
+		return err == nil && rec.State == wire.StateDelivered && rec.Response != nil && rec.Response.Status == 204
+	})
+	if extra := c2.barrier(); len(extra) != 0 {
+		t.Errorf("unexpected messages %+v", extra)
+	}
+}

@@ -3,13 +3,20 @@
 //
 // A session goes:
 //
-//	CLI → relay  hello     {version, token, endpoint, window, response}
-//	relay → CLI  welcome   {version, endpoint, url, session}      or error {code, permanent}
+//	CLI → relay  hello     {version, token, endpoint, window, reply, features}
+//	relay → CLI  welcome   {version, endpoint, url, session, features}   or error {code, permanent}
 //	relay → CLI  event     {event}                                oldest un-acked first, then live
 //	CLI → relay  response  {id, response}                         the local app's answer, for the sender
 //	CLI → relay  ack       {id}                                   delivered; never sent again
+//	CLI → relay  response  {id, response, ack: true}              both in one message (FeatureResponseAck)
 //	either way   ping/pong                                        keepalive
 //	CLI → relay  pause/resume                                     stop/restart new deliveries
+//
+// Features extend version 1 without breaking either side: the hello lists
+// those the CLI can use, the welcome those of them the relay accepts, and the
+// CLI uses a feature only when the welcome named it. A relay that knows no
+// features sends none, so an older peer on either side keeps the plain
+// protocol.
 //
 // Delivery is at least once: an event not acked when a connection ends is
 // sent again on the next connection for the endpoint. At most Window events
@@ -17,6 +24,9 @@
 package wire
 
 import (
+	"encoding/json"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/hookctl/hookctl/tunnel/capture"
@@ -50,6 +60,77 @@ const (
 	TypeResume   = "resume"
 )
 
+// Features, negotiated in hello and welcome.
+const (
+	// FeatureResponseAck: a response message may carry "ack": true, which
+	// the relay treats exactly as that response followed by an ack of the
+	// same id (one frame instead of two, stored in one write).
+	FeatureResponseAck = "response-ack"
+)
+
+// Features is a set of Feature* names; in JSON a list of strings. Underneath
+// it is the names joined by commas, so that Message stays comparable (the
+// relay recognises bare keepalive messages with ==).
+type Features string
+
+// NewFeatures returns the set of names.
+func NewFeatures(names ...string) Features {
+	var b []byte
+	for _, n := range names {
+		if n == "" || strings.Contains(n, ",") {
+			continue // not a feature anyone defines
+		}
+		if len(b) > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, n...)
+	}
+	return Features(b)
+}
+
+// List returns the names.
+func (f Features) List() []string {
+	if f == "" {
+		return nil
+	}
+	return strings.Split(string(f), ",")
+}
+
+// Has reports whether name is in the set.
+func (f Features) Has(name string) bool {
+	return slices.Contains(f.List(), name)
+}
+
+// Intersect returns the names in both sets, in f's order.
+func (f Features) Intersect(g Features) Features {
+	var out []string
+	for _, n := range f.List() {
+		if g.Has(n) {
+			out = append(out, n)
+		}
+	}
+	return NewFeatures(out...)
+}
+
+// MarshalJSON writes the list.
+func (f Features) MarshalJSON() ([]byte, error) {
+	l := f.List()
+	if l == nil {
+		l = []string{}
+	}
+	return json.Marshal(l)
+}
+
+// UnmarshalJSON reads a list of strings; null is the empty set.
+func (f *Features) UnmarshalJSON(b []byte) error {
+	var l []string
+	if err := json.Unmarshal(b, &l); err != nil {
+		return err
+	}
+	*f = NewFeatures(l...)
+	return nil
+}
+
 // Error codes sent in an error message.
 const (
 	CodeBadVersion   = "bad_version"  // permanent
@@ -72,6 +153,9 @@ type Message struct {
 	Endpoint string        `json:"endpoint,omitempty"` // empty: the relay picks a name
 	Window   int           `json:"window,omitempty"`   // max events in flight; 0 means the relay's default
 	Reply    *ReplyOptions `json:"reply,omitempty"`    // how the relay answers senders during this session
+	// Features (hello, welcome): in a hello, those the CLI can use; in a
+	// welcome, those of them the relay accepts.
+	Features Features `json:"features,omitempty"`
 
 	// welcome
 	URL     string `json:"url,omitempty"` // public webhook URL of the endpoint
@@ -92,6 +176,8 @@ type Message struct {
 	// response, ack
 	ID       string            `json:"id,omitempty"`
 	Response *capture.Response `json:"response,omitempty"`
+	// Ack on a response acks its id too (FeatureResponseAck only).
+	Ack bool `json:"ack,omitempty"`
 }
 
 // Reply modes: how the relay answers the sender of a webhook.

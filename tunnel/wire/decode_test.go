@@ -1,0 +1,110 @@
+package wire
+
+import (
+	"bytes"
+	"encoding/json"
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/hookctl/hookctl/tunnel/capture"
+)
+
+// sentMessages are messages as peers encode them.
+func sentMessages(t testing.TB) [][]byte {
+	at := time.Date(2026, 11, 25, 10, 0, 0, 123456789, time.UTC)
+	msgs := []Message{
+		{Type: TypePing},
+		{Type: TypeHello, Version: Version, Token: "tok", Endpoint: "alpha", Window: 64,
+			Reply: &ReplyOptions{Mode: ReplyStatus, Status: 204, Timeout: 8 * time.Second}, Features: NewFeatures(FeatureResponseAck)},
+		{Type: TypeWelcome, Version: Version, Endpoint: "alpha", URL: "http://x/h/alpha", Session: "ses_1", Pending: 3, Window: 64, MaxBody: 25 << 20, Features: NewFeatures(FeatureResponseAck)},
+		{Type: TypeError, Code: CodeReplaced, Text: "another hookctl listen connected", Permanent: true},
+		{Type: TypeEvent, Event: &capture.Request{ID: "evt_1", Endpoint: "alpha", Method: "POST", Path: "/a%2Fb", Query: "x=1&y=",
+			ForceQuery: true, Headers: capture.Headers{{Name: "Content-Type", Value: "application/json"}, {Name: "X-Multi", Value: ""}},
+			Body: bytes.Repeat([]byte{0, 1, 2, 0xff}, 300), Host: "h:1", Proto: "https", RemoteAddr: "127.0.0.1:5", ReceivedAt: at, ReplayOf: "evt_0"}},
+		{Type: TypeEvent, Event: &capture.Request{ID: "evt_2", Method: "GET", Path: "/", ReceivedAt: at}}, // null headers and body
+		{Type: TypeEvent, Event: &capture.Request{ID: "evt_3", Method: "POST", Path: "/", Headers: capture.Headers{}, Body: []byte{}}},
+		{Type: TypeResponse, ID: "evt_1", Ack: true, Response: &capture.Response{Status: 201, Headers: capture.Headers{{Name: "A", Value: "b"}},
+			Body: []byte("made"), Duration: 1234567, At: at}},
+		{Type: TypeResponse, ID: "evt_2", Response: &capture.Response{Error: "forward to x: context deadline exceeded", Duration: -1, At: at}},
+		{Type: TypeAck, ID: "evt_1"},
+	}
+	var out [][]byte
+	for _, m := range msgs {
+		b, err := json.Marshal(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, b)
+	}
+	return out
+}
+
+// Messages no peer of this version sends, each meant to test one way out of
+// the fast path (or a way through it).
+var oddMessages = []string{
+	``, `null`, `[]`, `"x"`, `{}`, `{} `, ` {"type":"ping"}` + "\n", `{"type":"ping"}x`, `{"type":"ping"}{}`,
+	`{"type" : "ping" , "id" : "a" }`, `{"type":"ping",}`, `{"type":"ping"`, `{"type":}`, `{type:"ping"}`,
+	`{"TYPE":"ping"}`, `{"Type":"ping","type":"pong"}`, `{"type":"ping","type":"pong"}`, `{"unknown":1,"type":"ping"}`,
+	`{"type":"p\u0069ng"}`, `{"query":"a=1\u0026b=\u003c\u003e"}`, `{"id":"\ud83d\ude00"}`, `{"id":"\ud83d"}`, `{"id":"\u00e9\u0000"}`,
+	`{"id":"\x"}`, `{"id":"\u12"}`, `{"id":"\u12g4"}`, `{"id":"\"}`, `{"id":"\/\b\f\n\r\t\\"}`, `{"id":"é€😀"}`, `{"type":"pi\"ng"}`, `{"type":"héllo"}`, "{\"type\":\"\xff\"}", "{\"type\":\"a\tb\"}",
+	`{"type":null}`, `{"type":1}`, `{"type":true}`, `{"event":null}`, `{"response":null,"reply":null,"features":null}`,
+	`{"version":1.0}`, `{"version":1e2}`, `{"version":-0}`, `{"version":-}`, `{"version":01}`, `{"version":"1"}`,
+	`{"version":99999999999999999999}`, `{"max_body":-9223372036854775808}`, `{"version":true}`,
+	`{"permanent":truex}`, `{"permanent":false}`, `{"permanent":nul}`, `{"ack":null}`, `{"ack":1}`,
+	`{"features":[]}`, `{"features":["a","b"]}`, `{"features":["a",1]}`, `{"features":[null]}`, `{"features":"a"}`,
+	`{"event":{}}`, `{"event":{"body":"AAEC"}}`, `{"event":{"body":"AAE"}}`, `{"event":{"body":"AA\nEC"}}`, `{"event":{"body":""}}`,
+	`{"event":{"body":null,"headers":null}}`, `{"event":{"headers":[]}}`, `{"event":{"headers":[null]}}`,
+	`{"event":{"headers":[{"name":"a"},{"value":"b","name":"c"}]}}`, `{"event":{"headers":[{"name":"a","name":"b"}]}}`,
+	`{"event":{"headers":[{"Name":"a"}]}}`, `{"event":{"headers":[{"name":"a"},]}}`, `{"event":{"headers":{}}}`,
+	`{"event":{"received_at":"2026-11-25T10:00:00Z"}}`, `{"event":{"received_at":"2026-11-25T10:00:00+01:00"}}`,
+	`{"event":{"received_at":"2026-11-25"}}`, `{"event":{"received_at":null}}`, `{"event":{"received_at":1}}`,
+	`{"event":{"id":"a"},"event":{"method":"GET"}}`, `{"event":{"nope":1}}`, `{"event":[]}`,
+	`{"response":{"status":200,"duration_ns":1.5}}`, `{"response":{"status":200,"at":"x"}}`,
+	`{"reply":{"mode":"ack","status":0,"timeout":5}}`, `{"reply":{"timeout":"5s"}}`,
+}
+
+func TestDecodeMatchesEncodingJSON(t *testing.T) {
+	inputs := sentMessages(t)
+	for _, s := range oddMessages {
+		inputs = append(inputs, []byte(s))
+	}
+	for _, in := range inputs {
+		checkDecode(t, in)
+	}
+}
+
+// What peers send takes the fast path; otherwise Decode is only a slower
+// json.Unmarshal and nothing would say so.
+func TestDecodeFastPath(t *testing.T) {
+	for _, in := range sentMessages(t) {
+		var m Message
+		d := decoder{data: in}
+		if !d.message(&m) || !d.end() {
+			t.Errorf("fast path refused %s", in)
+		}
+	}
+}
+
+func checkDecode(t *testing.T, in []byte) {
+	t.Helper()
+	var want, got Message
+	werr := json.Unmarshal(in, &want)
+	gerr := Decode(in, &got)
+	if (werr == nil) != (gerr == nil) || (werr != nil && werr.Error() != gerr.Error()) {
+		t.Fatalf("%q: Decode error %v, encoding/json %v", in, gerr, werr)
+	}
+	if werr == nil && !reflect.DeepEqual(got, want) {
+		t.Fatalf("%q:\nDecode        %+v\nencoding/json %+v", in, got, want)
+	}
+}
+
+func FuzzDecode(f *testing.F) {
+	for _, in := range sentMessages(f) {
+		f.Add(in)
+	}
+	for _, s := range oddMessages {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(checkDecode)
+}
