@@ -7,8 +7,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"math"
-	"strconv"
 	"sync"
 	"time"
 
@@ -151,16 +149,14 @@ func FormatDuration(d time.Duration) string {
 // record with status 0 and an "error" field: it was acked.
 type JSONRenderer struct {
 	mu  sync.Mutex
-	w   io.Writer
 	enc *json.Encoder
-	buf []byte // an event line, reused
 }
 
 // NewJSONRenderer returns a renderer writing to w.
 func NewJSONRenderer(w io.Writer) *JSONRenderer {
 	enc := json.NewEncoder(w)
 	enc.SetEscapeHTML(false)
-	return &JSONRenderer{w: w, enc: enc}
+	return &JSONRenderer{enc: enc}
 }
 
 // ReadyRecord is the first record of a session.
@@ -217,59 +213,7 @@ func (r *JSONRenderer) Event(req *capture.Request, resp *capture.Response) {
 		rec.DurationMS = roundMS(resp.Duration)
 		rec.Error = resp.Error
 	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if b, ok := appendEventRecord(r.buf[:0], &rec); ok {
-		r.buf = b
-		_, _ = r.w.Write(b)
-		return
-	}
-	_ = r.enc.Encode(rec)
-}
-
-// appendEventRecord appends rec as the JSON encoder would, newline
-// included, without its reflection: listen prints one per event. It
-// reports false for what it does not write byte for byte like the encoder
-// (strings needing escapes or holding non-ASCII, unusual numbers or times);
-// the encoder prints those.
-func appendEventRecord(b []byte, rec *EventRecord) ([]byte, bool) {
-	ok := true
-	str := func(key, s string) {
-		b = append(b, key...)
-		b = append(b, '"')
-		for i := 0; i < len(s); i++ {
-			if c := s[i]; c < 0x20 || c >= 0x80 || c == '"' || c == '\\' {
-				ok = false
-				return
-			}
-		}
-		b = append(b, s...)
-		b = append(b, '"')
-	}
-	str(`{"type":`, rec.Type)
-	str(`,"id":`, rec.ID)
-	str(`,"method":`, rec.Method)
-	str(`,"path":`, rec.Path)
-	str(`,"query":`, rec.Query)
-	b = append(b, `,"status":`...)
-	b = strconv.AppendInt(b, int64(rec.Status), 10)
-	b = append(b, `,"duration_ms":`...)
-	// The encoder uses exponents outside [1e-6, 1e21), and refuses NaN.
-	if f := math.Abs(rec.DurationMS); math.IsNaN(f) || f != 0 && (f < 1e-6 || f >= 1e21) {
-		return b, false
-	}
-	b = strconv.AppendFloat(b, rec.DurationMS, 'f', -1, 64)
-	t, err := rec.ReceivedAt.MarshalJSON()
-	if err != nil {
-		return b, false
-	}
-	b = append(b, `,"received_at":`...)
-	b = append(b, t...)
-	if rec.Error != "" {
-		str(`,"error":`, rec.Error)
-	}
-	b = append(b, "}\n"...)
-	return b, ok
+	r.write(rec)
 }
 
 // DeliveryFailed prints an error record for a failed attempt.
