@@ -50,7 +50,7 @@ func WriteTable(w io.Writer, rows []Stored, opts TableOptions) error {
 		}
 		// Colour codes would confuse tabwriter's widths, so the table is
 		// plain; the status column is short enough to read without.
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Req.ID, when, r.Req.Method, r.Req.URI(), r.State, status, dur)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Req.ID, when, Printable(r.Req.Method, false), Printable(r.Req.URI(), false), r.State, status, dur)
 	}
 	return tw.Flush()
 }
@@ -81,7 +81,7 @@ func WriteDetail(w io.Writer, r Stored) error {
 	if q.ReplayOf != "" {
 		fmt.Fprintf(w, "replay of:   %s\n", q.ReplayOf)
 	}
-	fmt.Fprintf(w, "\n%s %s\n", q.Method, q.URI())
+	fmt.Fprintf(w, "\n%s %s\n", Printable(q.Method, false), Printable(q.URI(), false))
 	writeHeaders(w, q.Headers)
 	writeBody(w, q.Body)
 	if r.Resp == nil {
@@ -89,7 +89,7 @@ func WriteDetail(w io.Writer, r Stored) error {
 		return nil
 	}
 	if r.Resp.Error != "" {
-		fmt.Fprintf(w, "\nerror: %s\n", r.Resp.Error)
+		fmt.Fprintf(w, "\nerror: %s\n", Printable(r.Resp.Error, false))
 		return nil
 	}
 	fmt.Fprintf(w, "\n%d (%s)\n", r.Resp.Status, FormatDuration(r.Resp.Duration))
@@ -100,25 +100,8 @@ func WriteDetail(w io.Writer, r Stored) error {
 
 func writeHeaders(w io.Writer, hs capture.Headers) {
 	for _, h := range hs {
-		fmt.Fprintf(w, "%s: %s\n", h.Name, escapeControls(h.Value))
+		fmt.Fprintf(w, "%s: %s\n", Printable(h.Name, false), Printable(h.Value, false))
 	}
-}
-
-// escapeControls writes the control runes of a sender-written string as
-// \uXXXX, so they reach the terminal as text.
-func escapeControls(s string) string {
-	if !strings.ContainsFunc(s, isControl) {
-		return s
-	}
-	var b strings.Builder
-	for _, r := range s {
-		if isControl(r) {
-			fmt.Fprintf(&b, "\\u%04x", r)
-		} else {
-			b.WriteRune(r)
-		}
-	}
-	return b.String()
 }
 
 // isControl reports runes that a terminal may act on: C0 and C1 controls and
@@ -128,7 +111,7 @@ func isControl(r rune) bool {
 	return (r < 0x20 && r != '\t' && r != '\n' && r != '\r') || (r >= 0x7f && r <= 0x9f)
 }
 
-// writeBody prints a text body as is and a binary one as a size.
+// writeBody prints a text body and a binary one as a size.
 func writeBody(w io.Writer, b []byte) {
 	if len(b) == 0 {
 		return
@@ -138,7 +121,9 @@ func writeBody(w io.Writer, b []byte) {
 		fmt.Fprintf(w, "(%d bytes of binary data; use --json for the bytes)\n", len(b))
 		return
 	}
-	fmt.Fprint(w, string(b))
+	// Format characters (a right-to-left override) are shown escaped; a
+	// lone CR, which would overwrite the line, as \x0d.
+	fmt.Fprint(w, Printable(string(b), true))
 	if b[len(b)-1] != '\n' {
 		fmt.Fprintln(w)
 	}

@@ -107,10 +107,10 @@ func (r *LogRenderer) Event(req *capture.Request, resp *capture.Response) {
 	if resp != nil && resp.Error == "" {
 		dur = FormatDuration(resp.Duration)
 	}
-	line := fmt.Sprintf("%s  %-7s %-*s %s %8s  %s", r.stamp(req.ReceivedAt), req.Method, pathWidth, req.URI(),
+	line := fmt.Sprintf("%s  %-7s %-*s %s %8s  %s", r.stamp(req.ReceivedAt), Printable(req.Method, false), pathWidth, Printable(req.URI(), false),
 		paint(c, fmt.Sprintf("%3s", status)), dur, paint(s.Faint, req.ID))
 	if resp != nil && resp.Error != "" {
-		line += "  " + paint(s.ServerError, resp.Error)
+		line += "  " + paint(s.ServerError, Printable(resp.Error, false))
 	}
 	fmt.Fprintln(r.out, line)
 }
@@ -120,13 +120,13 @@ func (r *LogRenderer) DeliveryFailed(req *capture.Request, err error, attempt in
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	now := r.opts.Now()
-	msg := err.Error()
+	msg := Printable(err.Error(), false)
 	if msg == r.lastErr && now.Sub(r.lastErrAt) < 10*time.Second {
 		return
 	}
 	r.lastErr, r.lastErrAt = msg, now
 	fmt.Fprintf(r.diag, "%s (%s %s %s, attempt %d, retrying in %s; the event stays pending)\n",
-		paint(r.opts.Styles.ServerError, msg), req.ID, req.Method, req.URI(), attempt, retryIn.Round(time.Millisecond))
+		paint(r.opts.Styles.ServerError, msg), req.ID, Printable(req.Method, false), Printable(req.URI(), false), attempt, retryIn.Round(time.Millisecond))
 }
 
 // FormatDuration prints d compactly with a fixed number of decimals:

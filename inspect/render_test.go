@@ -124,3 +124,41 @@ func TestWriteDetailHeaderControls(t *testing.T) {
 		t.Errorf("detail:\n%q", s)
 	}
 }
+
+// TestInvisibleCharactersEscaped: a right-to-left override in a path read
+// "/files/exe.pdf" in the log, the events table and events show; bidi and
+// zero-width characters in headers and bodies hid what was sent.
+func TestInvisibleCharactersEscaped(t *testing.T) {
+	req := &capture.Request{ID: "e1", Method: "POST", Path: "/files/\u202efdp.exe", Query: "a=\u2066b", ReceivedAt: at,
+		Headers: capture.Headers{{Name: "X-A", Value: "ok\u200b\u202d"}}, Body: []byte("{\"to\":\"\u2067x\u2069\ufeff\"}\r\n")}
+	const hidden = "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200b\u200c\u200d\u200e\u200f\u2028\u2029\ufeff\u061c"
+	var log, diag, table, detail bytes.Buffer
+	NewLogRenderer(&log, &diag, LogOptions{}).Event(req, &capture.Response{Status: 200})
+	NewLogRenderer(&log, &diag, LogOptions{}).DeliveryFailed(req, errors.New("refused"), 1, time.Second)
+	WriteTable(&table, []Stored{{Req: req, State: "pending"}}, TableOptions{})
+	WriteDetail(&detail, Stored{Req: req, State: "pending"})
+	for name, c := range map[string]struct {
+		got  string
+		want []string
+	}{
+		"log":    {log.String(), []string{`POST    /files/\u202efdp.exe?a=\u2066b`}},
+		"diag":   {diag.String(), []string{`e1 POST /files/\u202efdp.exe?a=\u2066b`}},
+		"table":  {table.String(), []string{`/files/\u202efdp.exe?a=\u2066b`}},
+		"detail": {detail.String(), []string{`POST /files/\u202efdp.exe?a=\u2066b`, `X-A: ok\u200b\u202d`, "{\"to\":\"\\u2067x\\u2069\\ufeff\"}\r\n"}},
+	} {
+		if strings.ContainsAny(c.got, hidden) {
+			t.Errorf("%s holds an invisible character: %q", name, c.got)
+		}
+		for _, w := range c.want {
+			if !strings.Contains(c.got, w) {
+				t.Errorf("%s lacks %q: %q", name, w, c.got)
+			}
+		}
+	}
+	// NDJSON keeps the exact text, JSON-escaped only.
+	var js bytes.Buffer
+	NewJSONRenderer(&js).Event(req, &capture.Response{Status: 200})
+	if !strings.Contains(js.String(), "\"path\":\"/files/\u202efdp.exe\"") {
+		t.Errorf("NDJSON changed the path: %q", js.String())
+	}
+}

@@ -65,6 +65,56 @@ func TestControlCharactersNeverReachTheTerminal(t *testing.T) {
 	}
 }
 
+// TestInvisibleCharactersShownEscaped: a right-to-left override in a path
+// displayed "/files/\u202efdp.exe" as "/files/exe.pdf"; bidi isolates,
+// zero-width characters and a BOM made headers and bodies read differently
+// from what was sent. They are shown as escapes in the list and the detail.
+func TestInvisibleCharactersShownEscaped(t *testing.T) {
+	hidden := "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200b\u200c\u200d\u200e\u200f\u2028\u2029\ufeff\u061c"
+	for name, c := range map[string]struct {
+		r    *capture.Request
+		want []string
+	}{
+		"path": {&capture.Request{Method: "POST", Path: "/files/\u202efdp.exe", Query: "a=\u2066b\u2069"},
+			[]string{`/files/\u202efdp.exe?a=\u2066b\u2069`}},
+		"header": {&capture.Request{Method: "POST", Path: "/h",
+			Headers: capture.Headers{{Name: "X-A\u200b", Value: "ok\u202d\u2028x"}}},
+			[]string{`X-A\u200b: ok\u202d\u2028x`}},
+		"json": {&capture.Request{Method: "POST", Path: "/j", Headers: capture.Headers{{Name: "Content-Type", Value: "application/json"}},
+			Body: []byte("{\"amount\":\"\u202e001\ufeff\"}")},
+			[]string{`\u202e001\ufeff`}},
+		"text": {&capture.Request{Method: "POST", Path: "/t", Headers: capture.Headers{{Name: "Content-Type", Value: "text/plain"}},
+			Body: []byte("a\u200fb\u061cc\u2029d")},
+			[]string{`a\u200fb\u061cc\u2029d`}},
+		"form": {&capture.Request{Method: "POST", Path: "/f", Headers: capture.Headers{{Name: "Content-Type", Value: "application/x-www-form-urlencoded"}},
+			Body: []byte("to=%E2%80%AEmoc.live&x=%E2%80%8B")},
+			[]string{`to = \u202emoc.live`, `x = \u200b`}},
+	} {
+		t.Run(name, func(t *testing.T) {
+			m := asciiFixture(t, 120, 40)
+			c.r.ID, c.r.ReceivedAt = "evt_bidi", t0
+			send(m, EventMsg{Request: c.r, Response: ok(200, 1)})
+			views := []string{plain(m)}
+			send(m, press("enter"))
+			views = append(views, plain(m))
+			for i, v := range views {
+				if strings.ContainsAny(v, hidden) {
+					t.Fatalf("view %d holds an invisible character:\n%q", i, v)
+				}
+				checkFrame(t, m, 120, 40)
+			}
+			if name == "path" && !strings.Contains(views[0], `/files/\u202efdp.exe`) {
+				t.Fatalf("list row not escaped:\n%s", views[0])
+			}
+			for _, w := range c.want {
+				if !strings.Contains(views[1], w) {
+					t.Fatalf("detail lacks %q:\n%s", w, views[1])
+				}
+			}
+		})
+	}
+}
+
 // TestFeedFullNeverLosesAResponse: when the feed overflows it used to drop
 // the oldest update of any kind — often the response to an event already on
 // screen, whose row then said "pending" for ever.

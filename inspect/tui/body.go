@@ -11,6 +11,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/charmbracelet/lipgloss"
+
+	"github.com/hookctl/hookctl/inspect"
 )
 
 // Limits on what the detail view renders of a body.
@@ -143,40 +145,17 @@ func section(st *Styles, title string, width int) string {
 	return st.Section.Render(t + strings.Repeat("─", max(width-lipgloss.Width(t), 0)))
 }
 
-// printable makes untrusted text (decoded form fields, header values, paths,
-// text bodies) safe to put on the terminal: a control character such as ESC
-// would otherwise be interpreted, letting a sender clear the screen, recolour
-// it or set the window title. Controls and C1 characters are shown as Go
-// escapes (\x1b) and a tab as spaces; newlines (and CRLF, as a newline) are
-// kept when multiline is set. Text without any is returned as is.
+// crlfTab lays out escaped text for the frame: a CRLF line end is a line
+// end, and a tab four spaces, since a tab's width depends on the column it
+// starts in and the frame's width is counted before the terminal sees it.
+var crlfTab = strings.NewReplacer("\r\n", "\n", "\t", "    ")
+
+// printable is inspect.Printable (controls and invisible characters shown
+// escaped) laid out for the frame.
 func printable(s string, multiline bool) string {
-	clean := true
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c < 0x20 && !(multiline && c == '\n') || c == 0x7f || c == 0xc2 && i+1 < len(s) && s[i+1] >= 0x80 && s[i+1] <= 0x9f {
-			clean = false
-			break
-		}
+	s = inspect.Printable(s, multiline)
+	if strings.ContainsAny(s, "\t\r") {
+		s = crlfTab.Replace(s)
 	}
-	if clean {
-		return s
-	}
-	var b strings.Builder
-	b.Grow(len(s) + 16)
-	for i, r := range s {
-		switch {
-		case r == '\r' && multiline && i+1 < len(s) && s[i+1] == '\n':
-			// CRLF line ends (multipart bodies, many text formats) read as
-			// line ends, not as a \x0d on every line.
-		case r == '\n' && multiline:
-			b.WriteByte('\n')
-		case r == '\t':
-			b.WriteString("    ")
-		case r < 0x20 || r >= 0x7f && r <= 0x9f:
-			fmt.Fprintf(&b, `\x%02x`, r)
-		default:
-			b.WriteRune(r)
-		}
-	}
-	return b.String()
+	return s
 }

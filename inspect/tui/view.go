@@ -33,7 +33,7 @@ func (m *Model) View() string {
 	case modeText:
 		title := "copy as curl · esc to close"
 		if m.textEscaped {
-			title += " · control characters shown escaped: use the clipboard or hookctl events export"
+			title += " · control and invisible characters shown escaped: use the clipboard or hookctl events export"
 		}
 		body = append([]string{m.Styles.Bold.Render(fit(title, m.width))}, strings.Split(m.detailViewport(rows-1), "\n")...)
 	case modeHelp:
@@ -222,7 +222,7 @@ func (m *Model) renderRow(e *entry, c columns, selected bool) string {
 	}{
 		{gutter + mark, nil},
 		{fit(m.rowTime(r.ReceivedAt), 8) + " ", &st.Faint},
-		{fit(r.Method, 7) + " ", &st.Bold},
+		{fit(printable(r.Method, false), 7) + " ", &st.Bold},
 		{fit(printable(r.URI(), false), c.path) + " ", nil},
 		{fit(status, 7) + " ", sstyle},
 		{fitR(dur, 6) + " ", &st.Faint},
@@ -380,7 +380,7 @@ func (m *Model) detailContent(e *entry) string {
 		s, style := sigText(st, sig)
 		b.WriteString(section(st, "Signature", w) + "\n" + style.Render(s))
 		if sig.Detail != "" {
-			b.WriteString(": " + sig.Detail)
+			b.WriteString(": " + printable(sig.Detail, false))
 		}
 		b.WriteString("\n\n")
 	}
@@ -388,12 +388,12 @@ func (m *Model) detailContent(e *entry) string {
 	b.WriteString(section(st, "Response", w) + "\n")
 	switch resp := e.resp; {
 	case resp == nil && e.retry != nil:
-		b.WriteString(st.Status4xx.Render(fmt.Sprintf("pending: attempt %d failed: ", e.retry.Attempt)) + e.retry.Err +
+		b.WriteString(st.Status4xx.Render(fmt.Sprintf("pending: attempt %d failed: ", e.retry.Attempt)) + printable(e.retry.Err, false) +
 			st.Faint.Render(fmt.Sprintf(" (next attempt at %s)", e.retryAt.In(m.loc).Format("15:04:05"))) + "\n")
 	case resp == nil:
 		b.WriteString(st.Pending.Render("pending: waiting for the local app") + "\n")
 	case resp.Error != "":
-		b.WriteString(st.StatusErr.Render("no response: ") + resp.Error + "\n")
+		b.WriteString(st.StatusErr.Render("no response: ") + printable(resp.Error, false) + "\n")
 	default:
 		status, style := statusText(st, resp)
 		b.WriteString(style.Render(status+" "+http.StatusText(resp.Status)) +
