@@ -50,9 +50,13 @@ type inspectorActions struct {
 	rec    replay.Recorder
 	now    func() time.Time
 	client *tunnel.Client
+	api    *tunnel.APIClient // lists the paused backlog; nil in inspect
 }
 
-var _ tui.Actions = (*inspectorActions)(nil)
+var (
+	_ tui.Actions = (*inspectorActions)(nil)
+	_ tui.Backlog = (*inspectorActions)(nil)
+)
 
 func (a *inspectorActions) Replay(ctx context.Context, req *capture.Request) (*capture.Request, *capture.Response, error) {
 	var target *url.URL
@@ -80,6 +84,31 @@ func (a *inspectorActions) SetPaused(_ context.Context, paused bool) error {
 		a.client.Resume()
 	}
 	return nil
+}
+
+// backlogPage is how many of the newest stored events a paused inspector
+// reads to count those waiting. The relay's API lists events (bodies
+// included) but does not count them, so a longer backlog shows as "100+".
+const backlogPage = 100
+
+// Waiting lists the events of the listening endpoint that wait on the relay,
+// for the paused inspector's "paused · 12 new".
+func (a *inspectorActions) Waiting(ctx context.Context) ([]string, bool, error) {
+	if a.client == nil || a.api == nil || a.client.Endpoint() == "" {
+		return nil, false, tui.ErrUnsupported
+	}
+	recs, err := a.api.Events(ctx, tunnel.EventsQuery{Endpoint: a.client.Endpoint(), Limit: backlogPage})
+	if err != nil {
+		return nil, false, err
+	}
+	var ids []string
+	for _, r := range recs {
+		if r.State == wire.StatePending && r.Request != nil {
+			ids = append(ids, r.Request.ID)
+		}
+	}
+	more := len(recs) == backlogPage && recs[len(recs)-1].State == wire.StatePending
+	return ids, more, nil
 }
 
 // apiHistory pages stored events for `hookctl inspect`.
@@ -256,7 +285,7 @@ func newListenInspector(ctx context.Context, f *Factory, relayURL, token string,
 		return nil, err
 	}
 	li := &listenInspector{f: f, feed: tui.NewFeed(0)}
-	li.actions = &inspectorActions{target: targetFor, rec: apiRecorder{api}, now: f.Now}
+	li.actions = &inspectorActions{target: targetFor, rec: apiRecorder{api}, now: f.Now, api: api}
 	opts := append(f.inspectorOptions(ctx),
 		tui.WithFeed(li.feed), tui.WithActions(li.actions), tui.WithTargets(targets...),
 		tui.WithTargetFor(targetFor), tui.WithConn(tui.ConnMsg{State: tui.ConnConnecting}))

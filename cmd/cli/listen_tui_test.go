@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -122,6 +123,58 @@ func TestListenInspector(t *testing.T) {
 		}
 		if !strings.Contains(errOut.String(), "/h/tui-e2e (2 events this session)") {
 			t.Fatalf("no summary after the inspector closed: %q", errOut.String())
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("listen did not exit after q")
+	}
+	keysW.Close()
+}
+
+// TestListenInspectorPausedBacklog: paused, the relay sends nothing; the
+// status line counts what waits there ("paused · 2 new") from the relay
+// API; on resume the events arrive.
+func TestListenInspectorPausedBacklog(t *testing.T) {
+	relayURL := startRelayForTUI(t)
+	app := newReplayApp(t)
+	keysR, keysW := io.Pipe()
+	out := &tuiScreen{}
+	var errOut bytes.Buffer
+	f, _, _ := testFactory(t, map[string]string{"HOOKCTL_RELAY": relayURL})
+	f.IO = &IOStreams{In: keysR, Out: out, ErrOut: &errOut, StdinTTY: true, StdoutTTY: true, NoColor: true}
+
+	code := make(chan int, 1)
+	go func() {
+		code <- Run(t.Context(), []string{"listen", "--forward", app.URL, "--endpoint", "tui-paused"}, f)
+	}()
+	tuiWaitUntil(t, "connected", func() bool { return strings.Contains(out.text(), "connected") })
+	keysW.Write([]byte("p"))
+	tuiWaitUntil(t, "paused", func() bool { return strings.Contains(out.text(), "forwarding paused") })
+
+	// Passthrough senders wait for the app; they are answered after the
+	// resume.
+	sent := make(chan int, 2)
+	for i := range 2 {
+		go func() {
+			resp, err := http.Post(relayURL+"/h/tui-paused/n"+strconv.Itoa(i), "application/json", strings.NewReader(`{}`))
+			if err != nil {
+				sent <- 0
+				return
+			}
+			resp.Body.Close()
+			sent <- resp.StatusCode
+		}()
+	}
+	tuiWaitUntil(t, "the backlog count", func() bool { return strings.Contains(out.text(), "paused · 2 new") })
+	keysW.Write([]byte("p"))
+	tuiWaitUntil(t, "the waiting events", func() bool { return app.count() == 2 })
+	<-sent
+	<-sent
+
+	keysW.Write([]byte("q"))
+	select {
+	case c := <-code:
+		if c != 0 {
+			t.Fatalf("listen exited %d: %s", c, errOut.String())
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("listen did not exit after q")

@@ -23,6 +23,17 @@ type Actions interface {
 	SetPaused(ctx context.Context, paused bool) error
 }
 
+// Backlog is implemented by Actions that can see the relay's queue. While
+// forwarding is paused the inspector asks, about every two seconds, which
+// events wait there and shows how many it has not listed yet ("paused · 12
+// new"): paused, the relay sends nothing, so the inspector cannot count them
+// itself.
+type Backlog interface {
+	// Waiting returns the ids of events waiting on the relay, newest
+	// first, and whether more are waiting than it returned.
+	Waiting(ctx context.Context) (ids []string, more bool, err error)
+}
+
 // ErrUnsupported is returned by an Actions method the host cannot do.
 var ErrUnsupported = errors.New("not available here")
 

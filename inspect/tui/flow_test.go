@@ -2,8 +2,11 @@ package tui
 
 import (
 	"bytes"
+	"context"
 	"os"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -71,6 +74,67 @@ func TestFlowEdit(t *testing.T) {
 	tm.WaitFinished(t, teatest.WithFinalTimeout(5*time.Second))
 	if a.count() != 1 || !strings.Contains(string(a.replays[0].Body), `"closed"`) || a.replays[0].ReplayOf != "evt_0001" {
 		t.Fatalf("replays: %d %+v", a.count(), a.replays)
+	}
+	feed.Close()
+}
+
+// backlogActions are fakeActions that can see the relay's queue.
+type backlogActions struct {
+	*fakeActions
+	mu   sync.Mutex
+	ids  []string
+	more bool
+}
+
+func (a *backlogActions) Waiting(context.Context) ([]string, bool, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return slices.Clone(a.ids), a.more, nil
+}
+
+func (a *backlogActions) set(more bool, ids ...string) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.ids, a.more = ids, more
+}
+
+// TestFlowPausedBacklog: paused, the relay sends nothing, so the status line
+// said "⏸ paused" however many webhooks were waiting. It now counts the
+// events waiting on the relay that the list does not show, live, and the
+// count goes on resume.
+func TestFlowPausedBacklog(t *testing.T) {
+	feed := NewFeed(0)
+	a := &backlogActions{fakeActions: &fakeActions{}}
+	m := New(WithFeed(feed), WithActions(a), WithConn(ConnMsg{State: ConnConnected}), WithLocation(time.UTC),
+		WithFrameInterval(time.Millisecond))
+	m.poll = 5 * time.Millisecond
+	tm := teatest.NewTestModel(t, m, teatest.WithInitialTermSize(100, 30))
+	waitFor := func(s string) {
+		t.Helper()
+		teatest.WaitFor(t, tm.Output(), func(b []byte) bool { return bytes.Contains(b, []byte(s)) },
+			teatest.WithDuration(5*time.Second), teatest.WithCheckInterval(5*time.Millisecond))
+	}
+	feed.Event(jsonEvent(1))
+	waitFor("evt_0001")
+
+	// evt_0001 is pending on the relay too (not acked yet): it is listed,
+	// so it is not new.
+	a.set(false, "evt_0001")
+	tm.Type("p")
+	waitFor("forwarding paused")
+	a.set(false, "evt_0003", "evt_0002", "evt_0001")
+	waitFor("paused · 2 new")
+	a.set(false, "evt_0005", "evt_0004", "evt_0003", "evt_0002", "evt_0001")
+	waitFor("paused · 4 new")
+	a.set(true, "evt_0005", "evt_0004", "evt_0003", "evt_0002", "evt_0001")
+	waitFor("paused · 4+ new")
+
+	tm.Type("p")
+	waitFor("forwarding resumed")
+	tm.Type("q")
+	fm := tm.FinalModel(t, teatest.WithFinalTimeout(5*time.Second)).(*Model)
+	if fm.Paused() || strings.Contains(plain(fm), "new") || fm.backlog.n != 0 {
+		t.Fatalf("count not cleared on resume (%+v):\n%s", fm.backlog, plain(fm))
 	}
 	feed.Close()
 }

@@ -92,6 +92,7 @@ type Model struct {
 	now       func() time.Time
 	loc       *time.Location
 	frame     time.Duration
+	poll      time.Duration // how often a paused inspector asks for the backlog
 	limit     int
 	maxBytes  int64
 
@@ -101,6 +102,7 @@ type Model struct {
 	conn    ConnMsg
 	retryAt time.Time // when the next reconnect attempt is due
 	paused  bool
+	backlog backlogState
 
 	entries  []*entry // oldest first; at most limit
 	bytes    int64
@@ -220,6 +222,7 @@ func New(opts ...Option) *Model {
 		now:      time.Now,
 		loc:      time.Local,
 		frame:    DefaultFrameInterval,
+		poll:     2 * time.Second,
 		limit:    DefaultLimit,
 		maxBytes: DefaultMaxBytes,
 		byID:     map[string]*entry{},
@@ -333,15 +336,30 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	case pausedMsg:
 		if msg.err != nil {
 			m.setNotice(fmt.Sprintf("pause: %v", msg.err), true)
-		} else {
-			m.paused = msg.paused
-			if m.paused {
-				m.setNotice("forwarding paused: new events wait on the relay (p to resume)", false)
-			} else {
-				m.setNotice("forwarding resumed", false)
+			return m, nil
+		}
+		m.paused = msg.paused
+		// A new generation: polls started before this change are stale.
+		m.backlog = backlogState{gen: m.backlog.gen + 1}
+		if !m.paused {
+			m.setNotice("forwarding resumed", false)
+			return m, nil
+		}
+		m.setNotice("forwarding paused: new events wait on the relay (p to resume)", false)
+		return m, m.pollBacklog(0)
+	case backlogMsg:
+		if !m.paused || msg.gen != m.backlog.gen {
+			return m, nil
+		}
+		if msg.err == nil {
+			m.backlog.n, m.backlog.more = 0, msg.more
+			for _, id := range msg.ids {
+				if m.byID[id] == nil {
+					m.backlog.n++
+				}
 			}
 		}
-		return m, nil
+		return m, m.pollBacklog(m.poll)
 	case clipboardMsg:
 		if msg.err != nil {
 			m.setNotice(fmt.Sprintf("not copied: %v; the command is shown below", msg.err), true)
@@ -876,6 +894,40 @@ func (m *Model) editDone(msg editDoneMsg) tea.Cmd {
 		}
 	}
 	return m.replayRequest(edited, warn)
+}
+
+// backlogState is what the status line says is waiting on the relay while
+// paused.
+type backlogState struct {
+	gen  uint64 // bumped on every pause and resume
+	n    int    // waiting events not in the list
+	more bool   // more wait than the host counted
+}
+
+type backlogMsg struct {
+	gen  uint64
+	ids  []string
+	more bool
+	err  error
+}
+
+// pollBacklog asks the host, after d, which events wait on the relay. The
+// answer re-arms it for as long as the pause lasts; an error keeps the last
+// count (a relay that is briefly unreachable is not "0 new").
+func (m *Model) pollBacklog(d time.Duration) tea.Cmd {
+	b, ok := m.actions.(Backlog)
+	if !ok {
+		return nil
+	}
+	ctx, gen := m.ctx, m.backlog.gen
+	ask := func() tea.Msg {
+		ids, more, err := b.Waiting(ctx)
+		return backlogMsg{gen: gen, ids: ids, more: more, err: err}
+	}
+	if d <= 0 {
+		return ask
+	}
+	return tea.Tick(d, func(time.Time) tea.Msg { return ask() })
 }
 
 func (m *Model) togglePause() tea.Cmd {

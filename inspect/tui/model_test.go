@@ -2,6 +2,7 @@ package tui
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -602,5 +603,28 @@ func TestNoColor(t *testing.T) {
 	}
 	if !strings.Contains(plain(m), "Keys") {
 		t.Fatal("help not shown")
+	}
+}
+
+// TestBacklogStaleAnswerIgnored: an answer to a poll made before a resume
+// must not bring the count back.
+func TestBacklogStaleAnswerIgnored(t *testing.T) {
+	m := New(WithActions(&fakeActions{}))
+	m.SetSize(80, 24)
+	send(m, pausedMsg{paused: true})
+	gen := m.backlog.gen
+	send(m, backlogMsg{gen: gen, ids: []string{"evt_a", "evt_b"}})
+	if !strings.Contains(plain(m), "paused · 2 new") {
+		t.Fatalf("no count:\n%s", plain(m))
+	}
+	send(m, pausedMsg{paused: false}, backlogMsg{gen: gen, ids: []string{"evt_a", "evt_b", "evt_c"}})
+	if m.backlog.n != 0 || strings.Contains(plain(m), "new") {
+		t.Fatalf("stale answer shown after resume: %+v\n%s", m.backlog, plain(m))
+	}
+	// An error keeps the last count rather than showing 0.
+	send(m, pausedMsg{paused: true})
+	send(m, backlogMsg{gen: m.backlog.gen, ids: []string{"evt_a"}}, backlogMsg{gen: m.backlog.gen, err: errors.New("relay down")})
+	if m.backlog.n != 1 {
+		t.Fatalf("count after an error: %+v", m.backlog)
 	}
 }

@@ -99,7 +99,14 @@ func (m *Model) headerView() string {
 	}
 	var r2 string
 	if m.paused {
-		r2 = st.Paused.Render("⏸ paused")
+		p := "⏸ paused"
+		switch {
+		case m.backlog.more:
+			p += fmt.Sprintf(" · %d+ new", m.backlog.n)
+		case m.backlog.n > 0:
+			p += fmt.Sprintf(" · %d new", m.backlog.n)
+		}
+		r2 = st.Paused.Render(p)
 	}
 	if q := m.filter.Value(); q != "" && !m.filtering {
 		f := fmt.Sprintf("filter %q: %d", q, len(m.visible))
