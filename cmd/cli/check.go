@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"strings"
 	"time"
@@ -27,6 +28,7 @@ type checkOptions struct {
 	Timeout, AckWarn, AckFail              time.Duration
 	Burst, BurstConcurrency                int
 	OversizeMiB                            int
+	Strict                                 bool
 }
 
 // NewCmdCheck builds `hookctl check`.
@@ -38,12 +40,23 @@ func NewCmdCheck(f *Factory) *cobra.Command {
 		Long: `Run a conformance suite against your webhook endpoint: valid events are accepted; tampered,
 wrongly signed, unsigned and stale events are rejected with a 4xx; duplicates and out-of-order
 events do not cause errors; bursts, malformed JSON and oversized bodies get no 5xx; valid
-deliveries are acknowledged fast. Exits 0 only when every selected check passes.
+deliveries are acknowledged fast.
+
+Each check passes, warns, fails (the endpoint answered wrongly), errors (it could not be
+checked: the endpoint could not be reached, or the request not built) or is skipped (it does
+not apply to the provider).
+
+Exit status:
+  0  every selected check passed, warned or was skipped (with --strict: no warnings)
+  1  a check failed or errored, the endpoint could not be reached, or --strict and a warning
+  2  usage: a bad flag, provider, event or check name
+  130 interrupted
 
 Checks: ` + strings.Join(check.Checks(), ", "),
 		Example: `  hookctl check --to http://localhost:3000/webhooks/stripe --provider stripe --secret whsec_...
   hookctl check --to :3000/hooks --provider github --secret s3cret --junit report.xml
-  hookctl check --to :3000/hooks --provider stripe --secret whsec_... --skip oversized-body,burst`,
+  hookctl check --to :3000/hooks --provider stripe --secret whsec_... --skip oversized-body,burst
+  hookctl check --to :3000/hooks --provider github --secret s3cret --strict -o json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return checkRun(cmd.Context(), opts)
@@ -65,6 +78,7 @@ Checks: ` + strings.Join(check.Checks(), ", "),
 	fl.IntVar(&opts.Burst, "burst", 100, "events in the burst check")
 	fl.IntVar(&opts.BurstConcurrency, "burst-concurrency", 20, "concurrent senders in the burst check")
 	fl.IntVar(&opts.OversizeMiB, "oversize-mib", 10, "body size of the oversized-body check, in MiB")
+	fl.BoolVar(&opts.Strict, "strict", false, "warnings fail the run (exit 1; <failure> in the JUnit report)")
 	return cmd
 }
 
@@ -81,12 +95,12 @@ func checkRun(ctx context.Context, opts *checkOptions) error {
 	}
 	p, err := fixtures.LookupProvider(opts.Provider)
 	if err != nil {
-		return WithHint(err, "`hookctl fixtures list` shows every provider")
+		return WithHint(&FlagError{Err: err}, "`hookctl fixtures list` shows every provider")
 	}
 	var ev *fixtures.Fixture
 	if opts.Event != "" {
 		if ev, err = p.Lookup(opts.Event); err != nil {
-			return err
+			return &FlagError{Err: err}
 		}
 	}
 	secret := opts.Secret
@@ -104,22 +118,7 @@ func checkRun(ctx context.Context, opts *checkOptions) error {
 			_ = enc.Encode(r)
 			return
 		}
-		var mark string
-		switch r.Status {
-		case check.Pass:
-			mark = cs.Green.Sprint("✓ pass")
-		case check.Warn:
-			mark = cs.Yellow.Sprint("! warn")
-		case check.Fail:
-			mark = cs.Red.Sprint("✗ fail")
-		default:
-			mark = cs.Faint.Sprint("- skip")
-		}
-		fmt.Fprintf(opts.IO.Out, "%s  %-19s %s\n", mark, r.Name, r.Title)
-		fmt.Fprintf(opts.IO.Out, "        %s\n", cs.Faint.Sprint(r.Evidence))
-		if r.Hint != "" {
-			fmt.Fprintf(opts.IO.Out, "        %s %s\n", cs.Yellow.Sprint("fix:"), r.Hint)
-		}
+		writeCheckResult(opts.IO.Out, cs, r)
 	}
 	started := opts.Now()
 	if !jsonOut {
@@ -134,6 +133,16 @@ func checkRun(ctx context.Context, opts *checkOptions) error {
 	if err != nil {
 		var de *fire.DeliveryError
 		if errors.As(err, &de) {
+			// Nothing listens: one Error line, and reports that say
+			// so check by check (status error), not a missing file.
+			if jsonOut {
+				for _, r := range results {
+					_ = enc.Encode(r)
+				}
+			}
+			if werr := writeCheckJUnit(opts, p.Name, target.Redacted(), started, results); werr != nil {
+				return werr
+			}
 			return WithHint(err, fmt.Sprintf("is your app listening on %s?", target.Host))
 		}
 		if strings.HasPrefix(err.Error(), "unknown check") {
@@ -141,24 +150,17 @@ func checkRun(ctx context.Context, opts *checkOptions) error {
 		}
 		return err
 	}
-	if opts.JUnit != "" {
-		f, err := os.Create(opts.JUnit)
-		if err != nil {
-			return fmt.Errorf("write JUnit report: %w", err)
-		}
-		werr := check.WriteJUnit(f, p.Name, target.Redacted(), started, results)
-		if cerr := f.Close(); werr == nil {
-			werr = cerr
-		}
-		if werr != nil {
-			return fmt.Errorf("write JUnit report: %w", werr)
-		}
+	if err := writeCheckJUnit(opts, p.Name, target.Redacted(), started, results); err != nil {
+		return err
 	}
 	counts := map[check.Status]int{}
 	for _, r := range results {
 		counts[r.Status]++
 	}
 	summary := fmt.Sprintf("%d passed, %d warned, %d failed, %d skipped", counts[check.Pass], counts[check.Warn], counts[check.Fail], counts[check.Skip])
+	if n := counts[check.Error]; n > 0 {
+		summary += fmt.Sprintf(", %d errored", n)
+	}
 	if jsonOut {
 		fmt.Fprintln(opts.IO.ErrOut, summary)
 	} else {
@@ -167,5 +169,57 @@ func checkRun(ctx context.Context, opts *checkOptions) error {
 	if !check.Passed(results) {
 		return &ExitCodeError{Code: ExitError}
 	}
+	if n := counts[check.Warn]; opts.Strict && n > 0 {
+		what := "warnings fail"
+		if n == 1 {
+			what = "warning fails"
+		}
+		fmt.Fprintf(opts.IO.ErrOut, "%d %s the run (--strict)\n", n, what)
+		return &ExitCodeError{Code: ExitError}
+	}
 	return nil
+}
+
+// writeCheckJUnit writes the --junit report, if asked for.
+func writeCheckJUnit(opts *checkOptions, provider, target string, started time.Time, results []check.Result) error {
+	if opts.JUnit == "" {
+		return nil
+	}
+	f, err := os.Create(opts.JUnit)
+	if err != nil {
+		return fmt.Errorf("write JUnit report: %w", err)
+	}
+	werr := check.WriteJUnit(f, provider, target, started, results, opts.Strict)
+	if cerr := f.Close(); werr == nil {
+		werr = cerr
+	}
+	if werr != nil {
+		return fmt.Errorf("write JUnit report: %w", werr)
+	}
+	return nil
+}
+
+// writeCheckResult prints one check's result for a person: the verdict and
+// name on one line, the evidence and the fix below.
+func writeCheckResult(w io.Writer, cs *ColorScheme, r check.Result) {
+	var mark string
+	switch r.Status {
+	case check.Pass:
+		mark = cs.Green.Sprint("✓ pass") + " "
+	case check.Warn:
+		mark = cs.Yellow.Sprint("! warn") + " "
+	case check.Fail:
+		mark = cs.Red.Sprint("✗ fail") + " "
+	case check.Error:
+		// One cell wider than the others: one space less keeps
+		// the names aligned.
+		mark = cs.Red.Sprint("? error")
+	default:
+		mark = cs.Faint.Sprint("- skip") + " "
+	}
+	fmt.Fprintf(w, "%s %-19s %s\n", mark, r.Name, r.Title)
+	fmt.Fprintf(w, "        %s\n", cs.Faint.Sprint(r.Evidence))
+	if r.Hint != "" {
+		fmt.Fprintf(w, "        %s %s\n", cs.Yellow.Sprint("fix:"), r.Hint)
+	}
 }

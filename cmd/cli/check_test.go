@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/hookctl/hookctl/fixtures/check"
 )
 
 func TestCheckCommand(t *testing.T) {
@@ -48,6 +50,13 @@ func TestCheckCommand(t *testing.T) {
 	if r.code != 2 || !strings.Contains(r.err, `unknown check "nope"`) {
 		t.Errorf("%+v", r)
 	}
+	// A bad provider or event is a usage error too, as the help says.
+	for _, bad := range [][]string{{"--provider", "nope"}, {"--provider", "stripe", "--event", "nope"}} {
+		r = runCLI(t, "", append([]string{"check", "--to", srv.URL, "--secret", secret}, bad...)...)
+		if r.code != 2 || !strings.Contains(r.err, `unknown`) {
+			t.Errorf("%v: %+v", bad, r)
+		}
+	}
 
 	l, _ := net.Listen("tcp", "127.0.0.1:0")
 	addr := l.Addr().String()
@@ -55,5 +64,66 @@ func TestCheckCommand(t *testing.T) {
 	r = runCLI(t, "", "check", "--to", addr, "--provider", "stripe", "--secret", secret)
 	if r.code != 1 || !strings.Contains(r.err, "connection refused") || !strings.Contains(r.err, "Hint: is your app listening on "+addr) {
 		t.Errorf("%+v", r)
+	}
+}
+
+// TestCheckWarningsAndErrors: a warning passes the run unless --strict; an
+// endpoint that cannot be reached is reported as errors (status "error",
+// JUnit <error>), not failures, and exits 1.
+func TestCheckWarningsAndErrors(t *testing.T) {
+	const secret = "whsec_check"
+	_, srv := newReceiver(t, "stripe", secret)
+	// The test receiver does not parse JSON: malformed JSON is accepted, a
+	// warning.
+	args := []string{"check", "--to", srv.URL, "--provider", "stripe", "--secret", secret, "--only", "valid-signature,malformed-json"}
+	r := runCLI(t, "", args...)
+	if r.code != 0 || !strings.Contains(r.out, "! warn  malformed-json") || !strings.Contains(r.out, "1 passed, 1 warned, 0 failed, 0 skipped\n") {
+		t.Fatalf("without --strict: %+v", r)
+	}
+	junit := filepath.Join(t.TempDir(), "strict.xml")
+	r = runCLI(t, "", append(args, "--strict", "--junit", junit)...)
+	if r.code != 1 || !strings.Contains(r.err, "1 warning fails the run (--strict)") {
+		t.Fatalf("--strict: %+v", r)
+	}
+	if data, _ := os.ReadFile(junit); !strings.Contains(string(data), `type="CheckWarning"`) {
+		t.Errorf("--strict report:\n%s", data)
+	}
+
+	l, _ := net.Listen("tcp", "127.0.0.1:0")
+	addr := l.Addr().String()
+	l.Close()
+	junit = filepath.Join(t.TempDir(), "down.xml")
+	r = runCLI(t, "", "check", "--to", addr, "--provider", "stripe", "--secret", secret, "--only", "valid-signature,burst",
+		"-o", "json", "--junit", junit)
+	lines := strings.Split(strings.TrimSpace(r.out), "\n")
+	if r.code != 1 || len(lines) != 2 || !strings.Contains(r.err, "Hint: is your app listening on "+addr) {
+		t.Fatalf("unreachable: %+v", r)
+	}
+	for _, l := range lines {
+		var rec struct{ Name, Status, Evidence string }
+		if err := json.Unmarshal([]byte(l), &rec); err != nil || rec.Status != "error" || !strings.Contains(rec.Evidence, "connection refused") {
+			t.Errorf("%q: %v", l, err)
+		}
+	}
+	data, _ := os.ReadFile(junit)
+	if s := string(data); !strings.Contains(s, `errors="2"`) || !strings.Contains(s, `<error message="not run: `) || strings.Contains(s, "<failure") {
+		t.Errorf("unreachable report:\n%s", s)
+	}
+}
+
+// TestCheckResultLines: every verdict, error included, keeps the names in
+// one column.
+func TestCheckResultLines(t *testing.T) {
+	var b strings.Builder
+	for _, st := range []check.Status{check.Pass, check.Warn, check.Fail, check.Error, check.Skip} {
+		writeCheckResult(&b, newColorScheme(false), check.Result{Name: "burst", Title: "t", Status: st, Evidence: "e"})
+	}
+	want := "✓ pass  burst               t\n        e\n" +
+		"! warn  burst               t\n        e\n" +
+		"✗ fail  burst               t\n        e\n" +
+		"? error burst               t\n        e\n" +
+		"- skip  burst               t\n        e\n"
+	if b.String() != want {
+		t.Errorf("got\n%s\nwant\n%s", b.String(), want)
 	}
 }
