@@ -35,7 +35,7 @@ func Printable(s string, multiline bool) string {
 			continue
 		}
 		r, n := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && n == 1 || hidden(r) {
+		if r == utf8.RuneError && n == 1 || hidden(r) && !joinsEmoji(s, i, n) {
 			break
 		}
 		i += n
@@ -57,6 +57,8 @@ func Printable(s string, multiline bool) string {
 			b.WriteByte(s[i])
 		case r < 0x20 || r == 0x7f:
 			fmt.Fprintf(&b, `\x%02x`, r)
+		case hidden(r) && joinsEmoji(s, i, n):
+			b.WriteString(s[i : i+n])
 		case hidden(r) && r > 0xffff:
 			fmt.Fprintf(&b, `\U%08x`, r)
 		case hidden(r):
@@ -72,6 +74,22 @@ func Printable(s string, multiline bool) string {
 // lineEnd reports whether s[i] is a newline or the CR of a CRLF.
 func lineEnd(s string, i int) bool {
 	return s[i] == '\n' || s[i] == '\r' && i+1 < len(s) && s[i+1] == '\n'
+}
+
+// joinsEmoji reports whether s[i:i+n] is a zero-width joiner between two
+// emoji ("👩‍💻" is woman, ZWJ, laptop): it is shown as it is, so emoji
+// sequences in bodies stay readable. It hides nothing there: the joined
+// emoji render as one picture or as two.
+func joinsEmoji(s string, i, n int) bool {
+	if s[i:i+n] != "\u200d" || i == 0 || i+n == len(s) {
+		return false
+	}
+	prev, _ := utf8.DecodeLastRuneInString(s[:i])
+	next, _ := utf8.DecodeRuneInString(s[i+n:])
+	// Before the joiner an emoji may end in a variation selector or a
+	// skin tone (Sk).
+	return (unicode.Is(unicode.So, prev) || prev == 0xfe0f || unicode.Is(unicode.Sk, prev) && prev >= 0x1f3fb && prev <= 0x1f3ff) &&
+		unicode.Is(unicode.So, next)
 }
 
 // hidden reports the non-ASCII runes Printable escapes: C1 controls, format

@@ -21,6 +21,9 @@ func TestPrintable(t *testing.T) {
 		{"\u202a\u202b\u202c\u202d\u202e", false, `\u202a\u202b\u202c\u202d\u202e`},
 		{"\u2066x\u2067y\u2068z\u2069", false, `\u2066x\u2067y\u2068z\u2069`},
 		{"a\u200bb\u200cc\u200dd\u200ee\u200ff", false, `a\u200bb\u200cc\u200dd\u200ee\u200ff`},
+		// A joiner between emoji is part of the emoji; elsewhere it hides.
+		{"👩\u200d💻 👍🏽\u200d👍 ❤️\u200d🔥", false, "👩\u200d💻 👍🏽\u200d👍 ❤️\u200d🔥"},
+		{"\u200d💻 👩\u200d 👩\u200da a\u200d💻", false, `\u200d💻 👩\u200d 👩\u200da a\u200d💻`},
 		{"line\u2028para\u2029end", true, `line\u2028para\u2029end`},
 		{"\ufeff{}", true, `\ufeff{}`},
 		{"\u061c\u2060\u00ad", false, `\u061c\u2060\u00ad`},
