@@ -21,10 +21,10 @@ import (
 	"github.com/hookctl/hookctl/relay-server/store/sqlite"
 )
 
-// streams are the process's standard streams as the commands see them. in
-// is nil when there is no input (tests): never interactive.
+// streams are the process's standard streams as the commands see them.
 type streams struct {
 	in          io.Reader
+	interactive bool // in is a terminal: a person can answer a question
 	out, errOut io.Writer
 	now         func() time.Time
 }
@@ -206,7 +206,7 @@ func tokenRevokeRun(ctx context.Context, ios *streams, data, ref string) error {
 	}
 	fmt.Fprintf(ios.out, "revoked token %s (%s)\n", tok.ID, tok.Name)
 	if tok.Endpoints > 0 {
-		fmt.Fprintf(ios.errOut, "its %d endpoints keep their events; a running relay ends their sessions within %v\n",
+		fmt.Fprintf(ios.errOut, "its endpoints (%d) keep their events; a running relay ends their sessions within %v\n",
 			tok.Endpoints, relay.DefaultRevokeCheck)
 	}
 	return nil
@@ -378,7 +378,7 @@ var errNotConfirmed = errors.New("undelivered events not deleted")
 // confirmPending asks on a terminal before undelivered events are deleted;
 // without a terminal it refuses (a script must say --yes).
 func confirmPending(ctx context.Context, ios *streams, st store.Store, endpoint string, before time.Time) error {
-	if ios.in == nil || !isTerminal(ios.in) {
+	if !ios.interactive {
 		return withHint(errors.New("--pending deletes undelivered events, and stdin is not a terminal to confirm"),
 			"add --yes to delete them anyway; they will never be delivered")
 	}

@@ -54,7 +54,7 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 func RunIO(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	root := newCmdRoot(&streams{in: stdin, out: stdout, errOut: stderr, now: time.Now})
+	root := newCmdRoot(&streams{in: stdin, interactive: stdin != nil && isTerminal(stdin), out: stdout, errOut: stderr, now: time.Now})
 	root.SetArgs(args)
 	root.SetOut(stdout)
 	root.SetErr(stderr)
