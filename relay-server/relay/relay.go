@@ -69,6 +69,9 @@ type Config struct {
 	// wire.DeadAfter (tests shorten them).
 	PingInterval time.Duration
 	DeadAfter    time.Duration
+	// RevokeCheck is how often sessions of revoked tokens are looked for;
+	// default DefaultRevokeCheck.
+	RevokeCheck time.Duration
 }
 
 func (c *Config) setDefaults() {
@@ -104,6 +107,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.DeadAfter <= 0 {
 		c.DeadAfter = wire.DeadAfter
+	}
+	if c.RevokeCheck <= 0 {
+		c.RevokeCheck = DefaultRevokeCheck
 	}
 }
 
@@ -260,13 +266,18 @@ func (r *Relay) Serve(ctx context.Context, ln net.Listener) error {
 	go func() { errc <- srv.Serve(ln) }()
 
 	bgCtx, stopBg := context.WithCancel(ctx)
-	bgDone := make(chan struct{})
+	bgDone := make(chan struct{}, 2)
 	go func() {
-		defer close(bgDone)
+		defer func() { bgDone <- struct{}{} }()
 		r.runRetention(bgCtx)
+	}()
+	go func() {
+		defer func() { bgDone <- struct{}{} }()
+		r.runRevocation(bgCtx)
 	}()
 	defer func() {
 		stopBg()
+		<-bgDone
 		<-bgDone
 	}()
 

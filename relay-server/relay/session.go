@@ -47,6 +47,7 @@ type session struct {
 	out      *batchWriter // conn's write side; nil when not hijacked by serveListenHTTP
 	id       string
 	endpoint string
+	owner    string // token id; "" in open mode
 	window   int
 	reply    wire.ReplyOptions
 
@@ -211,6 +212,7 @@ func (r *Relay) open(conn *websocket.Conn) *session {
 		ctx:      ctx,
 		id:       "ses_" + randomHex(8),
 		endpoint: name,
+		owner:    owner,
 		window:   window,
 		reply:    reply,
 		cancel:   cancel,

@@ -40,15 +40,21 @@ var Version = "dev"
 
 // Main runs relay-server with the process's arguments and streams.
 func Main() int {
-	return Run(context.Background(), os.Args[1:], os.Stdout, os.Stderr)
+	return RunIO(context.Background(), os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
 }
 
-// Run runs relay-server with args. SIGINT and SIGTERM shut it down
-// gracefully.
+// Run runs relay-server with args and no input. SIGINT and SIGTERM shut it
+// down gracefully.
 func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	return RunIO(ctx, args, nil, stdout, stderr)
+}
+
+// RunIO is Run with an input stream: commands ask for confirmation on it
+// when it is a terminal.
+func RunIO(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	root := NewCmdRoot(stdout, stderr)
+	root := newCmdRoot(&streams{in: stdin, interactive: stdin != nil && isTerminal(stdin), out: stdout, errOut: stderr, now: time.Now})
 	root.SetArgs(args)
 	root.SetOut(stdout)
 	root.SetErr(stderr)
@@ -57,6 +63,10 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return ExitOK
 	}
 	fmt.Fprintf(stderr, "Error: %v\n", err)
+	var hint *hintError
+	if errors.As(err, &hint) {
+		fmt.Fprintf(stderr, "Hint: %s\n", hint.hint)
+	}
 	var usage *usageError
 	if errors.As(err, &usage) {
 		return ExitUsage
@@ -88,11 +98,17 @@ type serveOptions struct {
 	logLevel     string
 
 	readHeaderTimeout time.Duration
+	revokeCheck       time.Duration
 }
 
-// NewCmdRoot builds the command tree: the root serves, `token create`
-// makes tokens.
+// NewCmdRoot builds the command tree: the root serves; `token`,
+// `endpoints` and `events` administer the data directory.
 func NewCmdRoot(stdout, stderr io.Writer) *cobra.Command {
+	return newCmdRoot(&streams{out: stdout, errOut: stderr, now: time.Now})
+}
+
+func newCmdRoot(ios *streams) *cobra.Command {
+	stderr := ios.errOut
 	opts := &serveOptions{}
 	root := &cobra.Command{
 		Use:   "relay-server",
@@ -106,7 +122,10 @@ for the ACME HTTP-01 challenge (and redirects other :80 traffic to https); --add
 then ignored. The certificate cache lives in --data.`,
 		Example: `  relay-server --addr 127.0.0.1:8787 --data ./relay-data
   relay-server --data /var/lib/hookctl --acme-domain hooks.example.com
-  relay-server token create --data ./relay-data --name alice`,
+  relay-server token create --data ./relay-data --name alice
+  relay-server token revoke --data ./relay-data alice
+  relay-server endpoints list --data ./relay-data
+  relay-server events purge --data ./relay-data --endpoint old-app --pending --yes`,
 		Version:       Version,
 		Args:          cobra.NoArgs,
 		SilenceErrors: true,
@@ -134,12 +153,27 @@ then ignored. The certificate cache lives in --data.`,
 	f.StringVar(&opts.logLevel, "log-level", "info", "debug, info, warn or error")
 	f.DurationVar(&opts.readHeaderTimeout, "read-header-timeout", 10*time.Second, "how long a client may take to send request headers")
 	f.MarkHidden("read-header-timeout")
+	f.DurationVar(&opts.revokeCheck, "revoke-check", relay.DefaultRevokeCheck, "how often connected sessions of revoked tokens are looked for")
+	f.MarkHidden("revoke-check")
 
-	root.AddCommand(newCmdToken(stdout))
+	root.AddCommand(newCmdToken(ios), newCmdEndpoints(ios), newCmdEvents(ios))
+	for _, c := range root.Commands() {
+		setUsageErrors(c)
+	}
 	return root
 }
 
-func newCmdToken(stdout io.Writer) *cobra.Command {
+// setUsageErrors makes flag errors of cmd and its subcommands usage errors
+// (exit 2), like the root's.
+func setUsageErrors(cmd *cobra.Command) {
+	cmd.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &usageError{err} })
+	for _, c := range cmd.Commands() {
+		setUsageErrors(c)
+	}
+}
+
+func newCmdToken(ios *streams) *cobra.Command {
+	stdout := ios.out
 	cmd := &cobra.Command{
 		Use:   "token",
 		Short: "Manage API tokens",
@@ -159,7 +193,7 @@ func newCmdToken(stdout io.Writer) *cobra.Command {
 	}
 	create.Flags().StringVar(&data, "data", "relay-data", "state directory of the relay")
 	create.Flags().StringVar(&name, "name", "", "who the token is for")
-	cmd.AddCommand(create)
+	cmd.AddCommand(create, newCmdTokenList(ios), newCmdTokenRevoke(ios))
 	return cmd
 }
 
@@ -229,6 +263,7 @@ func serveRun(ctx context.Context, opts *serveOptions, stderr io.Writer) error {
 		Logger:            logger,
 		TrustProxy:        opts.trustProxy,
 		ReadHeaderTimeout: opts.readHeaderTimeout,
+		RevokeCheck:       opts.revokeCheck,
 	}, st)
 	if err != nil {
 		return &usageError{err}

@@ -68,6 +68,22 @@ type Store interface {
 	CreateToken(ctx context.Context, tok Token) error
 	// TokenByHash finds a token by the SHA-256 of its secret, or ErrNotFound.
 	TokenByHash(ctx context.Context, hash []byte) (Token, error)
+	// ListTokens returns every token, oldest first, with the number of
+	// endpoints it owns. Hashes are left out.
+	ListTokens(ctx context.Context) ([]TokenInfo, error)
+	// RevokeToken deletes token id, or returns ErrNotFound; TokenByHash no
+	// longer finds it once RevokeToken returns. Its endpoints and their
+	// events stay, still owned by id, so no other token can take them.
+	RevokeToken(ctx context.Context, id string) error
+
+	// ListEndpoints returns every registered endpoint, by name, with its
+	// owner's token name and event counts.
+	ListEndpoints(ctx context.Context) ([]EndpointInfo, error)
+	// PurgeEvents deletes events of one endpoint and reports how many. Unlike
+	// DeleteBefore it can delete pending events (q.Pending): an operator's
+	// explicit choice. It may commit in several transactions, so concurrent
+	// writers are not held up by a large purge.
+	PurgeEvents(ctx context.Context, q PurgeQuery) (int64, error)
 
 	// Close flushes pending writes and releases the store.
 	Close() error
@@ -113,4 +129,30 @@ type Token struct {
 	Name      string
 	Hash      []byte // SHA-256 of the secret
 	CreatedAt time.Time
+}
+
+// TokenInfo is a token as an operator lists it: never its secret or hash.
+type TokenInfo struct {
+	ID        string
+	Name      string
+	CreatedAt time.Time
+	Endpoints int // endpoints it owns
+}
+
+// EndpointInfo is an endpoint with its owner's name and event counts.
+type EndpointInfo struct {
+	Endpoint
+	// OwnerName is the owning token's name; "" when Owner is "" (open mode)
+	// or the token was revoked.
+	OwnerName   string
+	Pending     int       // events not yet delivered
+	Events      int       // all stored events, pending ones included
+	LastEventAt time.Time // received-at of the newest event; zero when none
+}
+
+// PurgeQuery selects the events PurgeEvents deletes.
+type PurgeQuery struct {
+	Endpoint string    // required
+	Before   time.Time // only events received before this; zero = any time
+	Pending  bool      // delete undelivered events too
 }

@@ -724,3 +724,123 @@ func (s *Store) TokenByHash(ctx context.Context, hash []byte) (store.Token, erro
 	tok.CreatedAt = fromNanos(created)
 	return tok, nil
 }
+
+// ListTokens implements store.Store.
+func (s *Store) ListTokens(ctx context.Context) ([]store.TokenInfo, error) {
+	rows, err := s.rdb.QueryContext(ctx, `SELECT t.id, t.name, t.created_at,
+		(SELECT count(*) FROM endpoints e WHERE e.owner = t.id)
+		FROM tokens t ORDER BY t.created_at, t.id`)
+	if err != nil {
+		return nil, fmt.Errorf("list tokens: %w", err)
+	}
+	defer rows.Close()
+	out := []store.TokenInfo{}
+	for rows.Next() {
+		var (
+			tok     store.TokenInfo
+			created int64
+		)
+		if err := rows.Scan(&tok.ID, &tok.Name, &created, &tok.Endpoints); err != nil {
+			return nil, fmt.Errorf("list tokens: %w", err)
+		}
+		tok.CreatedAt = fromNanos(created)
+		out = append(out, tok)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list tokens: %w", err)
+	}
+	return out, nil
+}
+
+// RevokeToken implements store.Store. The row is deleted: TokenByHash,
+// which every hello and API call goes through, then finds nothing.
+func (s *Store) RevokeToken(ctx context.Context, id string) error {
+	var n int64
+	err := s.write(ctx, true, func(x *txExec) error {
+		res, err := x.exec("DELETE FROM tokens WHERE id = ?", id)
+		if err != nil {
+			return err
+		}
+		n, err = res.RowsAffected()
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("revoke token %s: %w", id, err)
+	}
+	if n == 0 {
+		return fmt.Errorf("token %s: %w", id, store.ErrNotFound)
+	}
+	return nil
+}
+
+// ListEndpoints implements store.Store. The counts use the events_endpoint
+// and events_pending indexes; it is an operator's command, not a hot path.
+func (s *Store) ListEndpoints(ctx context.Context) ([]store.EndpointInfo, error) {
+	rows, err := s.rdb.QueryContext(ctx, `SELECT e.name, e.owner, e.created_at, coalesce(t.name, ''),
+		(SELECT count(*) FROM events v WHERE v.endpoint = e.name AND v.state = 'pending'),
+		(SELECT count(*) FROM events v WHERE v.endpoint = e.name),
+		(SELECT v.received_at FROM events v WHERE v.endpoint = e.name ORDER BY v.seq DESC LIMIT 1)
+		FROM endpoints e LEFT JOIN tokens t ON t.id = e.owner ORDER BY e.name`)
+	if err != nil {
+		return nil, fmt.Errorf("list endpoints: %w", err)
+	}
+	defer rows.Close()
+	out := []store.EndpointInfo{}
+	for rows.Next() {
+		var (
+			ep      store.EndpointInfo
+			created int64
+			last    sql.NullInt64
+		)
+		if err := rows.Scan(&ep.Name, &ep.Owner, &created, &ep.OwnerName, &ep.Pending, &ep.Events, &last); err != nil {
+			return nil, fmt.Errorf("list endpoints: %w", err)
+		}
+		ep.CreatedAt = fromNanos(created)
+		if last.Valid {
+			ep.LastEventAt = fromNanos(last.Int64)
+		}
+		out = append(out, ep)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list endpoints: %w", err)
+	}
+	return out, nil
+}
+
+// purgeChunk bounds the rows one purge transaction deletes, so a purge of
+// millions of events never holds the write lock for long: the relay's
+// writer (in this process or another sharing the file) gets its turn
+// between chunks instead of waiting out its busy timeout.
+const purgeChunk = 500
+
+// PurgeEvents implements store.Store, one chunk per transaction.
+func (s *Store) PurgeEvents(ctx context.Context, q store.PurgeQuery) (int64, error) {
+	if q.Endpoint == "" {
+		return 0, errors.New("purge events: no endpoint")
+	}
+	before := int64(1<<63 - 1)
+	if !q.Before.IsZero() {
+		before = nanos(q.Before)
+	}
+	const query = `DELETE FROM events WHERE seq IN (SELECT seq FROM events
+		WHERE endpoint = ? AND received_at < ? AND (? OR state != 'pending') ORDER BY seq LIMIT ?)`
+	var total int64
+	for {
+		var n int64
+		err := s.write(ctx, true, func(x *txExec) error {
+			res, err := x.exec(query, q.Endpoint, before, q.Pending, purgeChunk)
+			if err != nil {
+				return err
+			}
+			n, err = res.RowsAffected()
+			return err
+		})
+		if err != nil {
+			return total, fmt.Errorf("purge events of %s: %w", q.Endpoint, err)
+		}
+		total += n
+		if n < purgeChunk {
+			return total, nil
+		}
+	}
+}

@@ -39,6 +39,10 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"ConcurrentInserts", testConcurrent},
 		{"DurableAcrossReopen", testReopen},
 		{"NotifyCommitted", testNotify},
+		{"ListRevokeTokens", testListRevokeTokens},
+		{"ListEndpoints", testListEndpoints},
+		{"PurgeEvents", testPurge},
+		{"PurgeMany", testPurgeMany},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, open) })
@@ -530,5 +534,232 @@ func testNotify(t *testing.T, open func(t *testing.T) store.Store) {
 		if got.Seq != p.Seq || got.Event.ID != p.Event.ID {
 			t.Fatalf("notice %d = seq %d %s, Pending has seq %d %s", i, got.Seq, got.Event.ID, p.Seq, p.Event.ID)
 		}
+	}
+}
+
+func createToken(t *testing.T, s store.Store, id, name string, at time.Time) []byte {
+	t.Helper()
+	h := sha256.Sum256([]byte("hkt_" + id))
+	if err := s.CreateToken(context.Background(), store.Token{ID: id, Name: name, Hash: h[:], CreatedAt: at}); err != nil {
+		t.Fatal(err)
+	}
+	return h[:]
+}
+
+func createEndpoint(t *testing.T, s store.Store, name, owner string) {
+	t.Helper()
+	if err := s.CreateEndpoint(context.Background(), store.Endpoint{Name: name, Owner: owner, CreatedAt: base}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func testListRevokeTokens(t *testing.T, open func(t *testing.T) store.Store) {
+	s := mustOpen(t, open)
+	ctx := context.Background()
+	if toks, err := s.ListTokens(ctx); err != nil || toks == nil || len(toks) != 0 {
+		t.Errorf("ListTokens on an empty store = %#v, %v; want an empty list", toks, err)
+	}
+	// Created out of id order: the list is oldest first.
+	bob := createToken(t, s, "tok_b", "bob", base.Add(time.Second))
+	alice := createToken(t, s, "tok_a", "alice", base.Add(2*time.Second))
+	createToken(t, s, "tok_c", "carol", base)
+	createEndpoint(t, s, "alpha", "tok_a")
+	createEndpoint(t, s, "beta", "tok_a")
+	createEndpoint(t, s, "gamma", "tok_b")
+	createEndpoint(t, s, "open", "")
+	insert(t, s, Event("evt_1", "alpha", base))
+	toks, err := s.ListTokens(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := fmt.Sprint(toks)
+	want := fmt.Sprint([]store.TokenInfo{
+		{ID: "tok_c", Name: "carol", CreatedAt: base, Endpoints: 0},
+		{ID: "tok_b", Name: "bob", CreatedAt: base.Add(time.Second), Endpoints: 1},
+		{ID: "tok_a", Name: "alice", CreatedAt: base.Add(2 * time.Second), Endpoints: 2},
+	})
+	if got != want {
+		t.Errorf("ListTokens =\n%s\nwant\n%s", got, want)
+	}
+
+	if err := s.RevokeToken(ctx, "tok_a"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.TokenByHash(ctx, alice); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("revoked token still authenticates: %v", err)
+	}
+	if tok, err := s.TokenByHash(ctx, bob); err != nil || tok.ID != "tok_b" {
+		t.Errorf("another token after a revocation = %+v, %v", tok, err)
+	}
+	if err := s.RevokeToken(ctx, "tok_a"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("second RevokeToken = %v, want ErrNotFound", err)
+	}
+	if err := s.RevokeToken(ctx, "tok_none"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("RevokeToken(unknown) = %v, want ErrNotFound", err)
+	}
+	toks, err = s.ListTokens(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(toks) != 2 || toks[0].ID != "tok_c" || toks[1].ID != "tok_b" {
+		t.Errorf("tokens after revoking tok_a = %v", toks)
+	}
+	// The revoked token's endpoints keep their owner (so no other token can
+	// claim them) and their events.
+	if ep, err := s.GetEndpoint(ctx, "alpha"); err != nil || ep.Owner != "tok_a" {
+		t.Errorf("endpoint of a revoked token = %+v, %v", ep, err)
+	}
+	if _, err := s.GetEvent(ctx, "evt_1"); err != nil {
+		t.Errorf("event of a revoked token's endpoint: %v", err)
+	}
+}
+
+func testListEndpoints(t *testing.T, open func(t *testing.T) store.Store) {
+	s := mustOpen(t, open)
+	ctx := context.Background()
+	if eps, err := s.ListEndpoints(ctx); err != nil || eps == nil || len(eps) != 0 {
+		t.Errorf("ListEndpoints on an empty store = %#v, %v; want an empty list", eps, err)
+	}
+	createToken(t, s, "tok_a", "alice", base)
+	createToken(t, s, "tok_b", "bob", base)
+	createEndpoint(t, s, "beta", "tok_b")
+	createEndpoint(t, s, "alpha", "tok_a")
+	createEndpoint(t, s, "open", "")
+	// Capture order, not received-at, decides the newest event.
+	insert(t, s, Event("evt_1", "alpha", base.Add(3*time.Second)), Event("evt_2", "alpha", base.Add(5*time.Second)),
+		Event("evt_3", "alpha", base.Add(4*time.Second)), Event("evt_4", "beta", base))
+	if err := s.Ack(ctx, "alpha", "evt_1", nil, base); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.RevokeToken(ctx, "tok_b"); err != nil {
+		t.Fatal(err)
+	}
+	eps, err := s.ListEndpoints(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []store.EndpointInfo{
+		{Endpoint: store.Endpoint{Name: "alpha", Owner: "tok_a", CreatedAt: base}, OwnerName: "alice", Pending: 2, Events: 3, LastEventAt: base.Add(4 * time.Second)},
+		{Endpoint: store.Endpoint{Name: "beta", Owner: "tok_b", CreatedAt: base}, OwnerName: "", Pending: 1, Events: 1, LastEventAt: base},
+		{Endpoint: store.Endpoint{Name: "open", Owner: "", CreatedAt: base}},
+	}
+	if len(eps) != len(want) {
+		t.Fatalf("ListEndpoints = %+v, want %+v", eps, want)
+	}
+	for i := range want {
+		g, w := eps[i], want[i]
+		if g.Name != w.Name || g.Owner != w.Owner || !g.CreatedAt.Equal(w.CreatedAt) || g.OwnerName != w.OwnerName ||
+			g.Pending != w.Pending || g.Events != w.Events || !g.LastEventAt.Equal(w.LastEventAt) {
+			t.Errorf("endpoint %d = %+v\nwant        %+v", i, g, w)
+		}
+	}
+}
+
+func testPurge(t *testing.T, open func(t *testing.T) store.Store) {
+	s := mustOpen(t, open)
+	ctx := context.Background()
+	insert(t, s,
+		Event("evt_old_done", "alpha", base.Add(-2*time.Hour)),
+		Event("evt_old_pending", "alpha", base.Add(-2*time.Hour)),
+		Event("evt_new_done", "alpha", base),
+		Event("evt_new_pending", "alpha", base),
+		Event("evt_beta_done", "beta", base.Add(-2*time.Hour)),
+	)
+	for _, a := range [][2]string{{"alpha", "evt_old_done"}, {"alpha", "evt_new_done"}, {"beta", "evt_beta_done"}} {
+		if err := s.Ack(ctx, a[0], a[1], nil, base); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	left := func(want string) {
+		t.Helper()
+		recs, err := s.ListEvents(ctx, store.ListQuery{Limit: 100})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := fmt.Sprint(ids(recs)); got != want {
+			t.Errorf("events left = %s, want %s", got, want)
+		}
+	}
+	purge := func(q store.PurgeQuery, want int64) {
+		t.Helper()
+		n, err := s.PurgeEvents(ctx, q)
+		if err != nil || n != want {
+			t.Errorf("PurgeEvents(%+v) = %d, %v; want %d", q, n, err, want)
+		}
+	}
+	// Delivered only, before a time.
+	purge(store.PurgeQuery{Endpoint: "alpha", Before: base.Add(-time.Hour)}, 1)
+	left("[evt_beta_done evt_new_pending evt_new_done evt_old_pending]")
+	// Delivered only, any time; another endpoint is never touched.
+	purge(store.PurgeQuery{Endpoint: "alpha"}, 1)
+	left("[evt_beta_done evt_new_pending evt_old_pending]")
+	purge(store.PurgeQuery{Endpoint: "alpha"}, 0)
+	// Pending ones only when asked, and then they are gone from delivery too.
+	purge(store.PurgeQuery{Endpoint: "alpha", Before: base.Add(-time.Hour), Pending: true}, 1)
+	if got, _ := pendingIDs(t, s, "alpha", 0, 10); fmt.Sprint(got) != "[evt_new_pending]" {
+		t.Errorf("pending after purge = %v", got)
+	}
+	purge(store.PurgeQuery{Endpoint: "alpha", Pending: true}, 1)
+	left("[evt_beta_done]")
+	if n, err := s.CountPending(ctx, "alpha"); err != nil || n != 0 {
+		t.Errorf("CountPending after purge = %d, %v", n, err)
+	}
+	// An ack of a purged event (a CLI that had it in flight) changes nothing.
+	if err := s.Ack(ctx, "alpha", "evt_new_pending", nil, base); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.GetEvent(ctx, "evt_new_pending"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("purged event after an ack: %v", err)
+	}
+}
+
+// testPurgeMany purges more events than a backend is likely to delete in
+// one go, pending and delivered mixed.
+func testPurgeMany(t *testing.T, open func(t *testing.T) store.Store) {
+	s := mustOpen(t, open)
+	ctx := context.Background()
+	const workers, each = 16, 80
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range each {
+				ev := Event(fmt.Sprintf("evt_m%02d_%03d", w, i), "alpha", base)
+				var err error
+				if i%2 == 0 {
+					err = s.InsertDelivered(ctx, ev, nil, base)
+				} else {
+					err = s.InsertEvent(ctx, ev)
+				}
+				if err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	insert(t, s, Event("evt_other", "beta", base))
+	n, err := s.PurgeEvents(ctx, store.PurgeQuery{Endpoint: "alpha"})
+	if err != nil || n != workers*each/2 {
+		t.Errorf("PurgeEvents(delivered) = %d, %v; want %d", n, err, workers*each/2)
+	}
+	n, err = s.PurgeEvents(ctx, store.PurgeQuery{Endpoint: "alpha", Pending: true})
+	if err != nil || n != workers*each/2 {
+		t.Errorf("PurgeEvents(pending) = %d, %v; want %d", n, err, workers*each/2)
+	}
+	recs, err := s.ListEvents(ctx, store.ListQuery{Limit: 10})
+	if err != nil || fmt.Sprint(ids(recs)) != "[evt_other]" {
+		t.Errorf("events left = %v, %v", ids(recs), err)
 	}
 }
