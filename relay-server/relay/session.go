@@ -557,16 +557,26 @@ func (s *session) markSent(ctx context.Context, ids []string) {
 }
 
 // storeUnackedResponses records responses whose ack never came before the
-// connection ended; the events stay pending.
+// connection ended; the events stay pending. It does not hold s.mu while it
+// writes: a write may wait for room in the store's queue, and the store's
+// writer may meanwhile be announcing an event to this session (offer), which
+// takes s.mu.
 func (s *session) storeUnackedResponses(ctx context.Context) {
+	type unacked struct {
+		id   string
+		resp *capture.Response
+	}
+	var rs []unacked
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	for id, resp := range s.inflight {
-		if resp == nil {
-			continue
+		if resp != nil {
+			rs = append(rs, unacked{id, resp})
 		}
-		if err := s.r.st.SetResponse(ctx, s.endpoint, id, resp); err != nil {
-			s.r.log.Error("listen: store response", "endpoint", s.endpoint, "id", id, "err", err)
+	}
+	s.mu.Unlock()
+	for _, u := range rs {
+		if err := s.r.st.SetResponse(ctx, s.endpoint, u.id, u.resp); err != nil {
+			s.r.log.Error("listen: store response", "endpoint", s.endpoint, "id", u.id, "err", err)
 		}
 	}
 }
