@@ -57,6 +57,8 @@ type session struct {
 	final  chan wire.Message // the last message before closing; capacity 1
 	done   chan struct{}     // closed when both goroutines have exited
 
+	// mu is taken by the store's commit notice (offer): never hold it
+	// while calling the store.
 	mu sync.Mutex
 	// inflight holds the events sent on this connection and not acked,
 	// with the app's response once it came: it is stored with the ack, in
