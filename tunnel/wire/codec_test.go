@@ -62,6 +62,10 @@ var oddMessages = []string{
 	`{"event":{"id":"a"},"event":{"method":"GET"}}`, `{"event":{"nope":1}}`, `{"event":[]}`,
 	`{"response":{"status":200,"duration_ns":1.5}}`, `{"response":{"status":200,"at":"x"}}`,
 	`{"reply":{"mode":"ack","status":0,"timeout":5}}`, `{"reply":{"timeout":"5s"}}`,
+	// Keys matched case-insensitively, with Unicode's extra folds (ſ is s,
+	// the Kelvin sign is k).
+	`{"SESSION":"a"}`, `{"ſession":"a"}`, `{"acK":true}`, `{"to\u212aen":"a","token":"b"}`,
+	`{"event":{"ſtatus":1,"bodY":"AA==","HEADERS":[{"NAME":"a","VALUE":"b"}]}}`, `{"response":{"ſtatus":201}}`,
 }
 
 func TestDecodeMatchesEncodingJSON(t *testing.T) {
