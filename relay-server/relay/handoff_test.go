@@ -251,3 +251,49 @@ func TestEndingSessionDoesNotBlockCommits(t *testing.T) {
 		return err == nil && rec.Response != nil && rec.Response.Status == 200 && rec.State == wire.StatePending
 	})
 }
+
+// TestEventsOfAnotherRelayOnTheStore: two relays share one SQLite file (two
+// `hookctl listen` with the same --endpoint: the second's embedded relay
+// runs on another port). A caught-up session hears only its own relay's
+// commits; an event the other relay stored before one of its own must still
+// be sent, in Seq order, on the live connection, not skipped by the cursor
+// until the CLI reconnects.
+func TestEventsOfAnotherRelayOnTheStore(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "relay.db")
+	stA, err := sqlite.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stB, err := sqlite.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := startRelayOn(t, relay.Config{Open: true}, stA)
+	b := startRelayOn(t, relay.Config{Open: true}, stB)
+	c := mustListen(t, b.URL, wire.Message{Endpoint: "alpha", Reply: ackMode})
+	c.barrier() // caught up
+	var want []string
+	for i := range 3 {
+		s, _, body := a.send(t, "POST", fmt.Sprintf("/h/alpha/a%d", i), nil, nil)
+		want = append(want, queuedID(t, s, body))
+		s, _, body = b.send(t, "POST", fmt.Sprintf("/h/alpha/b%d", i), nil, nil)
+		want = append(want, queuedID(t, s, body))
+	}
+	var got []string
+	for len(got) < len(want) {
+		m, err := c.tryRecv()
+		if err != nil {
+			t.Fatalf("after %v (want %v): %v", got, want, err)
+		}
+		switch m.Type {
+		case wire.TypePing:
+			c.send(wire.Message{Type: wire.TypePong})
+		case wire.TypeEvent:
+			got = append(got, m.Event.ID)
+			c.send(wire.Message{Type: wire.TypeAck, ID: m.Event.ID})
+		}
+	}
+	if !slices.Equal(got, want) {
+		t.Fatalf("delivered %v, want %v", got, want)
+	}
+}

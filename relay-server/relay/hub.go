@@ -58,7 +58,21 @@ func (h *hub) poke(endpoint string) {
 
 // committed hands a just-stored event to its endpoint's session, if one is
 // attached. It is the store's notice (store.Notifier), so it must not block.
+// A notice without an event (another process wrote to the store) makes every
+// session read the store again.
 func (h *hub) committed(p store.Pending) {
+	if p.Event == nil {
+		h.mu.Lock()
+		all := make([]*session, 0, len(h.sessions))
+		for _, s := range h.sessions {
+			all = append(all, s)
+		}
+		h.mu.Unlock()
+		for _, s := range all {
+			s.resync()
+		}
+		return
+	}
 	if s := h.session(p.Event.Endpoint); s != nil {
 		s.offer(p)
 	}

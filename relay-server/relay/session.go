@@ -439,16 +439,29 @@ func (s *session) offer(p store.Pending) {
 	size := int64(len(p.Event.Body))
 	s.mu.Lock()
 	if len(s.handoff) >= handoffMax || s.handoffSize+size > handoffBytes {
-		clear(s.handoff)
-		s.handoff = s.handoff[:0]
-		s.handoffSize = 0
-		s.handoffGen++
+		s.dropHandoffLocked()
 	} else {
 		s.handoff = append(s.handoff, p)
 		s.handoffSize += size
 	}
 	s.mu.Unlock()
 	s.wake()
+}
+
+// resync drops the handoff: the store holds events that were not offered
+// (another process stored them), so the writer must read it again.
+func (s *session) resync() {
+	s.mu.Lock()
+	s.dropHandoffLocked()
+	s.mu.Unlock()
+	s.wake()
+}
+
+func (s *session) dropHandoffLocked() {
+	clear(s.handoff)
+	s.handoff = s.handoff[:0]
+	s.handoffSize = 0
+	s.handoffGen++
 }
 
 // room is how many more events may be sent now.
