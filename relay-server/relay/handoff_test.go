@@ -297,3 +297,39 @@ func TestEventsOfAnotherRelayOnTheStore(t *testing.T) {
 		t.Fatalf("delivered %v, want %v", got, want)
 	}
 }
+
+// TestResponseWithAckIsResponseThenAck: a response with ack set is handled
+// exactly as the response followed by the ack (wire.FeatureResponseAck),
+// also for an event already delivered: the response is stored either way.
+func TestResponseWithAckIsResponseThenAck(t *testing.T) {
+	r := startRelay(t, relay.Config{Open: true})
+	c := mustListen(t, r.URL, wire.Message{Endpoint: "alpha", Reply: ackMode, Features: wire.NewFeatures(wire.FeatureResponseAck)})
+	var ids []string
+	for range 2 {
+		s, _, b := r.send(t, "POST", "/h/alpha", nil, nil)
+		ids = append(ids, queuedID(t, s, b))
+		c.expect(wire.TypeEvent)
+	}
+	c.send(wire.Message{Type: wire.TypeResponse, ID: ids[0], Ack: true, Response: &capture.Response{Status: 500}})
+	c.send(wire.Message{Type: wire.TypeResponse, ID: ids[1], Response: &capture.Response{Status: 500}})
+	c.send(wire.Message{Type: wire.TypeAck, ID: ids[1]})
+	c.barrier()
+	// The same event answered again (a second delivery): both forms keep
+	// the later response.
+	c.send(wire.Message{Type: wire.TypeResponse, ID: ids[0], Ack: true, Response: &capture.Response{Status: 200}})
+	c.send(wire.Message{Type: wire.TypeResponse, ID: ids[1], Response: &capture.Response{Status: 200}})
+	c.send(wire.Message{Type: wire.TypeAck, ID: ids[1]})
+	c.barrier()
+	if err := r.Store.Flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range ids {
+		rec, err := r.Store.GetEvent(context.Background(), id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rec.State != wire.StateDelivered || rec.Response == nil || rec.Response.Status != 200 {
+			t.Errorf("%s: state %s, response %+v; want delivered with the later response (200)", id, rec.State, rec.Response)
+		}
+	}
+}

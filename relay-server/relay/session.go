@@ -538,16 +538,22 @@ func (s *session) handle(ctx context.Context, m wire.Message) error {
 			s.inflight[m.ID] = m.Response // stored with the ack
 		}
 		s.mu.Unlock()
-		if m.Ack {
+		if m.Ack && mine {
 			// wire.FeatureResponseAck: exactly a response then an ack, the
-			// response stored with the ack in one write even when the event
-			// was sent on an earlier connection.
+			// response stored with the ack in one write.
 			return s.handle(ctx, wire.Message{Type: wire.TypeAck, ID: m.ID, Response: m.Response})
 		}
 		if !mine {
+			// Stored whatever the event's state, as a response alone is:
+			// the ack below stores only into a pending event.
 			if err := st.SetResponse(context.WithoutCancel(ctx), s.endpoint, m.ID, m.Response); err != nil {
 				s.r.log.Error("listen: store response", "endpoint", s.endpoint, "id", m.ID, "err", err)
 			}
+		}
+		if m.Ack {
+			// Not in flight here (sent on an earlier connection, or already
+			// acked): the ack of the response-then-ack pair.
+			return s.handle(ctx, wire.Message{Type: wire.TypeAck, ID: m.ID})
 		}
 	case wire.TypePause:
 		s.mu.Lock()
