@@ -72,6 +72,7 @@ type session struct {
 	handoff     []store.Pending
 	handoffSize int64
 	handoffGen  uint64
+	foreignSeen uint64 // hub.foreign at the last offer
 }
 
 // badMessage is a protocol violation by the client: it gets
@@ -435,33 +436,24 @@ func (s *session) wake() {
 // offer hands the session an event the store has just committed (the
 // store's notice, in Seq order). It never blocks: when the handoff is full
 // it is dropped, and the writer reads those events from the store instead.
-func (s *session) offer(p store.Pending) {
+// foreign is the hub's count of notices that another process wrote to the
+// store: when it moved since the last offer, the store may hold events
+// before p that were never offered, so the handoff is dropped too.
+func (s *session) offer(p store.Pending, foreign uint64) {
 	size := int64(len(p.Event.Body))
 	s.mu.Lock()
-	if len(s.handoff) >= handoffMax || s.handoffSize+size > handoffBytes {
-		s.dropHandoffLocked()
+	if foreign != s.foreignSeen || len(s.handoff) >= handoffMax || s.handoffSize+size > handoffBytes {
+		s.foreignSeen = foreign
+		clear(s.handoff)
+		s.handoff = s.handoff[:0]
+		s.handoffSize = 0
+		s.handoffGen++
 	} else {
 		s.handoff = append(s.handoff, p)
 		s.handoffSize += size
 	}
 	s.mu.Unlock()
 	s.wake()
-}
-
-// resync drops the handoff: the store holds events that were not offered
-// (another process stored them), so the writer must read it again.
-func (s *session) resync() {
-	s.mu.Lock()
-	s.dropHandoffLocked()
-	s.mu.Unlock()
-	s.wake()
-}
-
-func (s *session) dropHandoffLocked() {
-	clear(s.handoff)
-	s.handoff = s.handoff[:0]
-	s.handoffSize = 0
-	s.handoffGen++
 }
 
 // room is how many more events may be sent now.
