@@ -2,16 +2,23 @@ package relay_test
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"net/http"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
+
+	"golang.org/x/net/websocket"
 
 	"github.com/hookctl/hookctl/relay-server/relay"
 	"github.com/hookctl/hookctl/relay-server/store"
+	"github.com/hookctl/hookctl/relay-server/store/sqlite"
+	"github.com/hookctl/hookctl/tunnel/capture"
 	"github.com/hookctl/hookctl/tunnel/wire"
 )
 
@@ -157,4 +164,172 @@ func firstDiff(a, b []string) int {
 		}
 	}
 	return min(len(a), len(b))
+}
+
+// TestEndingSessionDoesNotBlockCommits: a session that ends stores the
+// responses it got without acks. While it waits for room in the store's
+// queue it must not hold what the store's commit notice needs (offer), or
+// the store's writer, announcing an event for that endpoint, waits for the
+// session, which waits for the writer: every later write hangs.
+func TestEndingSessionDoesNotBlockCommits(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "relay.db")
+	st, err := sqlite.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := startRelayOn(t, relay.Config{Open: true}, st)
+	c1 := mustListen(t, r.URL, wire.Message{Endpoint: "alpha", Reply: ackMode})
+	s, _, b := r.send(t, "POST", "/h/alpha/1", []byte("one"), nil)
+	id := queuedID(t, s, b)
+	c1.expect(wire.TypeEvent)
+	c1.send(wire.Message{Type: wire.TypeResponse, ID: id, Response: &capture.Response{Status: 200}})
+	c1.barrier() // the response is in flight with its event, not acked
+	c2 := mustListen(t, r.URL, wire.Message{Endpoint: "beta", Reply: ackMode})
+
+	// Another connection holds SQLite's write lock (within busy_timeout):
+	// the store's writer waits in BEGIN with the next webhook's insert.
+	ctx := context.Background()
+	db, err := sql.Open("sqlite", "file:"+path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	lock, err := db.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lock.Close()
+	if _, err := lock.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
+		t.Fatal(err)
+	}
+	locked := true
+	unlock := func() {
+		if locked {
+			locked = false
+			if _, err := lock.ExecContext(ctx, "ROLLBACK"); err != nil {
+				t.Error(err)
+			}
+		}
+	}
+	defer unlock()
+	answered := make(chan int, 1)
+	go func() {
+		req, _ := http.NewRequest("POST", r.URL+"/h/alpha/2", strings.NewReader("two"))
+		resp, err := r.client.Do(req)
+		if err != nil {
+			answered <- 0
+			return
+		}
+		resp.Body.Close()
+		answered <- resp.StatusCode
+	}()
+	time.Sleep(100 * time.Millisecond) // the insert reaches the writer
+	// Fill the store's queue with asynchronous writes (acks of unknown ids).
+	go func() {
+		for i := range 3000 {
+			if websocket.JSON.Send(c2.conn, wire.Message{Type: wire.TypeAck, ID: fmt.Sprintf("evt_none%d", i)}) != nil {
+				return
+			}
+		}
+	}()
+	time.Sleep(300 * time.Millisecond)
+	// alpha's CLI leaves: its session stores the response, waiting for
+	// room in the full queue.
+	c1.conn.Close()
+	time.Sleep(300 * time.Millisecond)
+	unlock()
+	select {
+	case status := <-answered:
+		if status != http.StatusAccepted {
+			t.Fatalf("second webhook answered %d, want 202", status)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("second webhook not answered: the store's writer is stuck announcing it to the ending session")
+	}
+	waitFor(t, "response stored", func() bool {
+		rec, err := r.Store.GetEvent(ctx, id)
+		return err == nil && rec.Response != nil && rec.Response.Status == 200 && rec.State == wire.StatePending
+	})
+}
+
+// TestEventsOfAnotherRelayOnTheStore: two relays share one SQLite file (two
+// `hookctl listen` with the same --endpoint: the second's embedded relay
+// runs on another port). A caught-up session hears only its own relay's
+// commits; an event the other relay stored before one of its own must still
+// be sent, in Seq order, on the live connection, not skipped by the cursor
+// until the CLI reconnects.
+func TestEventsOfAnotherRelayOnTheStore(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "relay.db")
+	stA, err := sqlite.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stB, err := sqlite.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := startRelayOn(t, relay.Config{Open: true}, stA)
+	b := startRelayOn(t, relay.Config{Open: true}, stB)
+	c := mustListen(t, b.URL, wire.Message{Endpoint: "alpha", Reply: ackMode})
+	c.barrier() // caught up
+	var want []string
+	for i := range 3 {
+		s, _, body := a.send(t, "POST", fmt.Sprintf("/h/alpha/a%d", i), nil, nil)
+		want = append(want, queuedID(t, s, body))
+		s, _, body = b.send(t, "POST", fmt.Sprintf("/h/alpha/b%d", i), nil, nil)
+		want = append(want, queuedID(t, s, body))
+	}
+	var got []string
+	for len(got) < len(want) {
+		m, err := c.tryRecv()
+		if err != nil {
+			t.Fatalf("after %v (want %v): %v", got, want, err)
+		}
+		switch m.Type {
+		case wire.TypePing:
+			c.send(wire.Message{Type: wire.TypePong})
+		case wire.TypeEvent:
+			got = append(got, m.Event.ID)
+			c.send(wire.Message{Type: wire.TypeAck, ID: m.Event.ID})
+		}
+	}
+	if !slices.Equal(got, want) {
+		t.Fatalf("delivered %v, want %v", got, want)
+	}
+}
+
+// TestResponseWithAckIsResponseThenAck: a response with ack set is handled
+// exactly as the response followed by the ack (wire.FeatureResponseAck),
+// also for an event already delivered: the response is stored either way.
+func TestResponseWithAckIsResponseThenAck(t *testing.T) {
+	r := startRelay(t, relay.Config{Open: true})
+	c := mustListen(t, r.URL, wire.Message{Endpoint: "alpha", Reply: ackMode, Features: wire.NewFeatures(wire.FeatureResponseAck)})
+	var ids []string
+	for range 2 {
+		s, _, b := r.send(t, "POST", "/h/alpha", nil, nil)
+		ids = append(ids, queuedID(t, s, b))
+		c.expect(wire.TypeEvent)
+	}
+	c.send(wire.Message{Type: wire.TypeResponse, ID: ids[0], Ack: true, Response: &capture.Response{Status: 500}})
+	c.send(wire.Message{Type: wire.TypeResponse, ID: ids[1], Response: &capture.Response{Status: 500}})
+	c.send(wire.Message{Type: wire.TypeAck, ID: ids[1]})
+	c.barrier()
+	// The same event answered again (a second delivery): both forms keep
+	// the later response.
+	c.send(wire.Message{Type: wire.TypeResponse, ID: ids[0], Ack: true, Response: &capture.Response{Status: 200}})
+	c.send(wire.Message{Type: wire.TypeResponse, ID: ids[1], Response: &capture.Response{Status: 200}})
+	c.send(wire.Message{Type: wire.TypeAck, ID: ids[1]})
+	c.barrier()
+	if err := r.Store.Flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range ids {
+		rec, err := r.Store.GetEvent(context.Background(), id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rec.State != wire.StateDelivered || rec.Response == nil || rec.Response.Status != 200 {
+			t.Errorf("%s: state %s, response %+v; want delivered with the later response (200)", id, rec.State, rec.Response)
+		}
+	}
 }

@@ -2,6 +2,7 @@ package relay
 
 import (
 	"sync"
+	"sync/atomic"
 
 	"github.com/hookctl/hookctl/relay-server/store"
 	"github.com/hookctl/hookctl/tunnel/capture"
@@ -14,6 +15,8 @@ type hub struct {
 	mu       sync.Mutex
 	sessions map[string]*session
 	waiters  map[string]waiter // by event id
+	// foreign counts the store's notices that another process wrote.
+	foreign atomic.Uint64
 }
 
 type waiter struct {
@@ -58,9 +61,20 @@ func (h *hub) poke(endpoint string) {
 
 // committed hands a just-stored event to its endpoint's session, if one is
 // attached. It is the store's notice (store.Notifier), so it must not block.
+//
+// A notice without an event says another process wrote to the store: the
+// next event offered to each session then makes it read the store again
+// (offer), so events the other process stored before it are sent first.
+// Sessions without new events of their own do not read, as before the
+// handoff a session read only when poked: 10,000 idle sessions do not all
+// read because an admin command wrote beside the relay.
 func (h *hub) committed(p store.Pending) {
+	if p.Event == nil {
+		h.foreign.Add(1)
+		return
+	}
 	if s := h.session(p.Event.Endpoint); s != nil {
-		s.offer(p)
+		s.offer(p, h.foreign.Load())
 	}
 }
 

@@ -1160,8 +1160,7 @@ func TestResponseWithAck(t *testing.T) {
 	}
 }
 
-// An event sent on an earlier connection is acked with its response too,
-// in the one write (the store keeps the response with the ack).
+// An event sent on an earlier connection is acked with its response too.
 func TestResponseWithAckOfEarlierConnection(t *testing.T) {
 	r := startRelay(t, relay.Config{Open: true})
 	c := mustListen(t, r.URL, wire.Message{Endpoint: "alpha", Reply: ackMode})

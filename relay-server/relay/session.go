@@ -58,6 +58,8 @@ type session struct {
 	final  chan wire.Message // the last message before closing; capacity 1
 	done   chan struct{}     // closed when both goroutines have exited
 
+	// mu is taken by the store's commit notice (offer): never hold it
+	// while calling the store.
 	mu sync.Mutex
 	// inflight holds the events sent on this connection and not acked,
 	// with the app's response once it came: it is stored with the ack, in
@@ -71,6 +73,7 @@ type session struct {
 	handoff     []store.Pending
 	handoffSize int64
 	handoffGen  uint64
+	foreignSeen uint64 // hub.foreign at the last offer
 }
 
 // badMessage is a protocol violation by the client: it gets
@@ -435,10 +438,14 @@ func (s *session) wake() {
 // offer hands the session an event the store has just committed (the
 // store's notice, in Seq order). It never blocks: when the handoff is full
 // it is dropped, and the writer reads those events from the store instead.
-func (s *session) offer(p store.Pending) {
+// foreign is the hub's count of notices that another process wrote to the
+// store: when it moved since the last offer, the store may hold events
+// before p that were never offered, so the handoff is dropped too.
+func (s *session) offer(p store.Pending, foreign uint64) {
 	size := int64(len(p.Event.Body))
 	s.mu.Lock()
-	if len(s.handoff) >= handoffMax || s.handoffSize+size > handoffBytes {
+	if foreign != s.foreignSeen || len(s.handoff) >= handoffMax || s.handoffSize+size > handoffBytes {
+		s.foreignSeen = foreign
 		clear(s.handoff)
 		s.handoff = s.handoff[:0]
 		s.handoffSize = 0
@@ -525,16 +532,22 @@ func (s *session) handle(ctx context.Context, m wire.Message) error {
 			s.inflight[m.ID] = m.Response // stored with the ack
 		}
 		s.mu.Unlock()
-		if m.Ack {
+		if m.Ack && mine {
 			// wire.FeatureResponseAck: exactly a response then an ack, the
-			// response stored with the ack in one write even when the event
-			// was sent on an earlier connection.
+			// response stored with the ack in one write.
 			return s.handle(ctx, wire.Message{Type: wire.TypeAck, ID: m.ID, Response: m.Response})
 		}
 		if !mine {
+			// Stored whatever the event's state, as a response alone is:
+			// the ack below stores only into a pending event.
 			if err := st.SetResponse(context.WithoutCancel(ctx), s.endpoint, m.ID, m.Response); err != nil {
 				s.r.log.Error("listen: store response", "endpoint", s.endpoint, "id", m.ID, "err", err)
 			}
+		}
+		if m.Ack {
+			// Not in flight here (sent on an earlier connection, or already
+			// acked): the ack of the response-then-ack pair.
+			return s.handle(ctx, wire.Message{Type: wire.TypeAck, ID: m.ID})
 		}
 	case wire.TypePause:
 		s.mu.Lock()
@@ -559,16 +572,26 @@ func (s *session) markSent(ctx context.Context, ids []string) {
 }
 
 // storeUnackedResponses records responses whose ack never came before the
-// connection ended; the events stay pending.
+// connection ended; the events stay pending. It does not hold s.mu while it
+// writes: a write may wait for room in the store's queue, and the store's
+// writer may meanwhile be announcing an event to this session (offer), which
+// takes s.mu.
 func (s *session) storeUnackedResponses(ctx context.Context) {
+	type unacked struct {
+		id   string
+		resp *capture.Response
+	}
+	var rs []unacked
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	for id, resp := range s.inflight {
-		if resp == nil {
-			continue
+		if resp != nil {
+			rs = append(rs, unacked{id, resp})
 		}
-		if err := s.r.st.SetResponse(ctx, s.endpoint, id, resp); err != nil {
-			s.r.log.Error("listen: store response", "endpoint", s.endpoint, "id", id, "err", err)
+	}
+	s.mu.Unlock()
+	for _, u := range rs {
+		if err := s.r.st.SetResponse(ctx, s.endpoint, u.id, u.resp); err != nil {
+			s.r.log.Error("listen: store response", "endpoint", s.endpoint, "id", u.id, "err", err)
 		}
 	}
 }

@@ -97,8 +97,16 @@ type Notifier interface {
 	// NotifyCommitted sets fn, which is called for every event stored by
 	// InsertEvent once it is durable and before InsertEvent returns, in
 	// Seq order, from one goroutine at a time. fn must not block or call
-	// the store. Set it before the first InsertEvent. Events written by
-	// other processes sharing the database are not reported.
+	// the store, nor wait for a lock that anyone holds while calling the
+	// store: the store's writes wait for fn. Set it before the first
+	// InsertEvent.
+	//
+	// Events written by other processes sharing the database are not
+	// reported one by one. Instead, once the store sees that another
+	// process committed since its own last write, it calls fn with a
+	// Pending without an Event, before announcing its next events: a
+	// listener that relies on the notices must read Pending again. The
+	// store sees this at its next write at the latest.
 	NotifyCommitted(fn func(Pending))
 }
 

@@ -62,6 +62,10 @@ var oddMessages = []string{
 	`{"event":{"id":"a"},"event":{"method":"GET"}}`, `{"event":{"nope":1}}`, `{"event":[]}`,
 	`{"response":{"status":200,"duration_ns":1.5}}`, `{"response":{"status":200,"at":"x"}}`,
 	`{"reply":{"mode":"ack","status":0,"timeout":5}}`, `{"reply":{"timeout":"5s"}}`,
+	// Keys matched case-insensitively, with Unicode's extra folds (ſ is s,
+	// the Kelvin sign is k).
+	`{"SESSION":"a"}`, `{"ſession":"a"}`, `{"acK":true}`, `{"to\u212aen":"a","token":"b"}`,
+	`{"event":{"ſtatus":1,"bodY":"AA==","HEADERS":[{"NAME":"a","VALUE":"b"}]}}`, `{"response":{"ſtatus":201}}`,
 }
 
 func TestDecodeMatchesEncodingJSON(t *testing.T) {
@@ -149,6 +153,7 @@ func TestEncodeMatchesMarshal(t *testing.T) {
 func FuzzEncode(f *testing.F) {
 	f.Add("response", "evt_1", true, 200, "a", "b", []byte("ok"), int64(5), "", int64(1764064800123456789), "/p", "q=1")
 	f.Add("event", "", false, 0, "<", "\x00", []byte(nil), int64(-1), "é", int64(0), "", "")
+	f.Add("event", "evt_\xff", false, 0, "X-\xe9", "caf\xe9", []byte{0xe9}, int64(0), "\xed\xa0\x80", int64(0), "/caf\xe9", "q=\xc3")
 	f.Fuzz(func(t *testing.T, typ, id string, ack bool, status int, hname, hvalue string, body []byte, dur int64, errText string, at int64, path, query string) {
 		ts := time.Unix(0, at).UTC()
 		checkEncode(t, &Message{Type: typ, ID: id, Ack: ack, Response: &capture.Response{Status: status,
@@ -156,4 +161,30 @@ func FuzzEncode(f *testing.F) {
 		checkEncode(t, &Message{Type: typ, Event: &capture.Request{ID: id, Method: hname, Path: path, Query: query, ForceQuery: ack,
 			Headers: capture.Headers{{Name: hname, Value: hvalue}}, Body: body, Host: errText, ReceivedAt: ts}})
 	})
+}
+
+// TestInvalidUTF8AsEncodingJSON: a webhook's path, query and header values
+// are bytes as sent, which need not be UTF-8 (net/http accepts obs-text in
+// header values and any byte above 0x7f on the request line). JSON strings
+// cannot carry them: encoding/json writes each invalid byte as U+FFFD, and so
+// must Encode, and both sides must read the result the same. (Such a request
+// thus reaches the CLI altered: a limit of the JSON protocol, not of the
+// codec.)
+func TestInvalidUTF8AsEncodingJSON(t *testing.T) {
+	for _, s := range []string{
+		"caf\xe9", "\xff", "a\xc3", "\xc3\x28", "\xed\xa0\x80", "\xed\xbf\xbf", "\xf4\x90\x80\x80", "\xc0\xaf",
+		"\xef\xbf\xbd", "\u2028\u2029", "<&>", "\x7f", "\x01\x1f", "ok\xe2\x82", "\xe2\x82\xac",
+	} {
+		m := &Message{Type: TypeEvent, ID: s, Event: &capture.Request{ID: "evt_" + s, Method: s, Path: "/" + s, Query: "q=" + s,
+			Headers: capture.Headers{{Name: "X-" + s, Value: s}}, Host: s, RemoteAddr: s, ReplayOf: s}}
+		checkEncode(t, m)
+		enc, err := Encode(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		checkDecode(t, enc)
+		// Unescaped in the input too: the bytes as a peer could send them.
+		checkDecode(t, []byte(`{"type":"event","id":"`+s+`","event":{"path":"/`+s+`","headers":[{"name":"X","value":"`+s+`"}]}}`))
+		checkDecode(t, []byte(`{"type":"response","id":"e","response":{"error":"`+s+`","headers":[{"name":"`+s+`","value":"`+s+`"}]}}`))
+	}
 }

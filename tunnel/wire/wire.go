@@ -64,7 +64,8 @@ const (
 const (
 	// FeatureResponseAck: a response message may carry "ack": true, which
 	// the relay treats exactly as that response followed by an ack of the
-	// same id (one frame instead of two, stored in one write).
+	// same id (one frame instead of two; for an event in flight on the
+	// connection, one store write).
 	FeatureResponseAck = "response-ack"
 )
 

@@ -18,6 +18,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"modernc.org/sqlite"
@@ -50,9 +51,8 @@ type Store struct {
 	// in passthrough.
 	pending *sql.Stmt
 
-	// notify is store.Notifier's fn; nil when unset. Set before the first
-	// write, read only by the writer goroutine.
-	notify func(store.Pending)
+	// notify is store.Notifier's fn; nil when unset.
+	notify atomic.Pointer[func(store.Pending)]
 
 	mu     sync.RWMutex // guards closed against sends on ops
 	closed bool
@@ -226,6 +226,13 @@ func (s *Store) writer() {
 			conn.Close()
 		}
 	}()
+	// data_version changes when another connection (another process on
+	// the same file) commits: its events were not announced (see
+	// store.Notifier).
+	var version int64
+	if connErr == nil {
+		version, _ = dataVersion(context.Background(), conn, stmts)
+	}
 	lastSync := 0
 	for first := range s.ops {
 		batch = append(batch[:0], first)
@@ -298,7 +305,13 @@ func (s *Store) writer() {
 				errs = append(errs, connErr)
 			}
 		} else {
-			errs = commit(conn, batch, errs, stmts)
+			var foreign bool
+			errs, foreign = commit(conn, batch, errs, stmts, &version)
+			if notify := s.notify.Load(); foreign && notify != nil {
+				// Before this batch's notices: its events come after the
+				// other process's in Seq order.
+				(*notify)(store.Pending{})
+			}
 		}
 		// Notices first, in commit (and so Seq) order, then the callers:
 		// an event is announced before its InsertEvent returns.
@@ -340,18 +353,41 @@ func (x *txExec) exec(query string, args ...any) (sql.Result, error) {
 	return st.ExecContext(x.ctx, args...)
 }
 
+// dataVersion reads PRAGMA data_version on the writer's connection.
+func dataVersion(ctx context.Context, conn *sql.Conn, stmts map[string]*sql.Stmt) (int64, error) {
+	const q = "PRAGMA data_version"
+	st, ok := stmts[q]
+	if !ok {
+		var err error
+		if st, err = conn.PrepareContext(ctx, q); err != nil {
+			return 0, err
+		}
+		stmts[q] = st
+	}
+	var v int64
+	err := st.QueryRowContext(ctx).Scan(&v)
+	return v, err
+}
+
 // commit runs a batch in one transaction. Every op is a single statement,
 // so a failing one (a constraint, say) is undone by SQLite's statement
-// rollback without failing the others.
-func commit(conn *sql.Conn, batch []op, errs []error, stmts map[string]*sql.Stmt) []error {
+// rollback without failing the others. foreign reports whether another
+// connection committed since *version was read (it is then updated):
+// checked under the write lock, so none can commit between the check and
+// this batch.
+func commit(conn *sql.Conn, batch []op, errs []error, stmts map[string]*sql.Stmt, version *int64) (_ []error, foreign bool) {
 	ctx := context.Background()
 	x := &txExec{ctx: ctx, conn: conn, stmts: stmts}
 	if _, err := x.exec("BEGIN IMMEDIATE"); err != nil {
 		for range batch {
 			errs = append(errs, err)
 		}
-		return errs
+		return errs, false
 	}
+	// An error here is taken as a change: reading again is harmless.
+	v, err := dataVersion(ctx, conn, stmts)
+	foreign = err != nil || v != *version
+	*version = v
 	for _, o := range batch {
 		errs = append(errs, o.fn(x))
 	}
@@ -363,7 +399,7 @@ func commit(conn *sql.Conn, batch []op, errs []error, stmts map[string]*sql.Stmt
 			errs[i] = err
 		}
 	}
-	return errs
+	return errs, foreign
 }
 
 func nanos(t time.Time) int64 { return t.UnixNano() }
@@ -411,7 +447,13 @@ func eventArgs(ev *capture.Request, state string, resp *capture.Response, delive
 }
 
 // NotifyCommitted implements store.Notifier.
-func (s *Store) NotifyCommitted(fn func(store.Pending)) { s.notify = fn }
+func (s *Store) NotifyCommitted(fn func(store.Pending)) {
+	if fn == nil {
+		s.notify.Store(nil)
+		return
+	}
+	s.notify.Store(&fn)
+}
 
 // InsertEvent implements store.Store.
 func (s *Store) InsertEvent(ctx context.Context, ev *capture.Request) error {
@@ -433,7 +475,7 @@ func (s *Store) insertEvent(ctx context.Context, ev *capture.Request, state stri
 		_, err := x.exec(insertEvent, args...)
 		return err
 	}}
-	if notify := s.notify; notify != nil && state == wire.StatePending {
+	if notify := s.notify.Load(); notify != nil && state == wire.StatePending {
 		var seq int64
 		o.fn = func(x *txExec) error {
 			res, err := x.exec(insertEvent, args...)
@@ -442,7 +484,7 @@ func (s *Store) insertEvent(ctx context.Context, ev *capture.Request, state stri
 			}
 			return err
 		}
-		o.committed = func() { notify(store.Pending{Seq: seq, Event: ev}) }
+		o.committed = func() { (*notify)(store.Pending{Seq: seq, Event: ev}) }
 	}
 	err = s.send(ctx, o, true)
 	if isUnique(err) {

@@ -1,9 +1,12 @@
 package sqlite_test
 
 import (
+	"context"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"go.uber.org/goleak"
 
@@ -31,4 +34,49 @@ func TestContract(t *testing.T) {
 		}
 		return s
 	})
+}
+
+// TestNotifyForeignCommit: events another store (process) commits to the
+// same file are not announced; the next write of this store announces that
+// with an event-less notice, before its own events.
+func TestNotifyForeignCommit(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "relay.db")
+	a, err := sqlite.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	b, err := sqlite.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	var (
+		mu      sync.Mutex
+		notices []string
+	)
+	a.NotifyCommitted(func(p store.Pending) {
+		mu.Lock()
+		defer mu.Unlock()
+		if p.Event == nil {
+			notices = append(notices, "-")
+		} else {
+			notices = append(notices, p.Event.ID)
+		}
+	})
+	ctx := context.Background()
+	at := time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)
+	for _, step := range []struct {
+		st *sqlite.Store
+		id string
+	}{{a, "evt_a1"}, {a, "evt_a2"}, {b, "evt_b1"}, {a, "evt_a3"}, {a, "evt_a4"}} {
+		if err := step.st.InsertEvent(ctx, storetest.Event(step.id, "alpha", at)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if got, want := strings.Join(notices, " "), "evt_a1 evt_a2 - evt_a3 evt_a4"; got != want {
+		t.Fatalf("notices %q, want %q", got, want)
+	}
 }
