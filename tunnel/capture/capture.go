@@ -47,6 +47,110 @@ func HeadersFrom(h http.Header) Headers {
 	return out
 }
 
+// HeadersInOrder builds the list from the field names as the sender wrote
+// them, in the order sent, and the values net/http parsed for them: the
+// i-th name spelled any way that canonicalises to k gets h[k][i]. ok is
+// false when names and h do not line up exactly (a name h lacks, or a
+// different number of values); the caller then uses HeadersFrom(h).
+func HeadersInOrder(names []string, h http.Header) (hs Headers, ok bool) {
+	total := 0
+	for _, vs := range h {
+		total += len(vs)
+	}
+	if len(names) != total {
+		return nil, false
+	}
+	// Values used so far per name, keyed by the address of the name's
+	// first value: it identifies the name without building its canonical
+	// string. A few names are counted in an array on the stack.
+	var (
+		few [24]struct {
+			first *string
+			n     int
+		}
+		nfew int
+		used map[*string]int
+	)
+	if len(h) > len(few) {
+		used = make(map[*string]int, len(h))
+	}
+	next := func(first *string) int {
+		if used != nil {
+			j := used[first]
+			used[first] = j + 1
+			return j
+		}
+		for i := range nfew {
+			if few[i].first == first {
+				few[i].n++
+				return few[i].n - 1
+			}
+		}
+		few[nfew].first, few[nfew].n = first, 1
+		nfew++
+		return 0
+	}
+	out := make(Headers, len(names))
+	var buf [64]byte
+	for i, name := range names {
+		vs, found := h[name]
+		if !found {
+			if b := canonicalKey(&buf, name); b != nil {
+				vs = h[string(b)]
+			} else {
+				vs = h[http.CanonicalHeaderKey(name)]
+			}
+		}
+		if len(vs) == 0 {
+			return nil, false
+		}
+		j := next(&vs[0])
+		if j >= len(vs) {
+			return nil, false
+		}
+		out[i] = Header{Name: name, Value: vs[j]}
+	}
+	// As many names as values, none past its name's values: every value
+	// was used once.
+	return out, true
+}
+
+// canonicalKey writes http.CanonicalHeaderKey(name) into buf and returns
+// it, or nil when it does not fit or name is not a token (which net/http
+// leaves as it is): a map lookup with string(bytes) does not allocate.
+func canonicalKey(buf *[64]byte, name string) []byte {
+	if len(name) > len(buf) {
+		return nil
+	}
+	b := buf[:len(name)]
+	upper := true
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		switch {
+		case !isTokenByte(c):
+			return nil
+		case upper && 'a' <= c && c <= 'z':
+			c -= 'a' - 'A'
+		case !upper && 'A' <= c && c <= 'Z':
+			c += 'a' - 'A'
+		}
+		b[i] = c
+		upper = c == '-'
+	}
+	return b
+}
+
+// isTokenByte reports whether c may appear in a field name (an RFC 9110
+// token).
+func isTokenByte(c byte) bool { return tokenBytes[c] }
+
+var tokenBytes = func() (t [256]bool) {
+	for c := range 256 {
+		t[c] = 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.IndexByte("!#$%&'*+-.^_`|~", byte(c)) >= 0
+	}
+	return t
+}()
+
 // HTTP converts the list back to an http.Header, keeping value order.
 func (hs Headers) HTTP() http.Header {
 	h := make(http.Header, len(hs))

@@ -82,3 +82,22 @@ func TestResponseTruncate(t *testing.T) {
 		t.Errorf("second cut: %q %v", r.Body, r.Headers)
 	}
 }
+
+func TestHeadersInOrder(t *testing.T) {
+	h := http.Header{"X-Github-Event": {"push"}, "X-Dup": {"1", "2"}, "Content-Type": {"a/b"}}
+	got, ok := HeadersInOrder([]string{"x-dup", "X-GitHub-Event", "content-type", "X-DUP"}, h)
+	want := Headers{{"x-dup", "1"}, {"X-GitHub-Event", "push"}, {"content-type", "a/b"}, {"X-DUP", "2"}}
+	if !ok || !reflect.DeepEqual(got, want) {
+		t.Errorf("HeadersInOrder = %q %v, want %q", got, ok, want)
+	}
+	for _, names := range [][]string{
+		{"x-dup", "X-GitHub-Event", "content-type"},                   // a value left over
+		{"x-dup", "X-GitHub-Event", "content-type", "X-DUP", "x-dup"}, // a name too many
+		{"x-dup", "X-GitHub-Event", "content-type", "X-Other"},        // a name h lacks
+		{"x-dup", "x-dup", "x-dup", "content-type"},                   // counts differ
+	} {
+		if got, ok := HeadersInOrder(names, h); ok {
+			t.Errorf("HeadersInOrder(%q) = %q, want not ok", names, got)
+		}
+	}
+}
