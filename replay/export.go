@@ -89,13 +89,17 @@ func Curl(r *capture.Request, target *url.URL) (string, error) {
 			b.WriteString(" \\\n  --header " + shellQuote(h))
 		}
 	}
+	// Names are as captured (any case); curl matches them case-insensitively.
+	has := func(name string) bool {
+		return slices.ContainsFunc(names, func(k string) bool { return strings.EqualFold(k, name) })
+	}
 	for _, k := range []string{"Accept", "User-Agent", "Expect"} {
-		if _, ok := hreq.Header[k]; !ok {
+		if !has(k) {
 			b.WriteString(" \\\n  --header " + shellQuote(k+":"))
 		}
 	}
 	if len(r.Body) > 0 {
-		if _, ok := hreq.Header["Content-Type"]; !ok {
+		if !has("Content-Type") {
 			b.WriteString(" \\\n  --header " + shellQuote("Content-Type:"))
 		}
 		if binary {

@@ -618,7 +618,7 @@ func TestCurlParses(t *testing.T) {
 		if !bytes.Equal(body, r.Body) {
 			t.Fatalf("body %q, want %q", body, r.Body)
 		}
-		for _, want := range []string{"X-Multi: one", "X-Multi: two, three", `X-Odd-Case: it's "quoted"`, "X-Empty;", "User-Agent:", "Accept:"} {
+		for _, want := range []string{"X-Multi: one", "X-Multi: two, three", `x-odd-CASE: it's "quoted"`, "X-Empty;", "User-Agent:", "Accept:"} {
 			if !slices.Contains(headers, want) {
 				t.Errorf("header %q missing from %q", want, headers)
 			}

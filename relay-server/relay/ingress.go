@@ -17,8 +17,24 @@ import (
 
 // serveIngress captures a webhook: validate, store durably, then answer
 // according to the endpoint's session (the app's response, or 202).
-func (r *Relay) serveIngress(w http.ResponseWriter, req *http.Request) {
+// rec, when not nil, recorded the request's header block as sent.
+func (r *Relay) serveIngress(w http.ResponseWriter, req *http.Request, rec *recordConn) {
 	ctx := req.Context()
+	// Taken before the body is read: body bytes are never recorded.
+	var block string
+	bodyRead := false
+	if rec != nil {
+		block = rec.take()
+		defer func() {
+			if bodyRead {
+				// The body was read to its end, so the next byte read
+				// from the connection starts the next request; otherwise
+				// net/http discards the rest after this returns, and the
+				// connection stays unrecorded.
+				rec.arm()
+			}
+		}()
+	}
 	rawPath, rawQuery, forceQuery := splitRequestURI(req)
 	rest, ok := strings.CutPrefix(rawPath, "/h/")
 	if !ok {
@@ -62,7 +78,13 @@ func (r *Relay) serveIngress(w http.ResponseWriter, req *http.Request) {
 		writeError(w, http.StatusBadRequest, "bad_body", "reading the body: "+err.Error())
 		return
 	}
+	bodyRead = true
 	http.NewResponseController(w).SetReadDeadline(time.Time{})
+
+	headers, asSent := rawHeaders(block, req)
+	if !asSent {
+		headers = capture.HeadersFrom(req.Header)
+	}
 
 	ev := &capture.Request{
 		ID:         r.ids.next(),
@@ -71,7 +93,7 @@ func (r *Relay) serveIngress(w http.ResponseWriter, req *http.Request) {
 		Path:       sub,
 		Query:      rawQuery,
 		ForceQuery: forceQuery,
-		Headers:    capture.HeadersFrom(req.Header),
+		Headers:    headers,
 		Body:       body,
 		Host:       r.host(req),
 		Proto:      r.scheme(req),

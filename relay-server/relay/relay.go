@@ -206,9 +206,16 @@ func (r *Relay) checkOrigin(_ *websocket.Config, req *http.Request) error {
 func (r *Relay) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	// Ingress is routed before the mux: ServeMux would clean and redirect
 	// paths such as /h/x//a or /h/x/../a, and ingress keeps them as sent.
+	rec := recordConnOf(req) // nil over TLS or when called directly
 	if strings.HasPrefix(req.URL.Path, "/h/") || req.URL.Path == "/h" {
-		r.serveIngress(w, req)
+		r.serveIngress(w, req, rec)
 		return
+	}
+	rec.stop() // a listen connection is hijacked: its reads must not be copied
+	if rec != nil && req.Body == http.NoBody && req.URL.Path != wire.ListenPath {
+		// Nothing follows this request's header block but the next
+		// request: record that one.
+		defer rec.arm()
 	}
 	if r.loopbackOnly() && !isLoopbackHost(req.Host) {
 		// DNS rebinding: a page on evil.example resolving to 127.0.0.1
@@ -253,17 +260,20 @@ func (r *Relay) Serve(ctx context.Context, ln net.Listener) error {
 	if r.cfg.PublicURL == "" {
 		r.setBaseFromListener(ln)
 	}
+	const maxHeaderBytes = 1 << 20
 	srv := &http.Server{
 		Handler:           r,
 		ReadHeaderTimeout: r.cfg.ReadHeaderTimeout,
 		IdleTimeout:       2 * time.Minute,
-		MaxHeaderBytes:    1 << 20,
+		MaxHeaderBytes:    maxHeaderBytes,
+		ConnContext:       withRecordConn,
 		ErrorLog:          slog.NewLogLogger(r.log.Handler(), slog.LevelDebug),
 		// Requests outlive ctx by design: shutdown is graceful.
 		BaseContext: func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
 	}
 	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
+	// net/http reads up to 4 KiB past MaxHeaderBytes before it refuses.
+	go func() { errc <- srv.Serve(recordListener{Listener: ln, limit: maxHeaderBytes + 4096}) }()
 
 	bgCtx, stopBg := context.WithCancel(ctx)
 	bgDone := make(chan struct{}, 2)

@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -46,6 +47,110 @@ func HeadersFrom(h http.Header) Headers {
 	}
 	return out
 }
+
+// HeadersInOrder builds the list from the field names as the sender wrote
+// them, in the order sent, and the values net/http parsed for them: the
+// i-th name spelled any way that canonicalises to k gets h[k][i]. ok is
+// false when names and h do not line up exactly (a name h lacks, or a
+// different number of values); the caller then uses HeadersFrom(h).
+func HeadersInOrder(names []string, h http.Header) (hs Headers, ok bool) {
+	total := 0
+	for _, vs := range h {
+		total += len(vs)
+	}
+	if len(names) != total {
+		return nil, false
+	}
+	// Values used so far per name, keyed by the address of the name's
+	// first value: it identifies the name without building its canonical
+	// string. A few names are counted in an array on the stack.
+	var (
+		few [24]struct {
+			first *string
+			n     int
+		}
+		nfew int
+		used map[*string]int
+	)
+	if len(h) > len(few) {
+		used = make(map[*string]int, len(h))
+	}
+	next := func(first *string) int {
+		if used != nil {
+			j := used[first]
+			used[first] = j + 1
+			return j
+		}
+		for i := range nfew {
+			if few[i].first == first {
+				few[i].n++
+				return few[i].n - 1
+			}
+		}
+		few[nfew].first, few[nfew].n = first, 1
+		nfew++
+		return 0
+	}
+	out := make(Headers, len(names))
+	var buf [64]byte
+	for i, name := range names {
+		vs, found := h[name]
+		if !found {
+			if b := canonicalKey(&buf, name); b != nil {
+				vs = h[string(b)]
+			} else {
+				vs = h[http.CanonicalHeaderKey(name)]
+			}
+		}
+		if len(vs) == 0 {
+			return nil, false
+		}
+		j := next(&vs[0])
+		if j >= len(vs) {
+			return nil, false
+		}
+		out[i] = Header{Name: name, Value: vs[j]}
+	}
+	// As many names as values, none past its name's values: every value
+	// was used once.
+	return out, true
+}
+
+// canonicalKey writes http.CanonicalHeaderKey(name) into buf and returns
+// it, or nil when it does not fit or name is not a token (which net/http
+// leaves as it is): a map lookup with string(bytes) does not allocate.
+func canonicalKey(buf *[64]byte, name string) []byte {
+	if len(name) > len(buf) {
+		return nil
+	}
+	b := buf[:len(name)]
+	upper := true
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		switch {
+		case !isTokenByte(c):
+			return nil
+		case upper && 'a' <= c && c <= 'z':
+			c -= 'a' - 'A'
+		case !upper && 'A' <= c && c <= 'Z':
+			c += 'a' - 'A'
+		}
+		b[i] = c
+		upper = c == '-'
+	}
+	return b
+}
+
+// isTokenByte reports whether c may appear in a field name (an RFC 9110
+// token).
+func isTokenByte(c byte) bool { return tokenBytes[c] }
+
+var tokenBytes = func() (t [256]bool) {
+	for c := range 256 {
+		t[c] = 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.IndexByte("!#$%&'*+-.^_`|~", byte(c)) >= 0
+	}
+	return t
+}()
 
 // HTTP converts the list back to an http.Header, keeping value order.
 func (hs Headers) HTTP() http.Header {
@@ -143,18 +248,69 @@ var hopByHop = []string{
 }
 
 // RemoveHopByHop deletes hop-by-hop headers, including those named by
-// Connection, from h.
+// Connection, from h. Names are matched case-insensitively: h may hold
+// names as a sender wrote them.
 func RemoveHopByHop(h http.Header) {
-	for _, v := range h["Connection"] {
-		for _, name := range strings.Split(v, ",") {
-			if name = strings.TrimSpace(name); name != "" {
-				h.Del(name)
+	var named []string
+	for k, vs := range h {
+		if strings.EqualFold(k, "Connection") {
+			for _, v := range vs {
+				for _, name := range strings.Split(v, ",") {
+					if name = strings.TrimSpace(name); name != "" {
+						named = append(named, name)
+					}
+				}
 			}
 		}
 	}
-	for _, name := range hopByHop {
-		h.Del(name)
+	for k := range h {
+		if slices.ContainsFunc(hopByHop, func(n string) bool { return strings.EqualFold(k, n) }) ||
+			slices.ContainsFunc(named, func(n string) bool { return strings.EqualFold(k, n) }) {
+			delete(h, k)
+		}
 	}
+}
+
+// clientHeaders are the names Go's HTTP client looks up or writes itself,
+// by their canonical spelling: forwarded under another spelling, the client
+// would miss them and add its own beside them (User-Agent,
+// Accept-Encoding: gzip with transparent decompression, a second Host or
+// Content-Length). They are forwarded canonical. So are the X-Forwarded-*
+// names the forwarder rewrites.
+var clientHeaders = map[string]bool{
+	"Host": true, "Content-Length": true, "Transfer-Encoding": true, "Trailer": true, "Te": true,
+	"Connection": true, "Proxy-Connection": true, "Keep-Alive": true, "Upgrade": true,
+	"Proxy-Authorization": true, "Proxy-Authenticate": true,
+	"User-Agent": true, "Accept-Encoding": true, "Range": true, "Expect": true,
+	"Authorization": true, "Cookie": true, "Referer": true,
+	"Idempotency-Key": true, "X-Idempotency-Key": true,
+	"X-Forwarded-For": true, "X-Forwarded-Host": true, "X-Forwarded-Proto": true,
+}
+
+// wireHeader converts the list to the http.Header a client request is sent
+// with, keeping names as captured: net/http writes a map key as it is.
+// All spellings of one name share the key of the first (the values of a
+// name must keep their order, and the client writes keys sorted); names in
+// clientHeaders are canonical.
+func (hs Headers) wireHeader() http.Header {
+	h := make(http.Header, len(hs))
+	var key map[string]string // canonical name → key used, for names seen in several spellings
+	for _, f := range hs {
+		c := http.CanonicalHeaderKey(f.Name)
+		k := f.Name
+		if clientHeaders[c] {
+			k = c
+		} else if prev, ok := key[c]; ok {
+			k = prev
+		} else {
+			if key == nil {
+				key = make(map[string]string, len(hs))
+			}
+			key[c] = k
+		}
+		h[k] = append(h[k], f.Value)
+	}
+	return h
 }
 
 // Target is where a captured request is delivered: a base URL whose path is
@@ -165,8 +321,11 @@ type Target struct {
 
 // NewHTTPRequest builds the request that delivers r to target. Method, path
 // (appended to the target's path prefix), raw query, every header value and
-// the body bytes are kept. Host is the target's. Hop-by-hop headers are
-// dropped and X-Forwarded-Host/-Proto/-For describe the original request.
+// the body bytes are kept, and header names are spelled as captured (but
+// see clientHeaders). Host is the target's. Hop-by-hop headers are dropped
+// and X-Forwarded-Host/-Proto/-For describe the original request. The
+// client writes different names in sorted order: the order they were sent
+// in is not kept on the wire.
 func (r *Request) NewHTTPRequest(ctx context.Context, target *url.URL) (*http.Request, error) {
 	base := *target
 	base.Path, base.RawPath, base.RawQuery, base.Fragment = "", "", "", ""
@@ -188,7 +347,7 @@ func (r *Request) NewHTTPRequest(ctx context.Context, target *url.URL) (*http.Re
 		req.URL.Opaque = p
 	}
 	req.URL.RawQuery, req.URL.ForceQuery = r.Query, r.ForceQuery
-	req.Header = r.Headers.HTTP()
+	req.Header = r.Headers.wireHeader()
 	RemoveHopByHop(req.Header)
 	req.Header.Del("Host")
 	req.Header.Del("Content-Length")

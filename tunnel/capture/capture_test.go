@@ -82,3 +82,46 @@ func TestResponseTruncate(t *testing.T) {
 		t.Errorf("second cut: %q %v", r.Body, r.Headers)
 	}
 }
+
+func TestHeadersInOrder(t *testing.T) {
+	h := http.Header{"X-Github-Event": {"push"}, "X-Dup": {"1", "2"}, "Content-Type": {"a/b"}}
+	got, ok := HeadersInOrder([]string{"x-dup", "X-GitHub-Event", "content-type", "X-DUP"}, h)
+	want := Headers{{"x-dup", "1"}, {"X-GitHub-Event", "push"}, {"content-type", "a/b"}, {"X-DUP", "2"}}
+	if !ok || !reflect.DeepEqual(got, want) {
+		t.Errorf("HeadersInOrder = %q %v, want %q", got, ok, want)
+	}
+	for _, names := range [][]string{
+		{"x-dup", "X-GitHub-Event", "content-type"},                   // a value left over
+		{"x-dup", "X-GitHub-Event", "content-type", "X-DUP", "x-dup"}, // a name too many
+		{"x-dup", "X-GitHub-Event", "content-type", "X-Other"},        // a name h lacks
+		{"x-dup", "x-dup", "x-dup", "content-type"},                   // counts differ
+	} {
+		if got, ok := HeadersInOrder(names, h); ok {
+			t.Errorf("HeadersInOrder(%q) = %q, want not ok", names, got)
+		}
+	}
+}
+
+// Names are forwarded as captured, except those Go's client manages, and
+// hop-by-hop names go whatever their case.
+func TestForwardedHeaderNames(t *testing.T) {
+	r := &Request{Method: "POST", Path: "/", Body: []byte("b"), RemoteAddr: "192.0.2.1:5555", Headers: Headers{
+		{"X-GitHub-Event", "push"}, {"x-dup", "1"}, {"X-DUP", "2"}, {"user-agent", "UA/1"},
+		{"connection", "x-hop, keep-alive"}, {"X-HOP", "h"}, {"keep-alive", "5"}, {"transfer-encoding", "chunked"},
+		{"x-forwarded-for", "198.51.100.1"}, {"content-length", "99"}, {"accept-encoding", "br"},
+	}}
+	req, err := r.NewHTTPRequest(context.Background(), &url.URL{Scheme: "http", Host: "localhost:3000"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b strings.Builder
+	if err := req.Write(&b); err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(b.String(), "\r\n")
+	want := []string{"POST / HTTP/1.1", "Host: localhost:3000", "User-Agent: UA/1", "Content-Length: 1",
+		"Accept-Encoding: br", "X-Forwarded-For: 198.51.100.1, 192.0.2.1", "X-GitHub-Event: push", "x-dup: 1", "x-dup: 2", "", "b"}
+	if !reflect.DeepEqual(lines, want) {
+		t.Errorf("written\n%q, want\n%q", lines, want)
+	}
+}
