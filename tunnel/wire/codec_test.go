@@ -28,6 +28,8 @@ func sentMessages(t testing.TB) [][]byte {
 			Body: []byte("made"), Duration: 1234567, At: at}},
 		{Type: TypeResponse, ID: "evt_2", Response: &capture.Response{Error: "forward to x: context deadline exceeded", Duration: -1, At: at}},
 		{Type: TypeAck, ID: "evt_1"},
+		{Type: TypeEvent, Event: rawRequest(at)},
+		{Type: TypeResponse, ID: "evt_4", Response: rawResponse(at)},
 	}
 	var out [][]byte
 	for _, m := range msgs {
@@ -84,6 +86,10 @@ func checkDecode(t *testing.T, in []byte) {
 	t.Helper()
 	var want, got Message
 	werr := json.Unmarshal(in, &want)
+	if werr == nil {
+		want.Event.RestoreRaw() // as Decode does
+		want.Response.RestoreRaw()
+	}
 	gerr := Decode(in, &got)
 	if (werr == nil) != (gerr == nil) {
 		t.Fatalf("%q: Decode error %v, encoding/json %v", in, gerr, werr)
