@@ -18,7 +18,7 @@ import (
 //
 // Keys of Raw:
 //
-//	path, query             Request.Path, Request.Query
+//	path, query, host       Request.Path, Request.Query, Request.Host
 //	header.N.name           Headers[N].Name  } both, when either is not
 //	header.N.value          Headers[N].Value } valid UTF-8
 //
@@ -36,6 +36,7 @@ func (r *Request) SetRaw() {
 	r.Raw = nil
 	r.Raw = rawString(r.Raw, "path", r.Path)
 	r.Raw = rawString(r.Raw, "query", r.Query)
+	r.Raw = rawString(r.Raw, "host", r.Host) // from X-Forwarded-Host behind a trusted proxy
 	r.Raw = rawHeaders(r.Raw, r.Headers)
 }
 
@@ -49,6 +50,7 @@ func (r *Request) RestoreRaw() {
 	}
 	restore(&r.Path, r.Raw["path"])
 	restore(&r.Query, r.Raw["query"])
+	restore(&r.Host, r.Raw["host"])
 	restoreHeaders(r.Headers, r.Raw)
 }
 

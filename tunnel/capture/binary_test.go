@@ -11,10 +11,10 @@ import (
 )
 
 func TestRawRoundTrip(t *testing.T) {
-	r := &Request{Method: "POST", Path: "/caf\xe9/\xff", Query: "q=\xe9&ok=1",
+	r := &Request{Method: "POST", Path: "/caf\xe9/\xff", Query: "q=\xe9&ok=1", Host: "h\xe9",
 		Headers: Headers{{Name: "A", Value: "plain"}, {Name: "X-Name", Value: "caf\xe9"}, {Name: "X-Cut", Value: "ok\xe2\x82"}}}
 	r.SetRaw()
-	want := map[string][]byte{"path": []byte("/caf\xe9/\xff"), "query": []byte("q=\xe9&ok=1"),
+	want := map[string][]byte{"path": []byte("/caf\xe9/\xff"), "query": []byte("q=\xe9&ok=1"), "host": []byte("h\xe9"),
 		"header.1.name": []byte("X-Name"), "header.1.value": []byte("caf\xe9"),
 		"header.2.name": []byte("X-Cut"), "header.2.value": []byte("ok\xe2\x82")}
 	if !reflect.DeepEqual(r.Raw, want) {

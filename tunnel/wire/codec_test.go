@@ -173,9 +173,8 @@ func FuzzEncode(f *testing.F) {
 // are bytes as sent, which need not be UTF-8 (net/http accepts obs-text in
 // header values and any byte above 0x7f on the request line). JSON strings
 // cannot carry them: encoding/json writes each invalid byte as U+FFFD, and so
-// must Encode, and both sides must read the result the same. (Such a request
-// thus reaches the CLI altered: a limit of the JSON protocol, not of the
-// codec.)
+// must Encode, and both sides must read the result the same. (The exact
+// bytes travel beside them in capture.Request.Raw; see binary_test.go.)
 func TestInvalidUTF8AsEncodingJSON(t *testing.T) {
 	for _, s := range []string{
 		"caf\xe9", "\xff", "a\xc3", "\xc3\x28", "\xed\xa0\x80", "\xed\xbf\xbf", "\xf4\x90\x80\x80", "\xc0\xaf",
