@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"net/url"
 	"slices"
@@ -91,6 +92,7 @@ func Clone(r *capture.Request) *capture.Request {
 	c := *r
 	c.Headers = slices.Clone(r.Headers)
 	c.Body = slices.Clone(r.Body)
+	c.Raw = maps.Clone(r.Raw)
 	return &c
 }
 

@@ -150,6 +150,7 @@ func (c *APIClient) Events(ctx context.Context, q EventsQuery) ([]wire.EventReco
 	if err := c.do(ctx, http.MethodGet, wire.EventsPath, v, nil, &list); err != nil {
 		return nil, err
 	}
+	list.RestoreRaw()
 	if list.Events == nil {
 		list.Events = []wire.EventRecord{}
 	}
@@ -162,6 +163,7 @@ func (c *APIClient) Event(ctx context.Context, id string) (*wire.EventRecord, er
 	if err := c.do(ctx, http.MethodGet, wire.EventsPath+"/"+url.PathEscape(id), nil, nil, &rec); err != nil {
 		return nil, err
 	}
+	rec.RestoreRaw()
 	return &rec, nil
 }
 
@@ -170,9 +172,11 @@ func (c *APIClient) Event(ctx context.Context, id string) (*wire.EventRecord, er
 func (c *APIClient) RecordReplay(ctx context.Context, id string, rr *wire.ReplayRecord) (*wire.EventRecord, error) {
 	var rec wire.EventRecord
 	path := wire.EventsPath + "/" + url.PathEscape(id) + "/replays"
+	rr.SetRaw() // the replay may have been edited since it was captured
 	if err := c.do(ctx, http.MethodPost, path, nil, rr, &rec); err != nil {
 		return nil, err
 	}
+	rec.RestoreRaw()
 	return &rec, nil
 }
 

@@ -848,6 +848,7 @@ func (s *conn) deliver(ctx context.Context, ev *capture.Request) error {
 		// and the event would be redelivered forever.
 		resp.Truncate(s.maxBody, 0)
 	}
+	resp.SetRaw() // after the last change to its headers; keeps bytes that are not UTF-8 through JSON
 	s.c.obs.EventDelivered(ev, resp)
 	if s.responseAck {
 		if err := s.send(ctx, &wire.Message{Type: wire.TypeResponse, ID: ev.ID, Response: resp, Ack: true}); err != nil {

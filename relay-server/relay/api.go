@@ -120,6 +120,7 @@ func (r *Relay) serveReplay(w http.ResponseWriter, req *http.Request) {
 		writeError(w, http.StatusBadRequest, "bad_request", "replay record: "+err.Error())
 		return
 	}
+	in.RestoreRaw()
 	ev := in.Request
 	if ev == nil {
 		ev = orig.Request

@@ -100,6 +100,7 @@ func (r *Relay) serveIngress(w http.ResponseWriter, req *http.Request, rec *reco
 		RemoteAddr: req.RemoteAddr,
 		ReceivedAt: r.cfg.Now().UTC(),
 	}
+	ev.SetRaw() // keeps bytes that are not UTF-8 through JSON (wire, store)
 	// Wait before storing: once stored, the session may deliver it and get
 	// the response before this handler would have registered.
 	respCh, unwait := r.hub.wait(name, ev.ID)

@@ -189,6 +189,8 @@ type Request struct {
 	RemoteAddr string    `json:"remote_addr,omitempty"`
 	ReceivedAt time.Time `json:"received_at"`
 	ReplayOf   string    `json:"replay_of,omitempty"` // id of the original when this is a replay
+	// Raw holds the exact bytes of strings that are not valid UTF-8 (see SetRaw).
+	Raw map[string][]byte `json:"raw,omitempty"`
 }
 
 // URI returns the path and query as sent to the endpoint.
@@ -207,6 +209,8 @@ type Response struct {
 	Duration time.Duration `json:"duration_ns"`
 	Error    string        `json:"error,omitempty"` // set when no response was received
 	At       time.Time     `json:"at"`
+	// Raw holds the exact bytes of header strings that are not valid UTF-8 (see Request.SetRaw).
+	Raw map[string][]byte `json:"raw,omitempty"`
 }
 
 // TruncatedHeader names the header added to a response whose body was cut:

@@ -15,5 +15,14 @@ import (
 // Encode returns the JSON encoding of m.
 func Encode(m *Message) ([]byte, error) { return gojson.Marshal(m) }
 
-// Decode parses one JSON message into m.
-func Decode(data []byte, m *Message) error { return gojson.Unmarshal(data, m) }
+// Decode parses one JSON message into m. The strings of its event or
+// response get back the exact bytes the JSON could not carry
+// (capture.Request.RestoreRaw), so callers never see the lossy form.
+func Decode(data []byte, m *Message) error {
+	if err := gojson.Unmarshal(data, m); err != nil {
+		return err
+	}
+	m.Event.RestoreRaw()
+	m.Response.RestoreRaw()
+	return nil
+}

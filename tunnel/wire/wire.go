@@ -229,6 +229,37 @@ type EventList struct {
 	Events []EventRecord `json:"events"`
 }
 
+// RestoreRaw gives the record's strings back the exact bytes JSON could not
+// carry (capture.Request.RestoreRaw). Call it once after decoding.
+func (r *EventRecord) RestoreRaw() {
+	r.Request.RestoreRaw()
+	r.Response.RestoreRaw()
+}
+
+// RestoreRaw is EventRecord.RestoreRaw for every event.
+func (l *EventList) RestoreRaw() {
+	for i := range l.Events {
+		l.Events[i].RestoreRaw()
+	}
+}
+
+// SetRaw records the exact bytes of the strings JSON cannot carry
+// (capture.Request.SetRaw). Call it before encoding.
+func (r *ReplayRecord) SetRaw() {
+	if r.Request != nil {
+		r.Request.SetRaw()
+	}
+	if r.Response != nil {
+		r.Response.SetRaw()
+	}
+}
+
+// RestoreRaw is EventRecord.RestoreRaw for a replay record.
+func (r *ReplayRecord) RestoreRaw() {
+	r.Request.RestoreRaw()
+	r.Response.RestoreRaw()
+}
+
 // ReplayRecord is the body of POST /api/v1/events/{id}/replays: a replay the
 // CLI made and the answer it got. The relay stores it as a delivered event.
 type ReplayRecord struct {

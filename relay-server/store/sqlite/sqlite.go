@@ -415,8 +415,8 @@ func isUnique(err error) bool {
 }
 
 const insertEvent = `INSERT INTO events
-	(id, endpoint, received_at, method, path, query, force_query, headers, body, host, proto, remote_addr, replay_of, state, response, delivered_at)
-	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+	(id, endpoint, received_at, method, path, query, force_query, headers, body, host, proto, remote_addr, replay_of, state, response, delivered_at, raw)
+	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 
 func eventArgs(ev *capture.Request, state string, resp *capture.Response, deliveredAt *time.Time) ([]any, error) {
 	headers := ev.Headers
@@ -431,7 +431,14 @@ func eventArgs(ev *capture.Request, state string, resp *capture.Response, delive
 	if body == nil {
 		body = []byte{}
 	}
-	var rj, da any
+	var rj, da, raw any
+	if ev.Raw != nil {
+		b, err := json.Marshal(ev.Raw)
+		if err != nil {
+			return nil, err
+		}
+		raw = string(b)
+	}
 	if resp != nil {
 		b, err := json.Marshal(resp)
 		if err != nil {
@@ -443,7 +450,7 @@ func eventArgs(ev *capture.Request, state string, resp *capture.Response, delive
 		da = nanos(*deliveredAt)
 	}
 	return []any{ev.ID, ev.Endpoint, nanos(ev.ReceivedAt), ev.Method, ev.Path, ev.Query, ev.ForceQuery, string(hj), body,
-		ev.Host, ev.Proto, ev.RemoteAddr, ev.ReplayOf, state, rj, da}, nil
+		ev.Host, ev.Proto, ev.RemoteAddr, ev.ReplayOf, state, rj, da, raw}, nil
 }
 
 // NotifyCommitted implements store.Notifier.
@@ -496,7 +503,7 @@ func (s *Store) insertEvent(ctx context.Context, ev *capture.Request, state stri
 	return nil
 }
 
-const eventCols = `seq, id, endpoint, received_at, method, path, query, force_query, headers, body, host, proto, remote_addr, replay_of, state, attempts, response, delivered_at`
+const eventCols = `seq, id, endpoint, received_at, method, path, query, force_query, headers, body, host, proto, remote_addr, replay_of, state, attempts, response, delivered_at, raw`
 
 type scanner interface{ Scan(...any) error }
 
@@ -504,12 +511,12 @@ func scanEvent(row scanner) (int64, *wire.EventRecord, error) {
 	var (
 		seq, recv, attempts int64
 		headers, state      string
-		resp                sql.NullString
+		resp, raw           sql.NullString
 		delivered           sql.NullInt64
 		ev                  capture.Request
 	)
 	err := row.Scan(&seq, &ev.ID, &ev.Endpoint, &recv, &ev.Method, &ev.Path, &ev.Query, &ev.ForceQuery, &headers, &ev.Body,
-		&ev.Host, &ev.Proto, &ev.RemoteAddr, &ev.ReplayOf, &state, &attempts, &resp, &delivered)
+		&ev.Host, &ev.Proto, &ev.RemoteAddr, &ev.ReplayOf, &state, &attempts, &resp, &delivered, &raw)
 	if err != nil {
 		return 0, nil, err
 	}
@@ -520,12 +527,19 @@ func scanEvent(row scanner) (int64, *wire.EventRecord, error) {
 	if ev.Body == nil {
 		ev.Body = []byte{}
 	}
+	if raw.Valid {
+		if err := json.Unmarshal([]byte(raw.String), &ev.Raw); err != nil {
+			return 0, nil, fmt.Errorf("event %s raw: %w", ev.ID, err)
+		}
+		ev.RestoreRaw()
+	}
 	rec := &wire.EventRecord{Request: &ev, State: state, Attempts: int(attempts)}
 	if resp.Valid {
 		rec.Response = new(capture.Response)
 		if err := json.Unmarshal([]byte(resp.String), rec.Response); err != nil {
 			return 0, nil, fmt.Errorf("event %s response: %w", ev.ID, err)
 		}
+		rec.Response.RestoreRaw() // the response's Raw is inside its JSON
 	}
 	if delivered.Valid {
 		t := fromNanos(delivered.Int64)

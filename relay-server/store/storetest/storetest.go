@@ -43,6 +43,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"ListEndpoints", testListEndpoints},
 		{"PurgeEvents", testPurge},
 		{"PurgeMany", testPurgeMany},
+		{"NotUTF8", testNotUTF8},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, open) })
@@ -765,4 +766,60 @@ func testPurgeMany(t *testing.T, open func(t *testing.T) store.Store) {
 	if err != nil || fmt.Sprint(ids(recs)) != "[evt_other]" {
 		t.Errorf("events left = %v, %v", ids(recs), err)
 	}
+}
+
+// testNotUTF8: strings that are not valid UTF-8 (capture.Request.Raw) are
+// read back as the exact bytes, from every read.
+func testNotUTF8(t *testing.T, open func(t *testing.T) store.Store) {
+	s := mustOpen(t, open)
+	ctx := context.Background()
+	ev := Event("evt_raw", "alpha", base)
+	ev.Path, ev.Query = "/caf\xe9", "q=\xe9t\xe9"
+	ev.Headers = append(ev.Headers, capture.Header{Name: "X-Name", Value: "caf\xe9"})
+	ev.SetRaw()
+	insert(t, s, ev)
+	resp := &capture.Response{Status: 200, Headers: capture.Headers{{Name: "X-App", Value: "r\xe9sum\xe9"}}, At: base}
+	resp.SetRaw()
+	if err := s.Ack(ctx, "alpha", "evt_raw", resp, base); err != nil {
+		t.Fatal(err)
+	}
+	done := Event("evt_raw2", "alpha", base)
+	done.Headers = capture.Headers{{Name: "X-Name", Value: "\xff"}}
+	done.SetRaw()
+	if err := s.InsertDelivered(ctx, done, resp, base); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	rec, err := s.GetEvent(ctx, "evt_raw")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sameRequest(t, rec.Request, ev)
+	if rec.Response == nil || rec.Response.Headers.Get("X-App") != "r\xe9sum\xe9" {
+		t.Errorf("response = %+v", rec.Response)
+	}
+	list, err := s.ListEvents(ctx, store.ListQuery{Endpoint: "alpha"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(list) != 2 {
+		t.Fatalf("listed %d events, want 2", len(list))
+	}
+	sameRequest(t, list[0].Request, done)
+	sameRequest(t, list[1].Request, ev)
+
+	pend := Event("evt_raw3", "alpha", base)
+	pend.Headers = capture.Headers{{Name: "X-Name", Value: "caf\xe9"}}
+	pend.SetRaw()
+	insert(t, s, pend)
+	ps, err := s.Pending(ctx, "alpha", 0, 10, 1<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ps) != 1 {
+		t.Fatalf("%d pending, want 1", len(ps))
+	}
+	sameRequest(t, ps[0].Event, pend)
 }
