@@ -11,7 +11,7 @@ import (
 	"github.com/hookctl/hookctl/relay-server/store/storetest"
 )
 
-// TestMigrateRaw: a database from before the raw column (migration 0006)
+// TestMigrateRaw: a database from before the raw column (migration 0004)
 // opens, keeps its events, and stores raw bytes from then on.
 func TestMigrateRaw(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "relay.db")
