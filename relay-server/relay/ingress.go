@@ -146,6 +146,14 @@ func (r *Relay) serveIngress(w http.ResponseWriter, req *http.Request, rec *reco
 		}
 		// Otherwise no body follows and the app's Content-Length is that of
 		// the body a GET would get: keep it. (net/http drops it from a 204.)
+		// net/http adds a Date, and a Content-Type sniffed from the body,
+		// to a response without them: the sender gets only what the app
+		// sent (a nil entry suppresses them).
+		for _, k := range []string{"Date", "Content-Type"} {
+			if _, ok := h[k]; !ok {
+				h[k] = nil
+			}
+		}
 		for k, vs := range h {
 			w.Header()[k] = vs
 		}

@@ -283,6 +283,32 @@ func TestPassthrough(t *testing.T) {
 	})
 }
 
+// TestPassthroughAddsNoHeaders: net/http would add a Date and a sniffed
+// Content-Type to an answer without them; the sender gets the app's headers
+// only.
+func TestPassthroughAddsNoHeaders(t *testing.T) {
+	r := startRelay(t, relay.Config{Open: true})
+	c := mustListen(t, r.URL, wire.Message{Endpoint: "alpha"})
+	got := make(chan http.Header, 1)
+	go func() {
+		_, h, _ := r.send(t, "POST", "/h/alpha", []byte("x"), nil)
+		got <- h
+	}()
+	ev := c.expect(wire.TypeEvent).Event
+	c.send(wire.Message{Type: wire.TypeResponse, ID: ev.ID, Ack: true, Response: &capture.Response{
+		Status: 200, Headers: capture.Headers{{Name: "X-App", Value: "1"}}, Body: []byte("<html>ok</html>")}})
+	h := <-got
+	if _, ok := h["Content-Type"]; ok {
+		t.Errorf("sender got Content-Type %q; the app sent none", h.Get("Content-Type"))
+	}
+	if _, ok := h["Date"]; ok {
+		t.Errorf("sender got Date %q; the app sent none", h.Get("Date"))
+	}
+	if h.Get("X-App") != "1" || h.Get("Content-Length") != "15" {
+		t.Errorf("sender got %v", h)
+	}
+}
+
 // waitFor polls a condition that becomes true asynchronously.
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
