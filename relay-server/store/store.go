@@ -103,10 +103,10 @@ type Notifier interface {
 	//
 	// Events written by other processes sharing the database are not
 	// reported one by one. Instead, once the store sees that another
-	// process committed since its own last write, it calls fn with a
-	// Pending without an Event, before announcing its next events: a
+	// process inserted events since its own last insert, it calls fn with
+	// a Pending without an Event, before announcing its next events: a
 	// listener that relies on the notices must read Pending again. The
-	// store sees this at its next write at the latest.
+	// store sees this at its next insert at the latest.
 	NotifyCommitted(fn func(Pending))
 }
 

@@ -67,6 +67,8 @@ type op struct {
 	// committed, when set, runs on the writer goroutine once fn's
 	// statement is durable, before done is signalled.
 	committed func()
+	// seq, for an insert into events, is where fn puts the new row's seq.
+	seq *int64
 }
 
 // Open opens (creating if needed) the database file at path and migrates it.
@@ -226,12 +228,12 @@ func (s *Store) writer() {
 			conn.Close()
 		}
 	}()
-	// data_version changes when another connection (another process on
-	// the same file) commits: its events were not announced (see
-	// store.Notifier).
-	var version int64
+	// Seqs come from AUTOINCREMENT, so this writer's inserts are numbered
+	// one after another unless another process on the same file inserted
+	// in between: its events were not announced (see store.Notifier).
+	var lastSeq int64
 	if connErr == nil {
-		version, _ = dataVersion(context.Background(), conn, stmts)
+		lastSeq, connErr = lastEventSeq(context.Background(), conn)
 	}
 	lastSync := 0
 	for first := range s.ops {
@@ -305,8 +307,9 @@ func (s *Store) writer() {
 				errs = append(errs, connErr)
 			}
 		} else {
+			errs = commit(conn, batch, errs, stmts)
 			var foreign bool
-			errs, foreign = commit(conn, batch, errs, stmts, &version)
+			lastSeq, foreign = insertedSeqs(batch, errs, lastSeq)
 			if notify := s.notify.Load(); foreign && notify != nil {
 				// Before this batch's notices: its events come after the
 				// other process's in Seq order.
@@ -353,41 +356,47 @@ func (x *txExec) exec(query string, args ...any) (sql.Result, error) {
 	return st.ExecContext(x.ctx, args...)
 }
 
-// dataVersion reads PRAGMA data_version on the writer's connection.
-func dataVersion(ctx context.Context, conn *sql.Conn, stmts map[string]*sql.Stmt) (int64, error) {
-	const q = "PRAGMA data_version"
-	st, ok := stmts[q]
-	if !ok {
-		var err error
-		if st, err = conn.PrepareContext(ctx, q); err != nil {
-			return 0, err
-		}
-		stmts[q] = st
+// lastEventSeq is the last seq AUTOINCREMENT gave out (0 for none).
+func lastEventSeq(ctx context.Context, conn *sql.Conn) (int64, error) {
+	var seq int64
+	err := conn.QueryRowContext(ctx, "SELECT seq FROM sqlite_sequence WHERE name = 'events'").Scan(&seq)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, nil
 	}
-	var v int64
-	err := st.QueryRowContext(ctx).Scan(&v)
-	return v, err
+	return seq, err
+}
+
+// insertedSeqs returns the seq of the batch's last committed insert (last
+// when there is none) and whether another process inserted events since
+// last: a batch is one transaction, so the gap can only be before its
+// first insert.
+func insertedSeqs(batch []op, errs []error, last int64) (_ int64, foreign bool) {
+	first := true
+	for i, o := range batch {
+		if o.seq == nil || errs[i] != nil {
+			continue
+		}
+		if first && *o.seq != last+1 {
+			foreign = true
+		}
+		first = false
+		last = *o.seq
+	}
+	return last, foreign
 }
 
 // commit runs a batch in one transaction. Every op is a single statement,
 // so a failing one (a constraint, say) is undone by SQLite's statement
-// rollback without failing the others. foreign reports whether another
-// connection committed since *version was read (it is then updated):
-// checked under the write lock, so none can commit between the check and
-// this batch.
-func commit(conn *sql.Conn, batch []op, errs []error, stmts map[string]*sql.Stmt, version *int64) (_ []error, foreign bool) {
+// rollback without failing the others.
+func commit(conn *sql.Conn, batch []op, errs []error, stmts map[string]*sql.Stmt) []error {
 	ctx := context.Background()
 	x := &txExec{ctx: ctx, conn: conn, stmts: stmts}
 	if _, err := x.exec("BEGIN IMMEDIATE"); err != nil {
 		for range batch {
 			errs = append(errs, err)
 		}
-		return errs, false
+		return errs
 	}
-	// An error here is taken as a change: reading again is harmless.
-	v, err := dataVersion(ctx, conn, stmts)
-	foreign = err != nil || v != *version
-	*version = v
 	for _, o := range batch {
 		errs = append(errs, o.fn(x))
 	}
@@ -399,7 +408,7 @@ func commit(conn *sql.Conn, batch []op, errs []error, stmts map[string]*sql.Stmt
 			errs[i] = err
 		}
 	}
-	return errs, foreign
+	return errs
 }
 
 func nanos(t time.Time) int64 { return t.UnixNano() }
@@ -478,20 +487,25 @@ func (s *Store) insertEvent(ctx context.Context, ev *capture.Request, state stri
 	if err != nil {
 		return fmt.Errorf("insert event %s: %w", ev.ID, err)
 	}
-	o := op{fn: func(x *txExec) error {
-		_, err := x.exec(insertEvent, args...)
+	var seq int64
+	o := op{seq: &seq, fn: func(x *txExec) error {
+		res, err := x.exec(insertEvent, args...)
+		if err == nil {
+			// The row is in; only its announcement needs the seq.
+			seq, _ = res.LastInsertId()
+		}
 		return err
 	}}
 	if notify := s.notify.Load(); notify != nil && state == wire.StatePending {
-		var seq int64
-		o.fn = func(x *txExec) error {
-			res, err := x.exec(insertEvent, args...)
-			if err == nil {
-				seq, err = res.LastInsertId()
+		o.committed = func() {
+			if seq <= 0 {
+				// Unannounceable: say the store changed unseen, so
+				// sessions read it.
+				(*notify)(store.Pending{})
+				return
 			}
-			return err
+			(*notify)(store.Pending{Seq: seq, Event: ev})
 		}
-		o.committed = func() { (*notify)(store.Pending{Seq: seq, Event: ev}) }
 	}
 	err = s.send(ctx, o, true)
 	if isUnique(err) {
