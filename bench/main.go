@@ -39,6 +39,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"runtime"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -62,6 +63,19 @@ func Main() int {
 	opts, err := parseFlags(os.Args[1:], os.Stderr)
 	if err != nil {
 		return 2
+	}
+	if opts.CPUProfile != "" {
+		f, err := os.Create(opts.CPUProfile)
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "Error: %v\n", err)
+			return 1
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			fmt.Fprintf(os.Stderr, "Error: %v\n", err)
+			return 1
+		}
+		defer pprof.StopCPUProfile()
 	}
 	res, err := run(ctx, opts, os.Stderr)
 	if res != nil {
@@ -95,6 +109,7 @@ type Options struct {
 	Backlog        int
 	Timeout        time.Duration // per scenario
 	JSON           bool
+	CPUProfile     string
 }
 
 var allScenarios = []string{"latency", "throughput", "backlog", "idle"}
@@ -116,6 +131,7 @@ func parseFlags(args []string, stderr io.Writer) (*Options, error) {
 	fs.IntVar(&o.Backlog, "backlog", 10000, "backlog: events stored before the CLI connects")
 	fs.DurationVar(&o.Timeout, "scenario-timeout", 60*time.Second, "bound on each scenario")
 	fs.BoolVar(&o.JSON, "json", false, "print the results as JSON on stdout")
+	fs.StringVar(&o.CPUProfile, "cpuprofile", "", "write this process's CPU profile (senders and app) to the file")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
