@@ -1,0 +1,148 @@
+package cli
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"os/exec"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+	"unsafe"
+)
+
+// TestMain lets a test run this test binary as hookctl itself: with
+// HOOKCTL_TEST_MAIN=1 it is the command, with its arguments.
+func TestMain(m *testing.M) {
+	if os.Getenv("HOOKCTL_TEST_MAIN") == "1" {
+		os.Args = append(os.Args[:1], strings.Fields(os.Getenv("HOOKCTL_TEST_ARGS"))...)
+		os.Exit(Main())
+	}
+	os.Exit(m.Run())
+}
+
+// TestNoTerminalQueryAtStartup: hookctl run in a terminal that never answers
+// (script, docker run -t) neither asks the terminal for its background colour
+// nor waits for the answer, whether or not it runs the inspector. Bubble Tea
+// v1's init asked on every command and waited termenv's 5 s for a reply. The
+// process runs as the foreground job of its own pty, as in a real terminal
+// (termenv does not ask from the background), with a TERM termenv would ask.
+func TestNoTerminalQueryAtStartup(t *testing.T) {
+	for _, c := range []struct{ args, want, quitOn string }{
+		{"fixtures list", "stripe", ""},
+		{"--help", "Usage", ""},
+		{"inspect", "TIME", "TIME"}, // the inspector, on an empty store; q quits
+	} {
+		t.Run(c.args, func(t *testing.T) {
+			dir := t.TempDir()
+			env := []string{"HOOKCTL_DATA_DIR=" + dir, "HOOKCTL_CONFIG_DIR=" + dir}
+			out, elapsed := runOnPty(t, c.args, env, c.quitOn)
+			if strings.Contains(out, "\x1b]11;?") || strings.Contains(out, "\x1b[6n") {
+				t.Errorf("hookctl %s queried the terminal:\n%q", c.args, out[:min(len(out), 200)])
+			}
+			if !strings.Contains(out, c.want) {
+				t.Errorf("hookctl %s printed:\n%q", c.args, out[:min(len(out), 200)])
+			}
+			t.Logf("hookctl %s took %v", c.args, elapsed)
+		})
+	}
+}
+
+// runOnPty runs hookctl args with a new pty as its controlling terminal and
+// returns what it wrote; once the output contains quitOn (if not empty) it
+// types q. A run that does not query takes milliseconds; one
+// that queries waits 5 s for the answer, so at 4 s a run that has written the
+// query fails. A run that is merely slow (a loaded machine) gets a minute.
+func runOnPty(t *testing.T, args string, env []string, quitOn string) (string, time.Duration) {
+	t.Helper()
+	master, slave := openPty(t)
+	cmd := exec.Command(os.Args[0])
+	cmd.Env = append(os.Environ(), "HOOKCTL_TEST_MAIN=1", "HOOKCTL_TEST_ARGS="+args,
+		"TERM=xterm-256color", "COLORFGBG=", "NO_COLOR=",
+		"GORACE=atexit_sleep_ms=0") // the race runtime waits 1 s at exit
+	cmd.Env = append(cmd.Env, env...)
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = slave, slave, slave
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0}
+	start := time.Now()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	slave.Close()
+
+	var (
+		mu  sync.Mutex
+		out bytes.Buffer
+	)
+	output := func() string { mu.Lock(); defer mu.Unlock(); return out.String() }
+	read := make(chan struct{})
+	go func() {
+		defer close(read)
+		buf := make([]byte, 4096)
+		for {
+			n, err := master.Read(buf) // until the child's side closes (EIO)
+			mu.Lock()
+			out.Write(buf[:n])
+			quit := quitOn != "" && strings.Contains(out.String(), quitOn)
+			mu.Unlock()
+			if quit {
+				master.WriteString("q")
+				quitOn = ""
+			}
+			if err != nil {
+				return
+			}
+		}
+	}()
+	waited := make(chan error, 1)
+	go func() { waited <- cmd.Wait() }()
+	stall := time.After(4 * time.Second)
+	giveUp := time.After(time.Minute)
+	for {
+		select {
+		case err := <-waited:
+			elapsed := time.Since(start)
+			<-read
+			if err != nil {
+				t.Errorf("hookctl %s: %v\n%s", args, err, output())
+			}
+			return output(), elapsed
+		case <-stall:
+			if strings.Contains(output(), "\x1b]11;?") {
+				cmd.Process.Kill()
+				<-waited
+				<-read
+				t.Fatalf("hookctl %s queried the terminal and is still waiting after 4 s; it wrote:\n%q", args, output())
+			}
+		case <-giveUp:
+			cmd.Process.Kill()
+			<-waited
+			<-read
+			t.Fatalf("hookctl %s still running after a minute; it wrote:\n%q", args, output())
+		}
+	}
+}
+
+// openPty opens a new pseudo-terminal pair (Linux's /dev/ptmx).
+func openPty(t *testing.T) (master, slave *os.File) {
+	t.Helper()
+	master, err := os.OpenFile("/dev/ptmx", os.O_RDWR|syscall.O_NOCTTY, 0)
+	if err != nil {
+		t.Skipf("no pty: %v", err)
+	}
+	t.Cleanup(func() { master.Close() })
+	var unlock int32
+	if _, _, e := syscall.Syscall(syscall.SYS_IOCTL, master.Fd(), syscall.TIOCSPTLCK, uintptr(unsafe.Pointer(&unlock))); e != 0 {
+		t.Fatal(e)
+	}
+	var n uint32
+	if _, _, e := syscall.Syscall(syscall.SYS_IOCTL, master.Fd(), syscall.TIOCGPTN, uintptr(unsafe.Pointer(&n))); e != 0 {
+		t.Fatal(e)
+	}
+	slave, err = os.OpenFile(fmt.Sprintf("/dev/pts/%d", n), os.O_RDWR|syscall.O_NOCTTY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return master, slave
+}
