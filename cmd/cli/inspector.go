@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -211,6 +212,7 @@ func (f *Factory) inspectorOptions(ctx context.Context) []tui.Option {
 	if f.IO.NoColor {
 		r.SetColorProfile(termenv.Ascii)
 	}
+	r.SetHasDarkBackground(darkBackground(f.Getenv("COLORFGBG")))
 	editor := f.Getenv("VISUAL")
 	if editor == "" {
 		editor = f.Getenv("EDITOR")
@@ -222,6 +224,26 @@ func (f *Factory) inspectorOptions(ctx context.Context) []tui.Option {
 		tui.WithClock(f.Now),
 		tui.WithContext(ctx),
 	}
+}
+
+// darkBackground reports whether the terminal's background is dark, from
+// COLORFGBG ("fg;bg" as ANSI colour numbers, set by rxvt, Konsole and
+// others), and dark without it. The renderer would otherwise ask the
+// terminal (OSC 11) the first time something asked, and wait up to 5 s for
+// a terminal that never answers, with Bubble Tea already reading its
+// input. The inspector's colours are the same on either background, so
+// nothing is lost by not asking.
+func darkBackground(colorfgbg string) bool {
+	_, bg, ok := strings.Cut(colorfgbg, ";")
+	if i := strings.LastIndexByte(bg, ';'); i >= 0 {
+		bg = bg[i+1:] // "fg;default;bg"
+	}
+	n, err := strconv.Atoi(bg)
+	if !ok || err != nil || n < 0 || n > 15 {
+		return true
+	}
+	_, _, l := termenv.ConvertToRGB(termenv.ANSIColor(n)).Hsl()
+	return l < 0.5 // as termenv decides
 }
 
 // maxClipboard bounds what copy-as-curl sends through OSC 52. Terminals cap

@@ -63,3 +63,16 @@ func TestClipboardBounded(t *testing.T) {
 		}
 	}
 }
+
+// TestDarkBackground: the inspector decides its background from COLORFGBG,
+// as termenv would after asking the terminal, and dark without it.
+func TestDarkBackground(t *testing.T) {
+	for v, want := range map[string]bool{
+		"": true, "15;0": true, "7;1": true, "0;15": false, "0;7": false,
+		"0;default;15": false, "12;4": true, "default": true, "0;x": true, "0;200": true,
+	} {
+		if got := darkBackground(v); got != want {
+			t.Errorf("COLORFGBG=%q: dark %v, want %v", v, got, want)
+		}
+	}
+}
