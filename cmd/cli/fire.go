@@ -17,6 +17,7 @@ import (
 
 	"github.com/hookctl/hookctl/fixtures"
 	"github.com/hookctl/hookctl/fixtures/fire"
+	"github.com/hookctl/hookctl/inspect"
 	"github.com/hookctl/hookctl/tunnel/capture"
 )
 
@@ -275,7 +276,7 @@ func fireRun(ctx context.Context, opts *fireOptions) error {
 		}
 		if jsonOut {
 			rec := fireRecord{Seq: res.Seq, Provider: ev.Provider, Event: ev.Event, URL: fire.RequestURL(target, res.Request),
-				Status: res.Status, OK: ok, LatencyMS: float64(res.Latency.Microseconds()) / 1000, Body: printable(res.Body)}
+				Status: res.Status, OK: ok, LatencyMS: float64(res.Latency.Microseconds()) / 1000, Body: jsonBody(res.Body)}
 			if res.Err != nil {
 				rec.Error = res.Err.Error()
 			}
@@ -306,7 +307,7 @@ func fireRun(ctx context.Context, opts *fireOptions) error {
 		if res.Err != nil && single {
 			return
 		}
-		if b := strings.TrimSpace(printable(res.Body)); b != "" && single {
+		if b := strings.TrimSpace(inspect.Printable(string(cutBody(res)), true)); b != "" && single {
 			if int64(len(res.Body)) < res.BodySize {
 				b += "…"
 			}
@@ -346,11 +347,32 @@ func fireRun(ctx context.Context, opts *fireOptions) error {
 	return &ExitCodeError{Code: ExitError}
 }
 
-func printable(b []byte) string {
+// jsonBody is the response body for --json: the text, or a note for bytes
+// that are not UTF-8 (the encoder would make them U+FFFD). JSON escapes
+// controls itself; the terminal's form is inspect.Printable's.
+func jsonBody(b []byte) string {
 	if !utf8.Valid(b) {
 		return fmt.Sprintf("[%d bytes of binary data]", len(b))
 	}
 	return string(b)
+}
+
+// cutBody is the start of res's body that fire kept, without a character
+// cut in two at its end, which would read as invalid bytes.
+func cutBody(res *fire.Result) []byte {
+	b := res.Body
+	if int64(len(b)) == res.BodySize {
+		return b
+	}
+	for i := len(b) - 1; i >= 0 && i >= len(b)-utf8.UTFMax; i-- {
+		if utf8.RuneStart(b[i]) {
+			if !utf8.FullRune(b[i:]) {
+				b = b[:i]
+			}
+			break
+		}
+	}
+	return b
 }
 
 func httpStatusText(code int) string { return http.StatusText(code) }

@@ -503,3 +503,23 @@ func TestFireEnvUnset(t *testing.T) {
 		t.Fatalf("%+v", r)
 	}
 }
+
+// TestFireBodyEscaped: the app's response body is shown through
+// inspect.Printable: controls (ESC[2J cleared the screen, OSC 0 set the
+// window title), a bidi override and bytes that are not UTF-8 are escaped,
+// and a body cut inside a character does not end in a stray byte.
+func TestFireBodyEscaped(t *testing.T) {
+	for body, want := range map[string]string{
+		"ok\x1b[2J\x1b]0;pwned\x07":       `ok\x1b[2J\x1b]0;pwned\x07`,
+		"see /admin/\u202etxt.exe":        `see /admin/\u202etxt.exe`,
+		"caf\xe9 cr\xe8me":                `caf\xe9 cr\xe8me`, // Latin-1: the text was "[10 bytes of binary data]"
+		strings.Repeat("a", 511) + "é...": "aaaa…",
+	} {
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, body) }))
+		r := runCLI(t, "", "fire", "github", "push", "--to", srv.URL, "--secret", "s")
+		srv.Close()
+		if r.code != 0 || !strings.Contains(r.out, want) || strings.ContainsAny(r.out, "\x1b\x07\u202e") || strings.Contains(r.out, `\xc3`) {
+			t.Errorf("app answered %q; fire printed %q", body, r.out)
+		}
+	}
+}
