@@ -11,6 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/hookctl/hookctl/inspect"
 	"github.com/hookctl/hookctl/replay"
 	"github.com/hookctl/hookctl/tunnel"
 	"github.com/hookctl/hookctl/tunnel/capture"
@@ -248,7 +249,7 @@ func printReplays(opts *ReplayOptions, results []replay.Result) error {
 			}
 			line := fmt.Sprintf("%s %s", status, http.StatusText(j.Status))
 			if j.Error != "" {
-				line = status + " " + j.Error
+				line = status + " " + inspect.Printable(j.Error, false)
 			} else {
 				line += fmt.Sprintf(" in %.1fms", j.DurationMS)
 			}
@@ -267,7 +268,7 @@ func printReplays(opts *ReplayOptions, results []replay.Result) error {
 		}
 	}
 	if failed > 0 {
-		return &ExitCodeError{Code: ExitError, Err: fmt.Errorf("%d of %d replays got no response: %s", failed, len(results), firstErr)}
+		return &ExitCodeError{Code: ExitError, Err: fmt.Errorf("%d of %d replays got no response: %s", failed, len(results), inspect.Printable(firstErr, false))}
 	}
 	return nil
 }

@@ -405,3 +405,23 @@ func driveModel(m interface {
 		driveModel(m, next)
 	}
 }
+
+// TestReplayErrorEscaped: a delivery error can carry the target's text (an
+// x509 error lists the names in the app's certificate as they are); it is
+// shown through inspect.Printable, on the result line and in the error.
+func TestReplayErrorEscaped(t *testing.T) {
+	var out, errOut bytes.Buffer
+	opts := &ReplayOptions{IO: &IOStreams{Out: &out, ErrOut: &errOut}, Output: "text"}
+	msg := "tls: failed to verify certificate: x509: certificate is valid for \x1b]0;pwned\x07\u202egro.elpmaxe, not localhost"
+	err := printReplays(opts, []replay.Result{{
+		Request:  &capture.Request{ID: "evt_r1", ReplayOf: "evt_1"},
+		Response: &capture.Response{Error: msg},
+	}})
+	want := `valid for \x1b]0;pwned\x07\u202egro.elpmaxe, not localhost`
+	if !strings.Contains(out.String(), want) || strings.ContainsAny(out.String(), "\x1b\x07\u202e") {
+		t.Errorf("printed %q", out.String())
+	}
+	if err == nil || !strings.Contains(err.Error(), want) || strings.ContainsAny(err.Error(), "\x1b\x07\u202e") {
+		t.Errorf("error %q", err)
+	}
+}
