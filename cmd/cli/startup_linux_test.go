@@ -3,6 +3,7 @@ package cli
 import (
 	"bytes"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"strings"
@@ -11,11 +12,19 @@ import (
 	"testing"
 	"time"
 	"unsafe"
+
+	"github.com/muesli/termenv"
 )
 
 // TestMain lets a test run this test binary as hookctl itself: with
-// HOOKCTL_TEST_MAIN=1 it is the command, with its arguments.
+// HOOKCTL_TEST_MAIN=1 it is the command, with HOOKCTL_TEST_ARGS; with
+// HOOKCTL_TEST_MAIN=term it prints TERM and termenv's profile as main sees them.
 func TestMain(m *testing.M) {
+	if os.Getenv("HOOKCTL_TEST_MAIN") == "term" {
+		term, ok := os.LookupEnv("TERM")
+		fmt.Printf("TERM=%q set=%v profile=%d\n", term, ok, termenv.DefaultOutput().Profile)
+		os.Exit(0)
+	}
 	if os.Getenv("HOOKCTL_TEST_MAIN") == "1" {
 		os.Args = append(os.Args[:1], strings.Fields(os.Getenv("HOOKCTL_TEST_ARGS"))...)
 		os.Exit(Main())
@@ -47,6 +56,44 @@ func TestNoTerminalQueryAtStartup(t *testing.T) {
 			}
 			t.Logf("hookctl %s took %v", c.args, elapsed)
 		})
+	}
+}
+
+// TestTermRestored: package noprobe sets TERM=dumb while bubbletea's init
+// runs; by main, TERM (set or unset) and termenv's default colour profile
+// are what they were, so $EDITOR and colour detection see the real ones.
+func TestTermRestored(t *testing.T) {
+	var base []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "TERM=") && !strings.HasPrefix(kv, "COLORTERM=") && !strings.HasPrefix(kv, "NO_COLOR=") {
+			base = append(base, kv)
+		}
+	}
+	run := func(env ...string) string {
+		master, slave := openPty(t)
+		defer slave.Close()
+		cmd := exec.Command(os.Args[0])
+		cmd.Env = append(append(base, "HOOKCTL_TEST_MAIN=term", "GORACE=atexit_sleep_ms=0"), env...)
+		cmd.Stdout = slave
+		if err := cmd.Run(); err != nil {
+			t.Fatal(err)
+		}
+		slave.Close()
+		out, _ := io.ReadAll(master) // until EIO: every slave side is closed
+		return strings.TrimSpace(string(out))
+	}
+	for _, c := range []struct{ env, want string }{
+		{"TERM=xterm-256color", fmt.Sprintf("TERM=%q set=true profile=%d", "xterm-256color", termenv.ANSI256)},
+		{"TERM=", fmt.Sprintf("TERM=%q set=true profile=%d", "", termenv.Ascii)},
+		{"", fmt.Sprintf("TERM=%q set=false profile=%d", "", termenv.Ascii)},
+	} {
+		var env []string
+		if c.env != "" {
+			env = append(env, c.env)
+		}
+		if got := run(env...); got != c.want {
+			t.Errorf("with %q: got %s, want %s", c.env, got, c.want)
+		}
 	}
 }
 
