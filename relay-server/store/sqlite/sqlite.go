@@ -262,6 +262,30 @@ func (s *Store) writer() {
 				break fill
 			}
 		}
+		if !sync && open && len(batch) < maxBatch {
+			// Only asynchronous writes: wait for a durable one to share
+			// the commit with; once it is in, the batch is like any other.
+			linger.Reset(asyncLinger)
+		wait:
+			for len(batch) < maxBatch {
+				select {
+				case o, ok := <-s.ops:
+					if !ok {
+						open = false
+						break wait
+					}
+					batch = append(batch, o)
+					if o.done != nil {
+						sync = true
+						nsync++
+						break wait
+					}
+				case <-linger.C:
+					break wait
+				}
+			}
+			linger.Stop()
+		}
 		if sync && open && lastSync > 1 && nsync < lastSync {
 			linger.Reset(commitDelay)
 		delay:
@@ -282,25 +306,10 @@ func (s *Store) writer() {
 			}
 			linger.Stop()
 		}
-		lastSync = nsync
-		if !sync && open && len(batch) < maxBatch {
-			linger.Reset(asyncLinger)
-		wait:
-			for len(batch) < maxBatch {
-				select {
-				case o, ok := <-s.ops:
-					if !ok {
-						break wait
-					}
-					batch = append(batch, o)
-					if o.done != nil {
-						break wait
-					}
-				case <-linger.C:
-					break wait
-				}
-			}
-			linger.Stop()
+		if sync {
+			// An asynchronous-only batch (its linger ran out) says
+			// nothing about how many senders are storing.
+			lastSync = nsync
 		}
 		errs = errs[:0]
 		if connErr != nil {
