@@ -65,16 +65,18 @@ func (g *idGen) next() string {
 	return "evt_" + ulidString(u)
 }
 
+// ulidString is u in Crockford base32, most significant digit first: 26
+// digits of 5 bits, the first holding the top 3.
 func ulidString(u [16]byte) string {
-	n := new(big.Int).SetBytes(u[:])
-	out := make([]byte, 26)
-	mask := big.NewInt(31)
-	for i := 25; i >= 0; i-- {
-		d := new(big.Int).And(n, mask)
-		out[i] = crockford[d.Int64()]
-		n.Rsh(n, 5)
+	hi := binary.BigEndian.Uint64(u[:8])
+	lo := binary.BigEndian.Uint64(u[8:])
+	var out [26]byte
+	for i := len(out) - 1; i >= 0; i-- {
+		out[i] = crockford[lo&31]
+		lo = lo>>5 | hi<<59
+		hi >>= 5
 	}
-	return string(out)
+	return string(out[:])
 }
 
 var tokenEncoding = base32.StdEncoding.WithPadding(base32.NoPadding)

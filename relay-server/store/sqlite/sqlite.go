@@ -21,6 +21,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	gojson "github.com/goccy/go-json"
 	"modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
 
@@ -261,6 +262,30 @@ func (s *Store) writer() {
 				break fill
 			}
 		}
+		if !sync && open && len(batch) < maxBatch {
+			// Only asynchronous writes: wait for a durable one to share
+			// the commit with; once it is in, the batch is like any other.
+			linger.Reset(asyncLinger)
+		wait:
+			for len(batch) < maxBatch {
+				select {
+				case o, ok := <-s.ops:
+					if !ok {
+						open = false
+						break wait
+					}
+					batch = append(batch, o)
+					if o.done != nil {
+						sync = true
+						nsync++
+						break wait
+					}
+				case <-linger.C:
+					break wait
+				}
+			}
+			linger.Stop()
+		}
 		if sync && open && lastSync > 1 && nsync < lastSync {
 			linger.Reset(commitDelay)
 		delay:
@@ -281,25 +306,10 @@ func (s *Store) writer() {
 			}
 			linger.Stop()
 		}
-		lastSync = nsync
-		if !sync && open && len(batch) < maxBatch {
-			linger.Reset(asyncLinger)
-		wait:
-			for len(batch) < maxBatch {
-				select {
-				case o, ok := <-s.ops:
-					if !ok {
-						break wait
-					}
-					batch = append(batch, o)
-					if o.done != nil {
-						break wait
-					}
-				case <-linger.C:
-					break wait
-				}
-			}
-			linger.Stop()
+		if sync {
+			// An asynchronous-only batch (its linger ran out) says
+			// nothing about how many senders are storing.
+			lastSync = nsync
 		}
 		errs = errs[:0]
 		if connErr != nil {
@@ -411,6 +421,13 @@ func commit(conn *sql.Conn, batch []op, errs []error, stmts map[string]*sql.Stmt
 	return errs
 }
 
+// marshalJSON encodes the headers, raw and response columns. It is
+// json.Marshal with the same output, from github.com/goccy/go-json (as
+// wire.Encode): every event's insert and ack encodes on the request path,
+// and encoding/json's reflection was a visible share of the relay's CPU.
+// Reads decode with encoding/json.
+func marshalJSON(v any) ([]byte, error) { return gojson.Marshal(v) }
+
 func nanos(t time.Time) int64 { return t.UnixNano() }
 
 func fromNanos(n int64) time.Time { return time.Unix(0, n).UTC() }
@@ -432,7 +449,7 @@ func eventArgs(ev *capture.Request, state string, resp *capture.Response, delive
 	if headers == nil {
 		headers = capture.Headers{}
 	}
-	hj, err := json.Marshal(headers)
+	hj, err := marshalJSON(headers)
 	if err != nil {
 		return nil, err
 	}
@@ -442,14 +459,14 @@ func eventArgs(ev *capture.Request, state string, resp *capture.Response, delive
 	}
 	var rj, da, raw any
 	if ev.Raw != nil {
-		b, err := json.Marshal(ev.Raw)
+		b, err := marshalJSON(ev.Raw)
 		if err != nil {
 			return nil, err
 		}
 		raw = string(b)
 	}
 	if resp != nil {
-		b, err := json.Marshal(resp)
+		b, err := marshalJSON(resp)
 		if err != nil {
 			return nil, err
 		}
@@ -682,7 +699,7 @@ func (s *Store) MarkSent(ctx context.Context, endpoint string, ids []string) err
 
 // SetResponse implements store.Store. It is asynchronous.
 func (s *Store) SetResponse(ctx context.Context, endpoint, id string, resp *capture.Response) error {
-	b, err := json.Marshal(resp)
+	b, err := marshalJSON(resp)
 	if err != nil {
 		return fmt.Errorf("response of %s: %w", id, err)
 	}
@@ -696,7 +713,7 @@ func (s *Store) SetResponse(ctx context.Context, endpoint, id string, resp *capt
 func (s *Store) Ack(ctx context.Context, endpoint, id string, resp *capture.Response, at time.Time) error {
 	var rj any
 	if resp != nil {
-		b, err := json.Marshal(resp)
+		b, err := marshalJSON(resp)
 		if err != nil {
 			return fmt.Errorf("response of %s: %w", id, err)
 		}
