@@ -4,8 +4,8 @@
 package inspect
 
 import (
-	"encoding/json"
 	"fmt"
+	json "github.com/goccy/go-json"
 	"io"
 	"sync"
 	"time"
