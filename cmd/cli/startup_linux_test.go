@@ -64,7 +64,7 @@ func TestNoTerminalQueryAtStartup(t *testing.T) {
 // are what they were, so $EDITOR and colour detection see the real ones.
 func TestTermRestored(t *testing.T) {
 	var base []string
-	for _, kv := range os.Environ() {
+	for _, kv := range ptyEnviron() {
 		if !strings.HasPrefix(kv, "TERM=") && !strings.HasPrefix(kv, "COLORTERM=") && !strings.HasPrefix(kv, "NO_COLOR=") {
 			base = append(base, kv)
 		}
@@ -106,7 +106,7 @@ func runOnPty(t *testing.T, args string, env []string, quitOn string) (string, t
 	t.Helper()
 	master, slave := openPty(t)
 	cmd := exec.Command(os.Args[0])
-	cmd.Env = append(os.Environ(), "HOOKCTL_TEST_MAIN=1", "HOOKCTL_TEST_ARGS="+args,
+	cmd.Env = append(ptyEnviron(), "HOOKCTL_TEST_MAIN=1", "HOOKCTL_TEST_ARGS="+args,
 		"TERM=xterm-256color", "COLORFGBG=", "NO_COLOR=",
 		"GORACE=atexit_sleep_ms=0") // the race runtime waits 1 s at exit
 	cmd.Env = append(cmd.Env, env...)
@@ -192,4 +192,17 @@ func openPty(t *testing.T) (master, slave *os.File) {
 		t.Fatal(err)
 	}
 	return master, slave
+}
+
+// ptyEnviron is this process's environment without CI: termenv takes a set
+// CI to mean "not a terminal" and then never queries or colours, so under a
+// CI runner these tests would not exercise the terminal at all.
+func ptyEnviron() []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "CI=") {
+			env = append(env, kv)
+		}
+	}
+	return env
 }
