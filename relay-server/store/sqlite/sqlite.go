@@ -236,81 +236,25 @@ func (s *Store) writer() {
 	if connErr == nil {
 		lastSeq, connErr = lastEventSeq(context.Background(), conn)
 	}
+	g := gathering{ops: s.ops, batch: batch}
 	lastSync := 0
 	for first := range s.ops {
-		batch = append(batch[:0], first)
-		sync := first.done != nil
-		nsync := 0
-		if sync {
-			nsync = 1
-		}
-		open := true
-	fill:
-		for len(batch) < maxBatch {
-			select {
-			case o, ok := <-s.ops:
-				if !ok {
-					open = false
-					break fill
-				}
-				batch = append(batch, o)
-				if o.done != nil {
-					sync = true
-					nsync++
-				}
-			default:
-				break fill
-			}
-		}
-		if !sync && open && len(batch) < maxBatch {
+		g.start(first)
+		g.takeQueued()
+		if g.nsync == 0 {
 			// Only asynchronous writes: wait for a durable one to share
 			// the commit with; once it is in, the batch is like any other.
-			linger.Reset(asyncLinger)
-		wait:
-			for len(batch) < maxBatch {
-				select {
-				case o, ok := <-s.ops:
-					if !ok {
-						open = false
-						break wait
-					}
-					batch = append(batch, o)
-					if o.done != nil {
-						sync = true
-						nsync++
-						break wait
-					}
-				case <-linger.C:
-					break wait
-				}
-			}
-			linger.Stop()
+			g.takeUntil(linger, asyncLinger, func() bool { return g.nsync > 0 })
 		}
-		if sync && open && lastSync > 1 && nsync < lastSync {
-			linger.Reset(commitDelay)
-		delay:
-			for nsync < lastSync && len(batch) < maxBatch {
-				select {
-				case o, ok := <-s.ops:
-					if !ok {
-						open = false
-						break delay
-					}
-					batch = append(batch, o)
-					if o.done != nil {
-						nsync++
-					}
-				case <-linger.C:
-					break delay
-				}
-			}
-			linger.Stop()
+		if g.nsync > 0 && lastSync > 1 {
+			g.takeUntil(linger, commitDelay, func() bool { return g.nsync >= lastSync })
 		}
-		if sync {
+		if g.nsync > 0 {
 			// An asynchronous-only batch (its linger ran out) says
 			// nothing about how many senders are storing.
-			lastSync = nsync
+			lastSync = g.nsync
 		}
+		batch = g.batch
 		errs = errs[:0]
 		if connErr != nil {
 			for range batch {
@@ -339,6 +283,62 @@ func (s *Store) writer() {
 			}
 		}
 	}
+}
+
+// gathering is the batch the writer is filling.
+type gathering struct {
+	ops   chan op
+	batch []op
+	nsync int  // durable writes in batch (done set)
+	open  bool // ops is not closed yet
+}
+
+// start begins a batch with first.
+func (g *gathering) start(first op) {
+	g.batch, g.nsync, g.open = g.batch[:0], 0, true
+	g.add(first)
+}
+
+func (g *gathering) add(o op) {
+	g.batch = append(g.batch, o)
+	if o.done != nil {
+		g.nsync++
+	}
+}
+
+// takeQueued adds the writes queued now, up to a full batch.
+func (g *gathering) takeQueued() {
+	for g.open && len(g.batch) < maxBatch {
+		select {
+		case o, ok := <-g.ops:
+			g.receive(o, ok)
+		default:
+			return
+		}
+	}
+}
+
+// takeUntil waits up to d, on timer, for more writes, until enough reports
+// true, the batch is full or ops closes.
+func (g *gathering) takeUntil(timer *time.Timer, d time.Duration, enough func() bool) {
+	timer.Reset(d)
+	defer timer.Stop()
+	for g.open && len(g.batch) < maxBatch && !enough() {
+		select {
+		case o, ok := <-g.ops:
+			g.receive(o, ok)
+		case <-timer.C:
+			return
+		}
+	}
+}
+
+func (g *gathering) receive(o op, ok bool) {
+	if !ok {
+		g.open = false
+		return
+	}
+	g.add(o)
 }
 
 // txExec runs statements of one transaction, preparing each query once per
