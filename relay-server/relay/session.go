@@ -462,6 +462,10 @@ func (s *session) offer(p store.Pending, foreign uint64) {
 func (s *session) room() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	return s.roomLocked()
+}
+
+func (s *session) roomLocked() int {
 	if s.paused {
 		return 0
 	}
@@ -655,40 +659,27 @@ func (s *session) writeLoop(ctx context.Context) {
 			}
 			// A read cut by count or by size may have left some behind.
 			more = len(batch) == n || size >= pendingBytes
+			s.mu.Lock()
 			if !more && s.r.notified {
-				s.mu.Lock()
 				caughtUp, gen = s.handoffGen == g, g
-				s.mu.Unlock()
 				// Offers that came in during the read woke nobody who
 				// would look at them; the handoff may hold some.
 				more = true
 			}
-			s.mu.Lock()
 			for _, p := range batch {
 				s.inflight[p.Event.ID] = nil
 			}
 			s.mu.Unlock()
 		}
 		if len(batch) > 0 {
-			if s.out != nil {
-				s.out.begin()
-			}
-			sent := make([]string, 0, len(batch))
-			for _, p := range batch {
-				if err := s.write(wire.Message{Type: wire.TypeEvent, Event: p.Event}); err != nil {
-					s.markSent(ctx, sent)
-					return
-				}
-				cursor = p.Seq
-				sent = append(sent, p.Event.ID)
-			}
-			if s.out != nil {
-				if err := s.out.flush(s.writeDeadline); err != nil {
-					s.markSent(ctx, sent)
-					return
-				}
+			sent, err := s.sendEvents(batch)
+			if len(sent) > 0 {
+				cursor = batch[len(sent)-1].Seq
 			}
 			s.markSent(ctx, sent)
+			if err != nil {
+				return
+			}
 			ping.Reset(s.r.cfg.PingInterval)
 		}
 		if more {
@@ -718,6 +709,26 @@ func (s *session) writeLoop(ctx context.Context) {
 	}
 }
 
+// sendEvents writes batch, in one socket write when the connection batches
+// them, and returns the ids of the events it wrote (all of them unless it
+// failed).
+func (s *session) sendEvents(batch []store.Pending) ([]string, error) {
+	if s.out != nil {
+		s.out.begin()
+	}
+	sent := make([]string, 0, len(batch))
+	for _, p := range batch {
+		if err := s.write(wire.Message{Type: wire.TypeEvent, Event: p.Event}); err != nil {
+			return sent, err
+		}
+		sent = append(sent, p.Event.ID)
+	}
+	if s.out != nil {
+		return sent, s.out.flush(s.writeDeadline)
+	}
+	return sent, nil
+}
+
 // takeHandoff takes from the handoff the events to send now: those after
 // cursor (earlier ones were read from the store and sent already), as many
 // as the window has room for, registered in flight. ok is false when the
@@ -732,10 +743,7 @@ func (s *session) takeHandoff(cursor int64, gen uint64) (batch []store.Pending, 
 	for skip < len(s.handoff) && s.handoff[skip].Seq <= cursor {
 		skip++
 	}
-	room := 0
-	if !s.paused {
-		room = s.window - len(s.inflight)
-	}
+	room := s.roomLocked()
 	n := min(len(s.handoff)-skip, room, pendingBatch)
 	if n > 0 {
 		batch = make([]store.Pending, n)
