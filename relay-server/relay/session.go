@@ -710,23 +710,28 @@ func (s *session) writeLoop(ctx context.Context) {
 }
 
 // sendEvents writes batch, in one socket write when the connection batches
-// them, and returns the ids of the events it wrote (all of them unless it
-// failed).
+// them, and returns the ids of the events it wrote (all of them unless a
+// write failed).
 func (s *session) sendEvents(batch []store.Pending) ([]string, error) {
 	if s.out != nil {
 		s.out.begin()
 	}
 	sent := make([]string, 0, len(batch))
+	var err error
 	for _, p := range batch {
-		if err := s.write(wire.Message{Type: wire.TypeEvent, Event: p.Event}); err != nil {
-			return sent, err
+		if err = s.write(wire.Message{Type: wire.TypeEvent, Event: p.Event}); err != nil {
+			break
 		}
 		sent = append(sent, p.Event.ID)
 	}
 	if s.out != nil {
-		return sent, s.out.flush(s.writeDeadline)
+		// Even after a failed write: what the writer sends last (an
+		// error, the close frame) must not stay in the batch.
+		if ferr := s.out.flush(s.writeDeadline); err == nil {
+			err = ferr
+		}
 	}
-	return sent, nil
+	return sent, err
 }
 
 // takeHandoff takes from the handoff the events to send now: those after
