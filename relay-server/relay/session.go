@@ -508,9 +508,6 @@ func (s *session) handle(ctx context.Context, m wire.Message) error {
 		}
 		s.mu.Lock()
 		resp, mine := s.inflight[m.ID]
-		if m.Response != nil {
-			resp = m.Response // a response with ack set (see TypeResponse)
-		}
 		// Only an ack that frees the last slot of a full window needs to
 		// wake the writer: with room left, its last read took everything
 		// pending (or it woke itself for more), and new events poke it.
@@ -536,21 +533,17 @@ func (s *session) handle(ctx context.Context, m wire.Message) error {
 			s.inflight[m.ID] = m.Response // stored with the ack
 		}
 		s.mu.Unlock()
-		if m.Ack && mine {
-			// wire.FeatureResponseAck: exactly a response then an ack, the
-			// response stored with the ack in one write.
-			return s.handle(ctx, wire.Message{Type: wire.TypeAck, ID: m.ID, Response: m.Response})
-		}
 		if !mine {
-			// Stored whatever the event's state, as a response alone is:
-			// the ack below stores only into a pending event.
+			// Not in flight here (sent on an earlier connection, or already
+			// acked): stored whatever the event's state, as the ack only
+			// stores into a pending event.
 			if err := st.SetResponse(context.WithoutCancel(ctx), s.endpoint, m.ID, m.Response); err != nil {
 				s.r.log.Error("listen: store response", "endpoint", s.endpoint, "id", m.ID, "err", err)
 			}
 		}
 		if m.Ack {
-			// Not in flight here (sent on an earlier connection, or already
-			// acked): the ack of the response-then-ack pair.
+			// wire.FeatureResponseAck: exactly a response then an ack; in
+			// flight, the ack stores the response with it in one write.
 			return s.handle(ctx, wire.Message{Type: wire.TypeAck, ID: m.ID})
 		}
 	case wire.TypePause:
