@@ -850,14 +850,12 @@ func (s *conn) deliver(ctx context.Context, ev *capture.Request) error {
 	}
 	resp.SetRaw() // after the last change to its headers; keeps bytes that are not UTF-8 through JSON
 	s.c.obs.EventDelivered(ev, resp)
-	if s.responseAck {
-		if err := s.send(ctx, &wire.Message{Type: wire.TypeResponse, ID: ev.ID, Response: resp, Ack: true}); err != nil {
-			return err
-		}
-	} else {
-		if err := s.send(ctx, &wire.Message{Type: wire.TypeResponse, ID: ev.ID, Response: resp}); err != nil {
-			return err
-		}
+	// With the relay's response-ack the response carries the ack;
+	// otherwise the ack follows it.
+	if err := s.send(ctx, &wire.Message{Type: wire.TypeResponse, ID: ev.ID, Response: resp, Ack: s.responseAck}); err != nil {
+		return err
+	}
+	if !s.responseAck {
 		if err := s.send(ctx, &wire.Message{Type: wire.TypeAck, ID: ev.ID}); err != nil {
 			return err
 		}
