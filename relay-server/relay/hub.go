@@ -2,10 +2,10 @@ package relay
 
 import (
 	"sync"
-	"sync/atomic"
 
 	"github.com/hookctl/hookctl/relay-server/store"
 	"github.com/hookctl/hookctl/tunnel/capture"
+	"github.com/hookctl/hookctl/tunnel/wire"
 )
 
 // hub knows the live session of each endpoint and the senders waiting for
@@ -15,9 +15,9 @@ type hub struct {
 	mu       sync.Mutex
 	sessions map[string]*session
 	waiters  map[string]waiter // by event id
-	// foreign counts the store's notices that another process wrote.
-	foreign atomic.Uint64
 }
+
+var _ store.ClusterHandler = (*hub)(nil)
 
 type waiter struct {
 	endpoint string
@@ -62,20 +62,51 @@ func (h *hub) poke(endpoint string) {
 // committed hands a just-stored event to its endpoint's session, if one is
 // attached. It is the store's notice (store.Notifier), so it must not block.
 //
-// A notice without an event says another process wrote to the store: the
-// next event offered to each session then makes it read the store again
-// (offer), so events the other process stored before it are sent first.
-// Sessions without new events of their own do not read, as before the
-// handoff a session read only when poked: 10,000 idle sessions do not all
-// read because an admin command wrote beside the relay.
+// A notice without an event says the store holds events this relay did not
+// see being written (another node's, or another process's): the sessions of
+// the endpoint it names, or of every endpoint when it names none, drop
+// their handoff and read the store again, so those events are sent in
+// order.
 func (h *hub) committed(p store.Pending) {
-	if p.Event == nil {
-		h.foreign.Add(1)
+	if p.Event != nil {
+		if s := h.session(p.Event.Endpoint); s != nil {
+			s.offer(p)
+		}
 		return
 	}
-	if s := h.session(p.Event.Endpoint); s != nil {
-		s.offer(p, h.foreign.Load())
+	if p.Endpoint != "" {
+		if s := h.session(p.Endpoint); s != nil {
+			s.invalidate()
+		}
+		return
 	}
+	h.mu.Lock()
+	all := make([]*session, 0, len(h.sessions))
+	for _, s := range h.sessions {
+		all = append(all, s)
+	}
+	h.mu.Unlock()
+	for _, s := range all {
+		s.invalidate()
+	}
+}
+
+// Replaced implements store.ClusterHandler: a session on another node took
+// the endpoint, so this node's session of it ends.
+func (h *hub) Replaced(endpoint, session string) {
+	s := h.session(endpoint)
+	if s == nil || s.id != session {
+		return
+	}
+	s.finish(wire.Message{Type: wire.TypeError, Code: wire.CodeReplaced, Permanent: true,
+		Text: "another hookctl listen connected to endpoint " + endpoint})
+	s.cancel()
+}
+
+// Response implements store.ClusterHandler: a CLI on another node answered
+// a sender waiting here.
+func (h *hub) Response(endpoint, id string, resp *capture.Response) {
+	h.respond(endpoint, id, resp)
 }
 
 // wait registers a sender waiting for the response to event id. Register
@@ -94,17 +125,20 @@ func (h *hub) wait(endpoint, id string) (<-chan *capture.Response, func()) {
 }
 
 // respond hands a response to the sender waiting for event id of endpoint,
-// if any; a session can only answer its own endpoint's senders. It never
-// blocks: a second response for the same event is dropped (the first one
-// already answered the sender; the store keeps the latest).
-func (h *hub) respond(endpoint, id string, resp *capture.Response) {
+// if any, and reports whether one waits on this relay; a session can only
+// answer its own endpoint's senders. It never blocks: a second response for
+// the same event is dropped (the first one already answered the sender; the
+// store keeps the latest).
+func (h *hub) respond(endpoint, id string, resp *capture.Response) bool {
 	h.mu.Lock()
 	w, ok := h.waiters[id]
 	h.mu.Unlock()
-	if ok && w.endpoint == endpoint {
-		select {
-		case w.ch <- resp:
-		default:
-		}
+	if !ok || w.endpoint != endpoint {
+		return false
 	}
+	select {
+	case w.ch <- resp:
+	default:
+	}
+	return true
 }

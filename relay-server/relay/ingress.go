@@ -1,6 +1,7 @@
 package relay
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -11,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/hookctl/hookctl/relay-server/store"
 	"github.com/hookctl/hookctl/tunnel/capture"
 	"github.com/hookctl/hookctl/tunnel/wire"
 )
@@ -114,22 +116,22 @@ func (r *Relay) serveIngress(w http.ResponseWriter, req *http.Request, rec *reco
 		r.hub.poke(name)
 	}
 
-	s := r.hub.session(name)
-	if s == nil {
+	reply, listening := r.replyOf(ctx, name)
+	if !listening {
 		writeQueued(w, http.StatusAccepted, ev.ID)
 		return
 	}
-	switch s.reply.Mode {
+	switch reply.Mode {
 	case wire.ReplyAck:
 		writeQueued(w, http.StatusAccepted, ev.ID)
 		return
 	case wire.ReplyStatus:
-		writeQueued(w, s.reply.Status, ev.ID)
+		writeQueued(w, reply.Status, ev.ID)
 		return
 	}
 	timeout := r.cfg.ReplyTimeout
-	if s.reply.Timeout > 0 {
-		timeout = s.reply.Timeout
+	if reply.Timeout > 0 {
+		timeout = reply.Timeout
 	}
 	t := time.NewTimer(timeout)
 	defer t.Stop()
@@ -166,6 +168,26 @@ func (r *Relay) serveIngress(w http.ResponseWriter, req *http.Request, rec *reco
 	case <-ctx.Done():
 		// The sender left; the event is stored and will be delivered.
 	}
+}
+
+// replyOf is how the endpoint's session asked senders to be answered, and
+// whether a session listens at all: the local one, else (several nodes)
+// the one holding the endpoint's lease on another node.
+func (r *Relay) replyOf(ctx context.Context, endpoint string) (wire.ReplyOptions, bool) {
+	if s := r.hub.session(endpoint); s != nil {
+		return s.reply, true
+	}
+	if r.cluster == nil {
+		return wire.ReplyOptions{}, false
+	}
+	l, err := r.cluster.Lease(ctx, endpoint)
+	if err != nil {
+		if !errors.Is(err, store.ErrNotFound) {
+			r.log.Error("ingress: look up the endpoint's session", "endpoint", endpoint, "err", err)
+		}
+		return wire.ReplyOptions{}, false
+	}
+	return l.Reply, true
 }
 
 // readBody is io.ReadAll sized by the declared Content-Length (-1 when

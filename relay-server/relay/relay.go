@@ -129,6 +129,8 @@ type Relay struct {
 	// notified: the store announces each new event (store.Notifier), and
 	// the hub hands it to the endpoint's session.
 	notified bool
+	// cluster is the store as shared by several nodes; nil for one node.
+	cluster store.Cluster
 
 	baseMu   sync.Mutex
 	baseURL  string         // from the listener, when PublicURL is empty
@@ -165,6 +167,9 @@ func New(cfg Config, st store.Store) (*Relay, error) {
 	if n, ok := st.(store.Notifier); ok {
 		n.NotifyCommitted(r.hub.committed)
 		r.notified = true
+	}
+	if c, ok := st.(store.Cluster); ok {
+		r.cluster = c
 	}
 	ws := websocket.Server{
 		Handler:   r.serveListen,
@@ -276,7 +281,7 @@ func (r *Relay) Serve(ctx context.Context, ln net.Listener) error {
 	go func() { errc <- srv.Serve(recordListener{Listener: ln, limit: maxHeaderBytes + 4096}) }()
 
 	bgCtx, stopBg := context.WithCancel(ctx)
-	bgDone := make(chan struct{}, 2)
+	bgDone := make(chan struct{}, 3)
 	go func() {
 		defer func() { bgDone <- struct{}{} }()
 		r.runRetention(bgCtx)
@@ -285,10 +290,17 @@ func (r *Relay) Serve(ctx context.Context, ln net.Listener) error {
 		defer func() { bgDone <- struct{}{} }()
 		r.runRevocation(bgCtx)
 	}()
+	go func() {
+		defer func() { bgDone <- struct{}{} }()
+		if r.cluster != nil {
+			r.cluster.RunCluster(bgCtx, r.hub)
+		}
+	}()
 	defer func() {
 		stopBg()
-		<-bgDone
-		<-bgDone
+		for range cap(bgDone) {
+			<-bgDone
+		}
 	}()
 
 	select {

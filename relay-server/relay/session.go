@@ -73,7 +73,6 @@ type session struct {
 	handoff     []store.Pending
 	handoffSize int64
 	handoffGen  uint64
-	foreignSeen uint64 // hub.foreign at the last offer
 }
 
 // badMessage is a protocol violation by the client: it gets
@@ -143,7 +142,7 @@ func (r *Relay) serveListen(conn *websocket.Conn) {
 	}
 	defer s.cancel()
 	defer close(s.done)
-	defer r.hub.detach(s)
+	defer r.detach(s)
 	s.run()
 }
 
@@ -237,11 +236,20 @@ func (r *Relay) open(conn *websocket.Conn) *session {
 	welcomed := false
 	defer func() {
 		if !welcomed {
-			r.hub.detach(s)
+			r.detach(s)
 			close(s.done)
 			cancel()
 		}
 	}()
+	if r.cluster != nil {
+		// One session per endpoint across the nodes: a session elsewhere
+		// is told to end.
+		if _, err := r.cluster.Claim(ctx, store.Lease{Endpoint: name, Session: s.id, Reply: reply}); err != nil {
+			r.log.Error("listen: claim endpoint lease", "endpoint", name, "err", err)
+			r.refuse(conn, wire.CodeInternal, "relay error; retrying may help", false)
+			return nil
+		}
+	}
 
 	// Acks read by an earlier session are queued asynchronously; commit
 	// them before reading what is pending, or acked events would be sent
@@ -279,6 +287,20 @@ func (r *Relay) open(conn *websocket.Conn) *session {
 		s.out = p.(*progressReader).out
 	}
 	return s
+}
+
+// detach removes s from the hub and gives up its lease in the cluster.
+func (r *Relay) detach(s *session) {
+	r.hub.detach(s)
+	if r.cluster == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(s.ctx), 5*time.Second)
+	defer cancel()
+	if err := r.cluster.Release(ctx, s.endpoint, s.id); err != nil {
+		// It expires by itself.
+		r.log.Error("listen: release endpoint lease", "endpoint", s.endpoint, "err", err)
+	}
 }
 
 // acceptedFeatures is what the welcome echoes: the features the CLI asked
@@ -438,24 +460,34 @@ func (s *session) wake() {
 // offer hands the session an event the store has just committed (the
 // store's notice, in Seq order). It never blocks: when the handoff is full
 // it is dropped, and the writer reads those events from the store instead.
-// foreign is the hub's count of notices that another process wrote to the
-// store: when it moved since the last offer, the store may hold events
-// before p that were never offered, so the handoff is dropped too.
-func (s *session) offer(p store.Pending, foreign uint64) {
+func (s *session) offer(p store.Pending) {
 	size := int64(len(p.Event.Body))
 	s.mu.Lock()
-	if foreign != s.foreignSeen || len(s.handoff) >= handoffMax || s.handoffSize+size > handoffBytes {
-		s.foreignSeen = foreign
-		clear(s.handoff)
-		s.handoff = s.handoff[:0]
-		s.handoffSize = 0
-		s.handoffGen++
+	if len(s.handoff) >= handoffMax || s.handoffSize+size > handoffBytes {
+		s.dropHandoffLocked()
 	} else {
 		s.handoff = append(s.handoff, p)
 		s.handoffSize += size
 	}
 	s.mu.Unlock()
 	s.wake()
+}
+
+// invalidate says the store holds events of this endpoint that were never
+// offered (another node or process wrote them): the handoff is dropped, so
+// the writer reads the store before it sends anything newer.
+func (s *session) invalidate() {
+	s.mu.Lock()
+	s.dropHandoffLocked()
+	s.mu.Unlock()
+	s.wake()
+}
+
+func (s *session) dropHandoffLocked() {
+	clear(s.handoff)
+	s.handoff = s.handoff[:0]
+	s.handoffSize = 0
+	s.handoffGen++
 }
 
 // room is how many more events may be sent now.
@@ -526,7 +558,12 @@ func (s *session) handle(ctx context.Context, m wire.Message) error {
 		if m.ID == "" || m.Response == nil {
 			return errors.New("response without an id or a response")
 		}
-		s.r.hub.respond(s.endpoint, m.ID, m.Response)
+		if !s.r.hub.respond(s.endpoint, m.ID, m.Response) && s.r.cluster != nil && s.reply.Mode == wire.ReplyPassthrough {
+			// The sender may be waiting on another node.
+			if err := s.r.cluster.PublishResponse(ctx, s.endpoint, m.ID, m.Response); err != nil && ctx.Err() == nil {
+				s.r.log.Error("listen: publish response", "endpoint", s.endpoint, "id", m.ID, "err", err)
+			}
+		}
 		s.mu.Lock()
 		_, mine := s.inflight[m.ID]
 		if mine {

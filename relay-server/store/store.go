@@ -103,11 +103,72 @@ type Notifier interface {
 	//
 	// Events written by other processes sharing the database are not
 	// reported one by one. Instead, once the store sees that another
-	// process inserted events since its own last insert, it calls fn with
-	// a Pending without an Event, before announcing its next events: a
-	// listener that relies on the notices must read Pending again. The
-	// store sees this at its next insert at the latest.
+	// process inserted events, it calls fn with a Pending without an
+	// Event, naming the endpoint in Pending.Endpoint, or "" when it cannot
+	// tell which (every endpoint), before announcing its own later events:
+	// a listener that relies on the notices must read Pending again for
+	// that endpoint. A backend shared by several nodes (Cluster) sends
+	// such a notice promptly, from another goroutine than its writer's;
+	// one shared only by admin commands sees it at its next insert at the
+	// latest.
 	NotifyCommitted(fn func(Pending))
+}
+
+// Cluster is implemented by a store that several relay nodes share (one
+// PostgreSQL database). What a single relay keeps in memory it keeps in the
+// database instead: which session holds each endpoint (a lease), and the
+// app's answers to senders waiting on other nodes. A store that implements
+// Cluster also implements Notifier, and reports other nodes' inserts per
+// endpoint through it.
+type Cluster interface {
+	// Node is this store's node id, unique among the nodes sharing the
+	// database for the life of the store.
+	Node() string
+	// Claim makes l.Session the one session of l.Endpoint across the
+	// cluster and returns its lease (Node and Epoch set). A newer claim
+	// always wins: the node of the lease it takes over is told
+	// (ClusterHandler.Replaced) and ends that session. The store renews
+	// its claimed leases until Release.
+	Claim(ctx context.Context, l Lease) (Lease, error)
+	// Release gives up the lease of session on endpoint, if it still
+	// holds it.
+	Release(ctx context.Context, endpoint, session string) error
+	// Lease returns the live lease of endpoint, or ErrNotFound when no
+	// session holds it (none, released, or its node stopped renewing).
+	Lease(ctx context.Context, endpoint string) (Lease, error)
+	// PublishResponse hands the app's answer to event id of endpoint to
+	// the node whose sender waits for it (ClusterHandler.Response there).
+	// Nobody waiting is not an error: the response is stored by Ack or
+	// SetResponse as usual.
+	PublishResponse(ctx context.Context, endpoint, id string, resp *capture.Response) error
+	// RunCluster listens for other nodes and renews leases until ctx
+	// ends, calling h; it returns only after its goroutines have stopped.
+	// It keeps trying while the database is unreachable: after a lost
+	// connection it notifies every endpoint (Notifier, Endpoint ""), since
+	// notices sent meanwhile are gone.
+	RunCluster(ctx context.Context, h ClusterHandler) error
+}
+
+// ClusterHandler receives what other nodes say. Its methods must not block
+// for long: they run on the store's listening goroutine.
+type ClusterHandler interface {
+	// Replaced: a newer session took endpoint's lease; session (held on
+	// this node, if still running) must end.
+	Replaced(endpoint, session string)
+	// Response is an answer for a sender waiting on this node.
+	Response(endpoint, id string, resp *capture.Response)
+}
+
+// Lease says which session holds an endpoint across the cluster.
+type Lease struct {
+	Endpoint string
+	Session  string
+	Node     string
+	Epoch    int64 // grows with every claim of the endpoint
+	// Reply is the session's reply mode: a sender on any node is answered
+	// as the CLI asked.
+	Reply   wire.ReplyOptions
+	Expires time.Time
 }
 
 // ListQuery filters ListEvents.
@@ -119,9 +180,16 @@ type ListQuery struct {
 }
 
 // Pending is a pending event and its position in the delivery order.
+//
+// Within an endpoint, Seq order is commit order: a reader that has seen
+// Seq n of an endpoint will never later see a lower Seq of it appear. So a
+// cursor (Store.Pending's after) skips nothing, whichever node committed.
 type Pending struct {
 	Seq   int64
 	Event *capture.Request
+	// Endpoint, in a notice without an Event (Notifier), is the endpoint
+	// that has new events; "" means any.
+	Endpoint string
 }
 
 // Endpoint is a registered endpoint name.
