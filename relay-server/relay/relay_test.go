@@ -19,12 +19,19 @@ import (
 
 	"github.com/hookctl/hookctl/relay-server/relay"
 	"github.com/hookctl/hookctl/relay-server/store"
+	"github.com/hookctl/hookctl/relay-server/store/pgtest"
 	"github.com/hookctl/hookctl/relay-server/store/sqlite"
 	"github.com/hookctl/hookctl/tunnel/capture"
 	"github.com/hookctl/hookctl/tunnel/wire"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+// TestMain checks for leaked goroutines after the tests and stops the
+// private PostgreSQL the multi-node tests start.
+func TestMain(m *testing.M) { goleak.VerifyTestMain(pgRun{m}) }
+
+type pgRun struct{ m *testing.M }
+
+func (p pgRun) Run() int { return pgtest.Main(p.m) }
 
 // testRelay is a relay served on a loopback port with a SQLite store.
 type testRelay struct {
