@@ -1,0 +1,273 @@
+package pgtest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// cluster is a PostgreSQL server this process started, in a directory of its
+// own: data/ (the cluster), the server's socket and postgres.log.
+type cluster struct {
+	dir  string
+	port int
+	cmd  *exec.Cmd
+	done chan struct{} // closed once postgres has exited; then err is set
+	err  error
+}
+
+// owner is the account the server binaries run as when the tests run as
+// root, which initdb and postgres refuse.
+type owner struct{ uid, gid int }
+
+// startCluster makes a cluster in a new temporary directory and starts it.
+func startCluster(ctx context.Context) (*cluster, error) {
+	initdb, postgres, err := findBinaries()
+	if err != nil {
+		return nil, err
+	}
+	var own *owner
+	base := os.TempDir()
+	if os.Geteuid() == 0 {
+		if own, err = postgresOwner(); err != nil {
+			return nil, err
+		}
+		// The server must reach its directory; $TMPDIR may be private to root.
+		base = "/tmp"
+	}
+	dir, err := os.MkdirTemp(base, "hookctl-pgtest-")
+	if err != nil {
+		return nil, err
+	}
+	c, err := startIn(ctx, dir, own, initdb, postgres)
+	if err != nil {
+		os.RemoveAll(dir)
+		return nil, err
+	}
+	return c, nil
+}
+
+func startIn(ctx context.Context, dir string, own *owner, initdb, postgres string) (*cluster, error) {
+	if own != nil {
+		if err := os.Chown(dir, own.uid, own.gid); err != nil {
+			return nil, err
+		}
+	}
+	data := filepath.Join(dir, "data")
+	cmd := exec.CommandContext(ctx, initdb, "-D", data, "-A", "trust", "-U", "postgres",
+		"-E", "UTF8", "--locale=C", "--no-sync")
+	cmd.Dir = dir // the test's working directory may be closed to the postgres user
+	cmd.SysProcAttr = procAttr(own)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return nil, fmt.Errorf("initdb: %w\n%s", err, out)
+	}
+
+	// The free port is only free until postgres binds it; another process
+	// may take it first, so try a few.
+	var err error
+	for range 3 {
+		var c *cluster
+		if c, err = launch(ctx, dir, own, postgres); err == nil {
+			return c, nil
+		}
+		if !errors.Is(err, errExited) {
+			break
+		}
+	}
+	return nil, err
+}
+
+var errExited = errors.New("postgres exited")
+
+// launch starts postgres on a free port and waits until it accepts
+// connections.
+func launch(ctx context.Context, dir string, own *owner, postgres string) (*cluster, error) {
+	port, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	logPath := filepath.Join(dir, "postgres.log")
+	log, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	defer log.Close() // postgres has its own copy
+
+	c := &cluster{dir: dir, port: port, done: make(chan struct{})}
+	c.cmd = exec.Command(postgres, "-D", filepath.Join(dir, "data"), "-k", dir, "-p", strconv.Itoa(port),
+		"-c", "listen_addresses=127.0.0.1", "-c", "fsync=on", "-c", "max_connections=300")
+	c.cmd.Dir = dir
+	c.cmd.Stdout, c.cmd.Stderr = log, log
+	c.cmd.SysProcAttr = procAttr(own)
+	if err := c.cmd.Start(); err != nil {
+		return nil, err
+	}
+	go func() {
+		c.err = c.cmd.Wait()
+		close(c.done)
+	}()
+
+	if err := c.waitReady(ctx); err != nil {
+		c.kill()
+		return nil, fmt.Errorf("%w\n%s", err, logTail(logPath))
+	}
+	return c, nil
+}
+
+// waitReady polls until the server accepts a connection, exits, or ctx ends.
+func (c *cluster) waitReady(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		attempt, cancelAttempt := context.WithTimeout(ctx, 2*time.Second)
+		conn, err := pgx.Connect(attempt, c.adminURL().String())
+		if err == nil {
+			err = conn.Close(attempt)
+		}
+		cancelAttempt()
+		if err == nil {
+			return nil
+		}
+		select {
+		case <-c.done:
+			return fmt.Errorf("%w before accepting connections: %v", errExited, c.err)
+		case <-ctx.Done():
+			return fmt.Errorf("postgres did not accept connections: %w (last try: %v)", ctx.Err(), err)
+		case <-tick.C:
+		}
+	}
+}
+
+func (c *cluster) adminURL() *url.URL {
+	return &url.URL{
+		Scheme:   "postgres",
+		User:     url.User("postgres"),
+		Host:     net.JoinHostPort("127.0.0.1", strconv.Itoa(c.port)),
+		Path:     "/postgres",
+		RawQuery: "sslmode=disable",
+	}
+}
+
+// stop shuts the server down (fast shutdown: clients are disconnected),
+// kills it if that takes too long, and removes its directory.
+func (c *cluster) stop() error {
+	select {
+	case <-c.done:
+		os.RemoveAll(c.dir)
+		return fmt.Errorf("postgres exited during the tests: %v", c.err)
+	default:
+	}
+	var err error
+	if c.cmd.Process.Signal(os.Interrupt) != nil {
+		c.kill()
+	}
+	select {
+	case <-c.done:
+	case <-time.After(30 * time.Second):
+		err = errors.New("postgres did not shut down within 30s; killed it")
+		c.kill()
+	}
+	return errors.Join(err, os.RemoveAll(c.dir))
+}
+
+// kill ends the server at once and waits for it.
+func (c *cluster) kill() {
+	c.cmd.Process.Kill()
+	<-c.done
+}
+
+// findBinaries finds initdb on PATH, else in the newest
+// /usr/lib/postgresql/<version>/bin, and the postgres next to it: initdb
+// only works with the server of its own version.
+func findBinaries() (initdb, postgres string, err error) {
+	initdb, err = exec.LookPath("initdb")
+	if err != nil {
+		dirs, _ := filepath.Glob("/usr/lib/postgresql/*/bin")
+		slices.SortFunc(dirs, func(a, b string) int {
+			return compareVersions(filepath.Base(filepath.Dir(b)), filepath.Base(filepath.Dir(a)))
+		})
+		for _, d := range dirs {
+			if initdb, err = exec.LookPath(filepath.Join(d, "initdb")); err == nil {
+				break
+			}
+		}
+	}
+	if err != nil {
+		return "", "", errNoPostgres
+	}
+	if resolved, err := filepath.EvalSymlinks(initdb); err == nil {
+		initdb = resolved
+	}
+	postgres, err = exec.LookPath(filepath.Join(filepath.Dir(initdb), "postgres"))
+	if err != nil {
+		return "", "", errNoPostgres
+	}
+	return initdb, postgres, nil
+}
+
+// compareVersions compares dotted versions numerically ("9.6" < "15").
+func compareVersions(a, b string) int {
+	as, bs := strings.Split(a, "."), strings.Split(b, ".")
+	for i := 0; i < len(as) || i < len(bs); i++ {
+		var x, y int
+		if i < len(as) {
+			x, _ = strconv.Atoi(as[i])
+		}
+		if i < len(bs) {
+			y, _ = strconv.Atoi(bs[i])
+		}
+		if x != y {
+			return x - y
+		}
+	}
+	return 0
+}
+
+// postgresOwner looks up the postgres account the distribution packages create.
+func postgresOwner() (*owner, error) {
+	u, err := user.Lookup("postgres")
+	if err != nil {
+		return nil, fmt.Errorf("tests run as root, which initdb refuses, and there is no postgres user to run it as: %w", err)
+	}
+	uid, err := strconv.Atoi(u.Uid)
+	if err != nil {
+		return nil, fmt.Errorf("postgres user: uid %q: %w", u.Uid, err)
+	}
+	gid, err := strconv.Atoi(u.Gid)
+	if err != nil {
+		return nil, fmt.Errorf("postgres user: gid %q: %w", u.Gid, err)
+	}
+	return &owner{uid: uid, gid: gid}, nil
+}
+
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// logTail is the end of the server log, for error messages.
+func logTail(path string) string {
+	b, _ := os.ReadFile(path)
+	if len(b) > 4000 {
+		b = b[len(b)-4000:]
+	}
+	return strings.TrimSpace(string(b))
+}

@@ -1,0 +1,9 @@
+//go:build !linux
+
+package pgtest
+
+import "syscall"
+
+// procAttr: running the server as another user is done on Linux only, where
+// CI runs as root; elsewhere a root test run fails in initdb, which says why.
+func procAttr(own *owner) *syscall.SysProcAttr { return nil }
