@@ -7,17 +7,20 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
 	"text/tabwriter"
 	"time"
 
+	"github.com/gofrs/flock"
 	"github.com/mattn/go-isatty"
 	"github.com/spf13/cobra"
 
 	"github.com/hookctl/hookctl/relay-server/relay"
 	"github.com/hookctl/hookctl/relay-server/store"
+	"github.com/hookctl/hookctl/relay-server/store/postgres"
 	"github.com/hookctl/hookctl/relay-server/store/sqlite"
 )
 
@@ -47,23 +50,110 @@ func (e *hintError) Unwrap() error { return e.err }
 
 func withHint(err error, hint string) error { return &hintError{err: err, hint: hint} }
 
-const dataHint = "point --data at the directory the relay runs with (relay-server --data DIR)"
+const dataHint = "point --data at the directory the relay runs with (relay-server --data DIR), or --database at its PostgreSQL database"
 
-// openExisting opens the relay database in data, refusing to create one: an
-// admin command run with the wrong --data must not report an empty relay.
-// The relay may be running on it: SQLite in WAL mode lets both processes
-// use the file, each waiting for the other's write lock (busy_timeout).
-func openExisting(data string) (*sqlite.Store, error) {
-	path := filepath.Join(data, "relay.db")
+// databaseEnv names the PostgreSQL database when --database is not given.
+const databaseEnv = "HOOKCTL_DATABASE_URL"
+
+// location is where a relay keeps its state: a PostgreSQL database
+// (--database, or $HOOKCTL_DATABASE_URL) shared by every node, else the
+// SQLite file in the data directory.
+type location struct {
+	data     string
+	database string
+}
+
+// url is the PostgreSQL database URL, "" for SQLite.
+func (l location) url() string {
+	if l.database != "" {
+		return l.database
+	}
+	return os.Getenv(databaseEnv)
+}
+
+// String says where the state is, for the start-up line; a database
+// URL's password is left out.
+func (l location) String() string {
+	u := l.url()
+	if u == "" {
+		return "data in " + l.data
+	}
+	if pu, err := url.Parse(u); err == nil {
+		return "PostgreSQL " + pu.Redacted()
+	}
+	return "PostgreSQL"
+}
+
+// lockFile is the lock a serving relay holds in its data directory.
+const lockFile = "relay.lock"
+
+// lock keeps a second relay-server off l's data directory while this one
+// serves it: two processes on one SQLite file would each accept webhooks
+// that only the other's CLI could receive, and the other would not hear of
+// them. The lock is the kernel's (flock), so a killed relay leaves nothing
+// to clean up. PostgreSQL needs no lock: its nodes coordinate in the
+// database. Admin commands do not lock; they share the file with a running
+// relay.
+func (l location) lock() (unlock func(), err error) {
+	if l.url() != "" {
+		return func() {}, nil
+	}
+	if err := os.MkdirAll(l.data, 0o700); err != nil {
+		return nil, fmt.Errorf("data directory: %w", err)
+	}
+	fl := flock.New(filepath.Join(l.data, lockFile))
+	ok, err := fl.TryLock()
+	if err != nil {
+		return nil, fmt.Errorf("lock the data directory: %w", err)
+	}
+	if !ok {
+		return nil, withHint(fmt.Errorf("another relay-server is serving %s", l.data),
+			"stop it, give this one its own --data, or run several nodes on one PostgreSQL database with --database")
+	}
+	return func() { fl.Unlock() }, nil
+}
+
+// open opens the store at l, creating the SQLite database when missing.
+func (l location) open(ctx context.Context) (store.Store, error) {
+	if u := l.url(); u != "" {
+		return openPostgres(ctx, u)
+	}
+	if err := os.MkdirAll(l.data, 0o700); err != nil {
+		return nil, fmt.Errorf("data directory: %w", err)
+	}
+	return sqlite.Open(filepath.Join(l.data, "relay.db"))
+}
+
+func openPostgres(ctx context.Context, url string) (store.Store, error) {
+	if !strings.HasPrefix(url, "postgres://") && !strings.HasPrefix(url, "postgresql://") {
+		return nil, &usageError{fmt.Errorf("--database: want a postgres:// URL")}
+	}
+	st, err := postgres.Open(ctx, url, postgres.Options{})
+	if err != nil {
+		return nil, withHint(err, "check the --database URL (or $"+databaseEnv+") and that PostgreSQL accepts connections from this host")
+	}
+	return st, nil
+}
+
+// openExisting opens the relay's store, refusing to create a SQLite
+// database: an admin command run with the wrong --data must not report an
+// empty relay. The relay may be running on it: SQLite in WAL mode lets both
+// processes use the file, each waiting for the other's write lock
+// (busy_timeout); PostgreSQL is shared anyway.
+func openExisting(ctx context.Context, l location) (store.Store, error) {
+	if u := l.url(); u != "" {
+		return openPostgres(ctx, u)
+	}
+	path := filepath.Join(l.data, "relay.db")
 	if _, err := os.Stat(path); err != nil {
-		return nil, withHint(fmt.Errorf("no relay database in %s: %w", data, err), dataHint)
+		return nil, withHint(fmt.Errorf("no relay database in %s: %w", l.data, err), dataHint)
 	}
 	return sqlite.Open(path)
 }
 
-// withStore runs fn on the relay database in data and closes it.
-func withStore(data string, fn func(st *sqlite.Store) error) error {
-	st, err := openExisting(data)
+// withStore runs fn on the relay's store and closes it.
+func withStore(ctx context.Context, l location, fn func(st store.Store) error) error {
+	st, err := openExisting(ctx, l)
 	if err != nil {
 		return err
 	}
@@ -112,8 +202,10 @@ func table(w io.Writer, header []string, rows [][]string) error {
 	return tw.Flush()
 }
 
-func dataFlag(cmd *cobra.Command, data *string) {
-	cmd.Flags().StringVar(data, "data", "relay-data", "state directory of the relay")
+// dataFlag adds --data and --database, where the relay keeps its state.
+func dataFlag(cmd *cobra.Command, l *location) {
+	cmd.Flags().StringVar(&l.data, "data", "relay-data", "state directory of the relay (SQLite)")
+	cmd.Flags().StringVar(&l.database, "database", "", "PostgreSQL database of the relay's nodes, postgres://... (default $"+databaseEnv+")")
 }
 
 // tokenJSON is one token in `token list --json`; the keys are stable.
@@ -126,7 +218,7 @@ type tokenJSON struct {
 
 func newCmdTokenList(ios *streams) *cobra.Command {
 	var (
-		data    string
+		data    location
 		asJSON  bool
 		command = &cobra.Command{
 			Use:   "list",
@@ -142,9 +234,9 @@ func newCmdTokenList(ios *streams) *cobra.Command {
 	return command
 }
 
-func tokenListRun(ctx context.Context, ios *streams, data string, asJSON bool) error {
+func tokenListRun(ctx context.Context, ios *streams, data location, asJSON bool) error {
 	var toks []store.TokenInfo
-	if err := withStore(data, func(st *sqlite.Store) (err error) {
+	if err := withStore(ctx, data, func(st store.Store) (err error) {
 		toks, err = st.ListTokens(ctx)
 		return err
 	}); err != nil {
@@ -165,7 +257,7 @@ func tokenListRun(ctx context.Context, ios *streams, data string, asJSON bool) e
 }
 
 func newCmdTokenRevoke(ios *streams) *cobra.Command {
-	var data string
+	var data location
 	command := &cobra.Command{
 		Use:   "revoke ID|NAME",
 		Short: "Revoke a token: it can no longer listen or use the API",
@@ -189,9 +281,9 @@ relay-server events purge --pending.`,
 	return command
 }
 
-func tokenRevokeRun(ctx context.Context, ios *streams, data, ref string) error {
+func tokenRevokeRun(ctx context.Context, ios *streams, data location, ref string) error {
 	var tok store.TokenInfo
-	err := withStore(data, func(st *sqlite.Store) (err error) {
+	err := withStore(ctx, data, func(st store.Store) (err error) {
 		tok, err = relay.RevokeToken(ctx, st, ref)
 		return err
 	})
@@ -233,7 +325,7 @@ func newCmdEndpoints(ios *streams) *cobra.Command {
 		Args:  cobra.NoArgs,
 	}
 	var (
-		data   string
+		data   location
 		asJSON bool
 	)
 	list := &cobra.Command{
@@ -250,9 +342,9 @@ func newCmdEndpoints(ios *streams) *cobra.Command {
 	return cmd
 }
 
-func endpointsListRun(ctx context.Context, ios *streams, data string, asJSON bool) error {
+func endpointsListRun(ctx context.Context, ios *streams, data location, asJSON bool) error {
 	var eps []store.EndpointInfo
-	if err := withStore(data, func(st *sqlite.Store) (err error) {
+	if err := withStore(ctx, data, func(st store.Store) (err error) {
 		eps, err = st.ListEndpoints(ctx)
 		return err
 	}); err != nil {
@@ -285,7 +377,7 @@ func endpointsListRun(ctx context.Context, ios *streams, data string, asJSON boo
 }
 
 type purgeOptions struct {
-	data     string
+	data     location
 	endpoint string
 	pending  bool
 	before   string
@@ -349,7 +441,7 @@ func eventsPurgeRun(ctx context.Context, ios *streams, opts *purgeOptions) error
 	if err != nil {
 		return &usageError{err}
 	}
-	return withStore(opts.data, func(st *sqlite.Store) error {
+	return withStore(ctx, opts.data, func(st store.Store) error {
 		if _, err := st.GetEndpoint(ctx, opts.endpoint); errors.Is(err, store.ErrNotFound) {
 			return withHint(fmt.Errorf("no endpoint %q", opts.endpoint), "relay-server endpoints list shows the endpoints")
 		} else if err != nil {

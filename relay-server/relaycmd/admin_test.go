@@ -10,6 +10,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -17,6 +18,8 @@ import (
 
 	"github.com/hookctl/hookctl/relay-server/relaycmd"
 	"github.com/hookctl/hookctl/relay-server/store"
+	"github.com/hookctl/hookctl/relay-server/store/pgtest"
+	"github.com/hookctl/hookctl/relay-server/store/postgres"
 	"github.com/hookctl/hookctl/relay-server/store/sqlite"
 	"github.com/hookctl/hookctl/relay-server/store/storetest"
 	"github.com/hookctl/hookctl/tunnel/wire"
@@ -51,6 +54,54 @@ func openData(t *testing.T, data string) *sqlite.Store {
 	return st
 }
 
+// backend is where the admin commands find a relay's state: a data
+// directory (SQLite) or a PostgreSQL database.
+type backend struct {
+	name  string
+	flags []string // --data DIR or --database URL
+	open  func(t *testing.T) store.Store
+}
+
+// args is a command line of words followed by the backend's flags.
+func (b backend) args(words ...string) []string {
+	return append(slices.Clip(words), b.flags...)
+}
+
+// eachBackend runs fn on a new, empty SQLite data directory and on a new,
+// empty PostgreSQL database.
+func eachBackend(t *testing.T, fn func(t *testing.T, b backend)) {
+	t.Run("sqlite", func(t *testing.T) {
+		data := t.TempDir()
+		fn(t, backend{name: "sqlite", flags: []string{"--data", data}, open: func(t *testing.T) store.Store {
+			return &closeOnce{Store: openData(t, data)}
+		}})
+	})
+	t.Run("postgres", func(t *testing.T) {
+		url := pgtest.URL(t)
+		fn(t, backend{name: "postgres", flags: []string{"--database", url}, open: func(t *testing.T) store.Store {
+			st, err := postgres.Open(context.Background(), url, postgres.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			c := &closeOnce{Store: st}
+			t.Cleanup(func() { c.Close() })
+			return c
+		}})
+	})
+}
+
+// closeOnce lets a test close a store early that a cleanup closes again.
+type closeOnce struct {
+	store.Store
+	once sync.Once
+	err  error
+}
+
+func (c *closeOnce) Close() error {
+	c.once.Do(func() { c.err = c.Store.Close() })
+	return c.err
+}
+
 // jsonKeys decodes a JSON array of objects and returns each one's sorted keys.
 func jsonKeys(t *testing.T, out string) ([]map[string]any, string) {
 	t.Helper()
@@ -68,21 +119,24 @@ func jsonKeys(t *testing.T, out string) ([]map[string]any, string) {
 	return objs, strings.Join(keys, ",")
 }
 
-func TestTokenListAndRevoke(t *testing.T) {
-	data := t.TempDir()
-	if code, _, stderr := run(t, "token", "list", "--data", data); code != 1 ||
-		!strings.Contains(stderr, "Error: no relay database in ") || !strings.Contains(stderr, "\nHint: point --data at") {
-		t.Errorf("list without a database: exit %d, %s", code, stderr)
+func TestTokenListAndRevoke(t *testing.T) { eachBackend(t, testTokenListAndRevoke) }
+
+func testTokenListAndRevoke(t *testing.T, b backend) {
+	if b.name == "sqlite" {
+		if code, _, stderr := run(t, b.args("token", "list")...); code != 1 ||
+			!strings.Contains(stderr, "Error: no relay database in ") || !strings.Contains(stderr, "\nHint: point --data at") {
+			t.Errorf("list without a database: exit %d, %s", code, stderr)
+		}
 	}
-	openData(t, data).Close()
-	if out := mustRun(t, "token", "list", "--data", data, "--json"); strings.TrimSpace(out) != "[]" {
+	b.open(t).Close()
+	if out := mustRun(t, b.args("token", "list", "--json")...); strings.TrimSpace(out) != "[]" {
 		t.Errorf("no tokens as JSON = %q, want []", out)
 	}
-	alice := strings.TrimSpace(mustRun(t, "token", "create", "--data", data, "--name", "alice"))
-	mustRun(t, "token", "create", "--data", data, "--name", "bob")
-	mustRun(t, "token", "create", "--data", data, "--name", "bob")
+	alice := strings.TrimSpace(mustRun(t, b.args("token", "create", "--name", "alice")...))
+	mustRun(t, b.args("token", "create", "--name", "bob")...)
+	mustRun(t, b.args("token", "create", "--name", "bob")...)
 
-	out := mustRun(t, "token", "list", "--data", data, "--json")
+	out := mustRun(t, b.args("token", "list", "--json")...)
 	objs, keys := jsonKeys(t, out)
 	if keys != "created_at,endpoints,id,name" || len(objs) != 3 || objs[0]["name"] != "alice" {
 		t.Fatalf("token list --json: keys %s\n%s", keys, out)
@@ -91,39 +145,39 @@ func TestTokenListAndRevoke(t *testing.T) {
 	if strings.Contains(out, alice) || strings.Contains(out, "hkt_") {
 		t.Errorf("token list shows a secret:\n%s", out)
 	}
-	st := openData(t, data)
+	st := b.open(t)
 	ctx := context.Background()
 	for _, name := range []string{"alpha", "beta"} {
 		if err := st.CreateEndpoint(ctx, store.Endpoint{Name: name, Owner: aliceID, CreatedAt: time.Now()}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	out = mustRun(t, "token", "list", "--data", data)
+	out = mustRun(t, b.args("token", "list")...)
 	lines := strings.Split(strings.TrimSpace(out), "\n")
 	if len(lines) != 4 || !regexp.MustCompile(`^ID +NAME +CREATED +ENDPOINTS$`).MatchString(lines[0]) ||
 		!regexp.MustCompile(`^`+aliceID+` +alice +\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ +2$`).MatchString(lines[1]) {
 		t.Errorf("token list:\n%s", out)
 	}
 
-	code, _, stderr := run(t, "token", "revoke", "--data", data, "bob")
+	code, _, stderr := run(t, b.args("token", "revoke", "bob")...)
 	if code != 1 || !strings.Contains(stderr, `Error: 2 tokens are named "bob"`) || !strings.Contains(stderr, "Hint: revoke one by id: relay-server token revoke tok_") {
 		t.Errorf("revoking an ambiguous name: exit %d\n%s", code, stderr)
 	}
-	if out := mustRun(t, "token", "revoke", "--data", data, "alice"); out != "revoked token "+aliceID+" (alice)\n" {
+	if out := mustRun(t, b.args("token", "revoke", "alice")...); out != "revoked token "+aliceID+" (alice)\n" {
 		t.Errorf("revoke output %q", out)
 	}
 	h := sha256Sum(alice)
 	if _, err := st.TokenByHash(ctx, h); err == nil {
 		t.Error("revoked token still authenticates")
 	}
-	code, _, stderr = run(t, "token", "revoke", "--data", data, aliceID)
+	code, _, stderr = run(t, b.args("token", "revoke", aliceID)...)
 	if code != 1 || !strings.Contains(stderr, "Error: no token with id or name") || !strings.Contains(stderr, "Hint: relay-server token list") {
 		t.Errorf("revoking twice: exit %d\n%s", code, stderr)
 	}
-	if code, _, _ := run(t, "token", "revoke", "--data", data); code != relaycmd.ExitUsage {
+	if code, _, _ := run(t, b.args("token", "revoke")...); code != relaycmd.ExitUsage {
 		t.Errorf("revoke without an argument: exit %d", code)
 	}
-	objs, _ = jsonKeys(t, mustRun(t, "token", "list", "--data", data, "--json"))
+	objs, _ = jsonKeys(t, mustRun(t, b.args("token", "list", "--json")...))
 	if len(objs) != 2 || objs[0]["name"] != "bob" {
 		t.Errorf("tokens after revoking alice: %v", objs)
 	}
@@ -131,9 +185,8 @@ func TestTokenListAndRevoke(t *testing.T) {
 
 // fillEndpoints stores: alpha (alice: one delivered event, two pending),
 // beta (bob, revoked: one pending), quiet (open mode: no events).
-func fillEndpoints(t *testing.T, data string, at time.Time) {
+func fillEndpoints(t *testing.T, st store.Store, at time.Time) {
 	t.Helper()
-	st := openData(t, data)
 	ctx := context.Background()
 	for _, tok := range []store.Token{{ID: "tok_a", Name: "alice"}, {ID: "tok_b", Name: "bob"}} {
 		h := sha256Sum(tok.ID)
@@ -172,16 +225,17 @@ type storetestEvent struct {
 	at           time.Time
 }
 
-func TestEndpointsList(t *testing.T) {
-	data := t.TempDir()
-	openData(t, data).Close()
-	if out := mustRun(t, "endpoints", "list", "--data", data, "--json"); strings.TrimSpace(out) != "[]" {
+func TestEndpointsList(t *testing.T) { eachBackend(t, testEndpointsList) }
+
+func testEndpointsList(t *testing.T, b backend) {
+	b.open(t).Close()
+	if out := mustRun(t, b.args("endpoints", "list", "--json")...); strings.TrimSpace(out) != "[]" {
 		t.Errorf("no endpoints as JSON = %q, want []", out)
 	}
 	at := time.Date(2026, 3, 4, 5, 6, 7, 0, time.UTC)
-	fillEndpoints(t, data, at)
+	fillEndpoints(t, b.open(t), at)
 
-	out := mustRun(t, "endpoints", "list", "--data", data)
+	out := mustRun(t, b.args("endpoints", "list")...)
 	want := `NAME   OWNER            PENDING  EVENTS  LAST EVENT
 alpha  alice            2        3       2026-03-04T05:05:07Z
 beta   (revoked tok_b)  1        1       2026-03-04T02:06:07Z
@@ -190,7 +244,7 @@ quiet  -                0        0       -
 	if out != want {
 		t.Errorf("endpoints list =\n%s\nwant\n%s", out, want)
 	}
-	out = mustRun(t, "endpoints", "list", "--data", data, "--json")
+	out = mustRun(t, b.args("endpoints", "list", "--json")...)
 	objs, keys := jsonKeys(t, out)
 	if keys != "created_at,events,last_event_at,name,owner,owner_id,owner_revoked,pending" || len(objs) != 3 {
 		t.Fatalf("endpoints list --json: keys %s\n%s", keys, out)
@@ -201,12 +255,13 @@ quiet  -                0        0       -
 	}
 }
 
-func TestEventsPurge(t *testing.T) {
-	data := t.TempDir()
-	fillEndpoints(t, data, time.Now().Add(-time.Hour))
+func TestEventsPurge(t *testing.T) { eachBackend(t, testEventsPurge) }
+
+func testEventsPurge(t *testing.T, b backend) {
+	fillEndpoints(t, b.open(t), time.Now().Add(-time.Hour))
 	remaining := func() string {
 		t.Helper()
-		st := openData(t, data)
+		st := b.open(t)
 		defer st.Close()
 		recs, err := st.ListEvents(context.Background(), store.ListQuery{Limit: 100})
 		if err != nil {
@@ -227,7 +282,7 @@ func TestEventsPurge(t *testing.T) {
 		{[]string{"--before", "soon"}, 2, "Error: --before \"soon\""},
 		{[]string{"--endpoint", "nope"}, 1, "Error: no endpoint \"nope\"\nHint: relay-server endpoints list"},
 	} {
-		args := append([]string{"events", "purge", "--data", data}, tc.args...)
+		args := b.args(append([]string{"events", "purge"}, tc.args...)...)
 		if !slices.Contains(tc.args, "--endpoint") {
 			args = append(args, "--endpoint", "alpha")
 		}
@@ -236,7 +291,7 @@ func TestEventsPurge(t *testing.T) {
 			t.Errorf("%v: exit %d, stdout %q, stderr %q", tc.args, code, stdout, stderr)
 		}
 	}
-	if code, _, _ := run(t, "events", "purge", "--data", data); code != relaycmd.ExitUsage {
+	if code, _, _ := run(t, b.args("events", "purge")...); code != relaycmd.ExitUsage {
 		t.Errorf("purge without --endpoint: exit %d", code)
 	}
 	if got := remaining(); got != "evt_4 evt_3 evt_2 evt_1" {
@@ -244,17 +299,17 @@ func TestEventsPurge(t *testing.T) {
 	}
 	// Pending events received before a time: only evt_2 (evt_1 is
 	// delivered and old too, evt_3 is recent).
-	if out := mustRun(t, "events", "purge", "--data", data, "--endpoint", "alpha", "--before", "2h", "--pending", "--yes"); out != "deleted 2 events of endpoint alpha\n" {
+	if out := mustRun(t, b.args("events", "purge", "--endpoint", "alpha", "--before", "2h", "--pending", "--yes")...); out != "deleted 2 events of endpoint alpha\n" {
 		t.Errorf("purge --before 2h --pending: %q", out)
 	}
 	if got := remaining(); got != "evt_4 evt_3" {
 		t.Errorf("after purge --before 2h --pending: left %s", got)
 	}
 	// By default only delivered events go: none left on alpha.
-	if out := mustRun(t, "events", "purge", "--data", data, "--endpoint", "alpha"); out != "deleted 0 delivered events of endpoint alpha\n" {
+	if out := mustRun(t, b.args("events", "purge", "--endpoint", "alpha")...); out != "deleted 0 delivered events of endpoint alpha\n" {
 		t.Errorf("purge delivered: %q", out)
 	}
-	if out := mustRun(t, "events", "purge", "--data", data, "--endpoint", "beta", "--pending", "--yes", "--before", time.Now().UTC().Format(time.RFC3339)); out != "deleted 1 events of endpoint beta\n" {
+	if out := mustRun(t, b.args("events", "purge", "--endpoint", "beta", "--pending", "--yes", "--before", time.Now().UTC().Format(time.RFC3339))...); out != "deleted 1 events of endpoint beta\n" {
 		t.Errorf("purge beta: %q", out)
 	}
 	if got := remaining(); got != "evt_3" {

@@ -37,7 +37,7 @@ func TestPurgeAsks(t *testing.T) {
 	purge := func(answer string) (string, string, error) {
 		var out, errOut bytes.Buffer
 		ios := &streams{in: strings.NewReader(answer), interactive: true, out: &out, errOut: &errOut, now: time.Now}
-		err := eventsPurgeRun(ctx, ios, &purgeOptions{data: data, endpoint: "alpha", pending: true})
+		err := eventsPurgeRun(ctx, ios, &purgeOptions{data: location{data: data}, endpoint: "alpha", pending: true})
 		return out.String(), errOut.String(), err
 	}
 	for _, answer := range []string{"", "n\n", "no\n", "maybe\n"} {

@@ -25,7 +25,6 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/hookctl/hookctl/relay-server/relay"
-	"github.com/hookctl/hookctl/relay-server/store/sqlite"
 )
 
 // Exit codes.
@@ -82,7 +81,7 @@ func (e *usageError) Unwrap() error { return e.err }
 // serveOptions are the flags of the server.
 type serveOptions struct {
 	addr         string
-	data         string
+	data         location
 	publicURL    string
 	maxBody      string
 	retention    string
@@ -114,8 +113,14 @@ func newCmdRoot(ios *streams) *cobra.Command {
 		Use:   "relay-server",
 		Short: "Run the hookctl webhook relay",
 		Long: `relay-server gives webhooks a stable URL ({public-url}/h/{endpoint}/...), stores each
-one durably (SQLite in --data) before answering, and streams it to the hookctl listen
-connected for that endpoint.
+one durably before answering, and streams it to the hookctl listen connected for
+that endpoint.
+
+State lives in SQLite in --data (the default: one node, nothing to set up), or with
+--database postgres://... (or $HOOKCTL_DATABASE_URL) in PostgreSQL, which several
+relay-server nodes behind one load balancer share: a webhook may reach any node and
+the CLI may be connected to any other. Schema migrations run at start, under a lock.
+One relay-server process at a time may serve a --data directory.
 
 With --acme-domain it listens on :443 with certificates from Let's Encrypt and on :80
 for the ACME HTTP-01 challenge (and redirects other :80 traffic to https); --addr is
@@ -125,7 +130,9 @@ then ignored. The certificate cache lives in --data.`,
   relay-server token create --data ./relay-data --name alice
   relay-server token revoke --data ./relay-data alice
   relay-server endpoints list --data ./relay-data
-  relay-server events purge --data ./relay-data --endpoint old-app --pending --yes`,
+  relay-server events purge --data ./relay-data --endpoint old-app --pending --yes
+  relay-server --addr :8787 --database postgres://hookctl@db/hookctl --public-url https://hooks.example.com
+  relay-server token create --database postgres://hookctl@db/hookctl --name alice`,
 		Version:       Version,
 		Args:          cobra.NoArgs,
 		SilenceErrors: true,
@@ -137,7 +144,8 @@ then ignored. The certificate cache lives in --data.`,
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &usageError{err} })
 	f := root.Flags()
 	f.StringVar(&opts.addr, "addr", "127.0.0.1:8787", "address to listen on")
-	f.StringVar(&opts.data, "data", "relay-data", "state directory (SQLite database, ACME cache)")
+	f.StringVar(&opts.data.data, "data", "relay-data", "state directory (SQLite database, ACME cache)")
+	f.StringVar(&opts.data.database, "database", "", "PostgreSQL database shared by every node, postgres://... (default $"+databaseEnv+"; without it, SQLite in --data)")
 	f.StringVar(&opts.publicURL, "public-url", "", "base of printed webhook URLs, e.g. https://hooks.example.com (default: from --addr)")
 	f.StringVar(&opts.maxBody, "max-body", "25MiB", "largest webhook body accepted: bytes or a size such as 25MiB, 10MB")
 	f.StringVar(&opts.retention, "retention", "7d", "how long delivered events are kept, e.g. 7d, 36h (undelivered ones are kept until delivered)")
@@ -179,7 +187,10 @@ func newCmdToken(ios *streams) *cobra.Command {
 		Short: "Manage API tokens",
 		Args:  cobra.NoArgs,
 	}
-	var data, name string
+	var (
+		data location
+		name string
+	)
 	create := &cobra.Command{
 		Use:   "create",
 		Short: "Create a token and print it on stdout (it is shown only once)",
@@ -191,21 +202,14 @@ func newCmdToken(ios *streams) *cobra.Command {
 			return tokenCreateRun(cmd.Context(), data, name, stdout)
 		},
 	}
-	create.Flags().StringVar(&data, "data", "relay-data", "state directory of the relay")
+	dataFlag(create, &data)
 	create.Flags().StringVar(&name, "name", "", "who the token is for")
 	cmd.AddCommand(create, newCmdTokenList(ios), newCmdTokenRevoke(ios))
 	return cmd
 }
 
-func openStore(data string) (*sqlite.Store, error) {
-	if err := os.MkdirAll(data, 0o700); err != nil {
-		return nil, fmt.Errorf("data directory: %w", err)
-	}
-	return sqlite.Open(filepath.Join(data, "relay.db"))
-}
-
-func tokenCreateRun(ctx context.Context, data, name string, stdout io.Writer) error {
-	st, err := openStore(data)
+func tokenCreateRun(ctx context.Context, data location, name string, stdout io.Writer) error {
+	st, err := data.open(ctx)
 	if err != nil {
 		return err
 	}
@@ -241,7 +245,12 @@ func serveRun(ctx context.Context, opts *serveOptions, stderr io.Writer) error {
 	}
 	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 
-	st, err := openStore(opts.data)
+	unlock, err := opts.data.lock()
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	st, err := opts.data.open(ctx)
 	if err != nil {
 		return err
 	}
@@ -294,7 +303,7 @@ func serveRun(ctx context.Context, opts *serveOptions, stderr io.Writer) error {
 	if base == "" {
 		base = scheme + "://" + ln.Addr().String()
 	}
-	fmt.Fprintf(stderr, "relay-server listening on %s://%s (%s; data in %s)\n", scheme, ln.Addr(), mode, opts.data)
+	fmt.Fprintf(stderr, "relay-server listening on %s://%s (%s; %s)\n", scheme, ln.Addr(), mode, opts.data)
 	fmt.Fprintf(stderr, "webhook URLs: %s/h/{endpoint}/...\n", base)
 	return r.Serve(ctx, ln)
 }
@@ -305,7 +314,7 @@ func serveACME(ctx context.Context, r *relay.Relay, opts *serveOptions, publicUR
 	m := &autocert.Manager{
 		Prompt:     autocert.AcceptTOS,
 		HostPolicy: autocert.HostWhitelist(opts.acmeDomain),
-		Cache:      autocert.DirCache(filepath.Join(opts.data, "autocert")),
+		Cache:      autocert.DirCache(filepath.Join(opts.data.data, "autocert")),
 	}
 	ln443, err := net.Listen("tcp", ":443")
 	if err != nil {
@@ -322,7 +331,7 @@ func serveACME(ctx context.Context, r *relay.Relay, opts *serveOptions, publicUR
 		IdleTimeout:       time.Minute,
 		MaxHeaderBytes:    1 << 16,
 	}
-	fmt.Fprintf(stderr, "relay-server listening on https://%s (:443, ACME challenge on :80; %s; data in %s)\n", opts.acmeDomain, mode, opts.data)
+	fmt.Fprintf(stderr, "relay-server listening on https://%s (:443, ACME challenge on :80; %s; %s)\n", opts.acmeDomain, mode, opts.data)
 	fmt.Fprintf(stderr, "webhook URLs: %s/h/{endpoint}/...\n", publicURL)
 	g, ctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return r.Serve(ctx, tls.NewListener(ln443, m.TLSConfig())) })

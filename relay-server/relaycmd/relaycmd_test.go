@@ -24,11 +24,18 @@ import (
 	"golang.org/x/net/websocket"
 
 	"github.com/hookctl/hookctl/relay-server/relaycmd"
+	"github.com/hookctl/hookctl/relay-server/store/pgtest"
 	"github.com/hookctl/hookctl/relay-server/store/sqlite"
 	"github.com/hookctl/hookctl/tunnel/wire"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) { goleak.VerifyTestMain(pgRun{m}) }
+
+// pgRun runs the tests through pgtest.Main, which stops the PostgreSQL
+// server the tests started, before goleak looks for leaks.
+type pgRun struct{ m *testing.M }
+
+func (p pgRun) Run() int { return pgtest.Main(p.m) }
 
 func TestParseSize(t *testing.T) {
 	for in, want := range map[string]int64{
@@ -335,4 +342,53 @@ func TestCrashDurability(t *testing.T) {
 	if err := p2.wait(); err != nil {
 		t.Errorf("after SIGTERM: %v", err)
 	}
+}
+
+// serveInProcess runs relay-server with args until the test ends and
+// returns its address.
+func serveInProcess(t *testing.T, args ...string) string {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	stderr := &lineWriter{lines: make(chan string, 100)}
+	done := make(chan int, 1)
+	go func() { done <- relaycmd.Run(ctx, args, io.Discard, stderr) }()
+	t.Cleanup(func() {
+		cancel()
+		if code := <-done; code != 0 {
+			t.Errorf("relay-server %v: exit %d after shutdown", args, code)
+		}
+	})
+	return waitURL(t, stderr.lines)
+}
+
+// A second relay-server on a data directory that one already serves is
+// refused at once, with a hint; admin commands still work beside it; and a
+// relay that was SIGKILLed leaves no lock behind.
+func TestDataDirectoryLock(t *testing.T) {
+	data := t.TempDir()
+	serveInProcess(t, "--addr", "127.0.0.1:0", "--data", data, "--open")
+
+	code, stdout, stderr := run(t, "--addr", "127.0.0.1:0", "--data", data, "--open")
+	if code != 1 || stdout != "" || !strings.HasPrefix(stderr, "Error: another relay-server is serving "+data+"\n") ||
+		!strings.Contains(stderr, "Hint: stop it, give this one its own --data, or run several nodes on one PostgreSQL database with --database") {
+		t.Errorf("second relay on one --data: exit %d\n%s", code, stderr)
+	}
+	mustRun(t, "token", "create", "--data", data, "--name", "alice")
+	if out := mustRun(t, "token", "list", "--data", data); !strings.Contains(out, "alice") {
+		t.Errorf("token list beside a running relay:\n%s", out)
+	}
+	// Another directory is another relay.
+	serveInProcess(t, "--addr", "127.0.0.1:0", "--data", t.TempDir(), "--open")
+
+	if testing.Short() {
+		return
+	}
+	killed := t.TempDir()
+	p := startProc(t, buildRelay(t), "--addr", "127.0.0.1:0", "--data", killed, "--open")
+	if code, _, stderr := run(t, "--addr", "127.0.0.1:0", "--data", killed, "--open"); code != 1 || !strings.Contains(stderr, "another relay-server is serving") {
+		t.Errorf("beside a relay process: exit %d\n%s", code, stderr)
+	}
+	p.cmd.Process.Kill()
+	p.wait()
+	serveInProcess(t, "--addr", "127.0.0.1:0", "--data", killed, "--open")
 }
