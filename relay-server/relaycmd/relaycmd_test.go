@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -101,6 +102,8 @@ func TestUsageErrors(t *testing.T) {
 		{"--retention", "forever"},
 		{"--tls-cert", "x.pem"},
 		{"--no-such-flag"},
+		{"--database", "mysql://db/hookctl"},
+		{"token", "list", "--database", "relay.db"},
 	} {
 		var stdout, stderr bytes.Buffer
 		if code := relaycmd.Run(context.Background(), append(args, "--data", t.TempDir()), &stdout, &stderr); code != relaycmd.ExitUsage {
@@ -109,6 +112,32 @@ func TestUsageErrors(t *testing.T) {
 		if !strings.HasPrefix(stderr.String(), "Error: ") {
 			t.Errorf("%v: stderr %q", args, stderr.String())
 		}
+	}
+}
+
+// A database that does not answer is an error with a hint, at once, for
+// the server and for admin commands; nothing falls back to SQLite.
+func TestDatabaseUnreachable(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	url := "postgres://hookctl:pw@" + l.Addr().String() + "/hookctl?connect_timeout=5"
+	l.Close() // nothing listens there now
+	data := t.TempDir()
+	for _, args := range [][]string{
+		{"--addr", "127.0.0.1:0", "--open", "--database", url},
+		{"token", "create", "--name", "alice", "--database", url},
+		{"endpoints", "list", "--database", url},
+	} {
+		code, stdout, stderr := run(t, append(args, "--data", data)...)
+		if code != 1 || stdout != "" || !strings.HasPrefix(stderr, "Error: ") ||
+			!strings.Contains(stderr, "Hint: check the --database URL") || strings.Contains(stderr, ":pw@") {
+			t.Errorf("%v: exit %d, stdout %q\n%s", args[:2], code, stdout, stderr)
+		}
+	}
+	if entries, _ := os.ReadDir(data); len(entries) > 1 {
+		t.Errorf("a PostgreSQL relay wrote SQLite files in --data: %v", entries)
 	}
 }
 
