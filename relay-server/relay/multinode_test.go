@@ -118,3 +118,28 @@ func TestNodesOfflineThenDelivered(t *testing.T) {
 		c.send(wire.Message{Type: wire.TypeAck, ID: ev.ID})
 	}
 }
+
+// TestNodesRevoke: a token created through one node works on every node,
+// and revoking it through one node ends its session on another.
+func TestNodesRevoke(t *testing.T) {
+	const check = 50 * time.Millisecond
+	nodes := startNodes(t, 2, relay.Config{RevokeCheck: check})
+	a, b := nodes[0], nodes[1]
+	ctx := context.Background()
+	alice, _ := a.CreateToken(ctx, "alice")
+	c := mustListen(t, b.URL, wire.Message{Token: alice, Endpoint: "alpha", Reply: ackMode})
+	c.barrier()
+	if s := apiGet(t, b, alice, wire.EventsPath, nil); s != 200 {
+		t.Fatalf("API call on the other node: %d", s)
+	}
+	if _, err := relay.RevokeToken(ctx, a.Store, "alice"); err != nil {
+		t.Fatal(err)
+	}
+	m := recvBy(t, c, time.Now().Add(20*check+5*time.Second))
+	if m.Type != wire.TypeError || m.Code != wire.CodeUnauthorized || !m.Permanent {
+		t.Fatalf("session on the other node got %+v, want permanent unauthorized", m)
+	}
+	if s := apiGet(t, b, alice, wire.EventsPath, nil); s != 401 {
+		t.Errorf("API call after revocation: %d, want 401", s)
+	}
+}
