@@ -1,0 +1,365 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/hookctl/hookctl/relay-server/store"
+	"github.com/hookctl/hookctl/tunnel/capture"
+	"github.com/hookctl/hookctl/tunnel/wire"
+)
+
+const insertEvent = `INSERT INTO events
+	(id, endpoint, received_at, method, path, query, force_query, headers, body, host, proto, remote_addr, replay_of, state, response, delivered_at, raw)
+	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+
+func eventArgs(ev *capture.Request, state string, resp *capture.Response, deliveredAt *time.Time) ([]any, error) {
+	headers := ev.Headers
+	if headers == nil {
+		headers = capture.Headers{}
+	}
+	hj, err := marshalJSON(headers)
+	if err != nil {
+		return nil, err
+	}
+	body := ev.Body
+	if body == nil {
+		body = []byte{}
+	}
+	var rj, da, raw any
+	if ev.Raw != nil {
+		b, err := marshalJSON(ev.Raw)
+		if err != nil {
+			return nil, err
+		}
+		raw = string(b)
+	}
+	if resp != nil {
+		b, err := marshalJSON(resp)
+		if err != nil {
+			return nil, err
+		}
+		rj = string(b)
+	}
+	if deliveredAt != nil {
+		da = nanos(*deliveredAt)
+	}
+	return []any{ev.ID, ev.Endpoint, nanos(ev.ReceivedAt), ev.Method, ev.Path, ev.Query, ev.ForceQuery, string(hj), body,
+		ev.Host, ev.Proto, ev.RemoteAddr, ev.ReplayOf, state, rj, da, raw}, nil
+}
+
+// NotifyCommitted implements store.Notifier.
+func (s *Store) NotifyCommitted(fn func(store.Pending)) {
+	if fn == nil {
+		s.notify.Store(nil)
+		return
+	}
+	s.notify.Store(&fn)
+}
+
+// InsertEvent implements store.Store.
+func (s *Store) InsertEvent(ctx context.Context, ev *capture.Request) error {
+	return s.insertEvent(ctx, ev, wire.StatePending, nil, nil)
+}
+
+// InsertDelivered implements store.Store.
+func (s *Store) InsertDelivered(ctx context.Context, ev *capture.Request, resp *capture.Response, at time.Time) error {
+	return s.insertEvent(ctx, ev, wire.StateDelivered, resp, &at)
+}
+
+// insertEvent writes one event row and returns once it is durable.
+func (s *Store) insertEvent(ctx context.Context, ev *capture.Request, state string, resp *capture.Response, deliveredAt *time.Time) error {
+	args, err := eventArgs(ev, state, resp, deliveredAt)
+	if err != nil {
+		return fmt.Errorf("insert event %s: %w", ev.ID, err)
+	}
+	var seq int64
+	o := op{seq: &seq, fn: func(x *txExec) error {
+		res, err := x.exec(insertEvent, args...)
+		if err == nil {
+			// The row is in; only its announcement needs the seq.
+			seq, _ = res.LastInsertId()
+		}
+		return err
+	}}
+	if notify := s.notify.Load(); notify != nil && state == wire.StatePending {
+		o.committed = func() {
+			if seq <= 0 {
+				// Unannounceable: say the store changed unseen, so
+				// sessions read it.
+				(*notify)(store.Pending{})
+				return
+			}
+			(*notify)(store.Pending{Seq: seq, Event: ev})
+		}
+	}
+	err = s.send(ctx, o, true)
+	if isUnique(err) {
+		return fmt.Errorf("insert event %s: %w", ev.ID, store.ErrExists)
+	}
+	if err != nil {
+		return fmt.Errorf("insert event %s: %w", ev.ID, err)
+	}
+	return nil
+}
+
+const eventCols = `seq, id, endpoint, received_at, method, path, query, force_query, headers, body, host, proto, remote_addr, replay_of, state, attempts, response, delivered_at, raw`
+
+type scanner interface{ Scan(...any) error }
+
+func scanEvent(row scanner) (int64, *wire.EventRecord, error) {
+	var (
+		seq, recv, attempts int64
+		headers, state      string
+		resp, raw           sql.NullString
+		delivered           sql.NullInt64
+		ev                  capture.Request
+	)
+	err := row.Scan(&seq, &ev.ID, &ev.Endpoint, &recv, &ev.Method, &ev.Path, &ev.Query, &ev.ForceQuery, &headers, &ev.Body,
+		&ev.Host, &ev.Proto, &ev.RemoteAddr, &ev.ReplayOf, &state, &attempts, &resp, &delivered, &raw)
+	if err != nil {
+		return 0, nil, err
+	}
+	ev.ReceivedAt = fromNanos(recv)
+	if err := json.Unmarshal([]byte(headers), &ev.Headers); err != nil {
+		return 0, nil, fmt.Errorf("event %s headers: %w", ev.ID, err)
+	}
+	if ev.Body == nil {
+		ev.Body = []byte{}
+	}
+	if raw.Valid {
+		if err := json.Unmarshal([]byte(raw.String), &ev.Raw); err != nil {
+			return 0, nil, fmt.Errorf("event %s raw: %w", ev.ID, err)
+		}
+		ev.RestoreRaw()
+	}
+	rec := &wire.EventRecord{Request: &ev, State: state, Attempts: int(attempts)}
+	if resp.Valid {
+		rec.Response = new(capture.Response)
+		if err := json.Unmarshal([]byte(resp.String), rec.Response); err != nil {
+			return 0, nil, fmt.Errorf("event %s response: %w", ev.ID, err)
+		}
+		rec.Response.RestoreRaw() // the response's Raw is inside its JSON
+	}
+	if delivered.Valid {
+		t := fromNanos(delivered.Int64)
+		rec.DeliveredAt = &t
+	}
+	return seq, rec, nil
+}
+
+// GetEvent implements store.Store.
+func (s *Store) GetEvent(ctx context.Context, id string) (*wire.EventRecord, error) {
+	_, rec, err := scanEvent(s.rdb.QueryRowContext(ctx, "SELECT "+eventCols+" FROM events WHERE id = ?", id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("event %s: %w", id, store.ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("get event %s: %w", id, err)
+	}
+	return rec, nil
+}
+
+// ListEvents implements store.Store.
+func (s *Store) ListEvents(ctx context.Context, q store.ListQuery) ([]wire.EventRecord, error) {
+	var (
+		where []string
+		args  []any
+	)
+	if q.Endpoint != "" {
+		where = append(where, "endpoint = ?")
+		args = append(args, q.Endpoint)
+	}
+	if q.Owner != "" {
+		where = append(where, "endpoint IN (SELECT name FROM endpoints WHERE owner = ?)")
+		args = append(args, q.Owner)
+	}
+	if q.Before != "" {
+		where = append(where, "seq < (SELECT seq FROM events WHERE id = ?)")
+		args = append(args, q.Before)
+	}
+	limit := q.Limit
+	if limit <= 0 {
+		limit = 50
+	}
+	query := "SELECT " + eventCols + " FROM events"
+	if len(where) > 0 {
+		query += " WHERE " + strings.Join(where, " AND ")
+	}
+	query += " ORDER BY seq DESC LIMIT ?"
+	args = append(args, limit)
+	rows, err := s.rdb.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, fmt.Errorf("list events: %w", err)
+	}
+	defer rows.Close()
+	out := []wire.EventRecord{}
+	for rows.Next() {
+		_, rec, err := scanEvent(rows)
+		if err != nil {
+			return nil, fmt.Errorf("list events: %w", err)
+		}
+		out = append(out, *rec)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list events: %w", err)
+	}
+	return out, nil
+}
+
+const pendingQuery = "SELECT " + eventCols +
+	" FROM events WHERE endpoint = ? AND state = 'pending' AND seq > ? ORDER BY seq LIMIT ?"
+
+// Pending implements store.Store.
+func (s *Store) Pending(ctx context.Context, endpoint string, after int64, limit int, maxBytes int64) ([]store.Pending, error) {
+	rows, err := s.pending.QueryContext(ctx, endpoint, after, limit)
+	if err != nil {
+		return nil, fmt.Errorf("pending events of %s: %w", endpoint, err)
+	}
+	defer rows.Close()
+	var (
+		out  []store.Pending
+		size int64
+	)
+	for rows.Next() {
+		seq, rec, err := scanEvent(rows)
+		if err != nil {
+			return nil, fmt.Errorf("pending events of %s: %w", endpoint, err)
+		}
+		out = append(out, store.Pending{Seq: seq, Event: rec.Request})
+		if size += int64(len(rec.Request.Body)); maxBytes > 0 && size >= maxBytes {
+			break
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("pending events of %s: %w", endpoint, err)
+	}
+	return out, nil
+}
+
+// CountPending implements store.Store.
+func (s *Store) CountPending(ctx context.Context, endpoint string) (int, error) {
+	var n int
+	err := s.rdb.QueryRowContext(ctx, "SELECT count(*) FROM events WHERE endpoint = ? AND state = 'pending'", endpoint).Scan(&n)
+	if err != nil {
+		return 0, fmt.Errorf("count pending events of %s: %w", endpoint, err)
+	}
+	return n, nil
+}
+
+// MarkSent implements store.Store. It is asynchronous.
+func (s *Store) MarkSent(ctx context.Context, endpoint string, ids []string) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	// "+endpoint" keeps the planner on the id index: without statistics
+	// it would otherwise scan the endpoint's events.
+	query := "UPDATE events SET attempts = attempts + 1 WHERE +endpoint = ? AND id IN (?" + strings.Repeat(", ?", len(ids)-1) + ")"
+	args := make([]any, 0, len(ids)+1)
+	args = append(args, endpoint)
+	for _, id := range ids {
+		args = append(args, id)
+	}
+	return s.write(ctx, false, func(x *txExec) error {
+		_, err := x.exec(query, args...)
+		return err
+	})
+}
+
+// SetResponse implements store.Store. It is asynchronous.
+func (s *Store) SetResponse(ctx context.Context, endpoint, id string, resp *capture.Response) error {
+	b, err := marshalJSON(resp)
+	if err != nil {
+		return fmt.Errorf("response of %s: %w", id, err)
+	}
+	return s.write(ctx, false, func(x *txExec) error {
+		_, err := x.exec("UPDATE events SET response = ? WHERE id = ? AND endpoint = ?", string(b), id, endpoint)
+		return err
+	})
+}
+
+// Ack implements store.Store. It is asynchronous.
+func (s *Store) Ack(ctx context.Context, endpoint, id string, resp *capture.Response, at time.Time) error {
+	var rj any
+	if resp != nil {
+		b, err := marshalJSON(resp)
+		if err != nil {
+			return fmt.Errorf("response of %s: %w", id, err)
+		}
+		rj = string(b)
+	}
+	return s.write(ctx, false, func(x *txExec) error {
+		_, err := x.exec(`UPDATE events SET state = 'delivered', delivered_at = ?, response = coalesce(?, response)
+			WHERE id = ? AND endpoint = ? AND state = 'pending'`, nanos(at), rj, id, endpoint)
+		return err
+	})
+}
+
+// Flush implements store.Store: the writer applies ops in order, so an
+// empty synchronous op commits after everything queued before it.
+func (s *Store) Flush(ctx context.Context) error {
+	if err := s.write(ctx, true, func(*txExec) error { return nil }); err != nil {
+		return fmt.Errorf("flush: %w", err)
+	}
+	return nil
+}
+
+// DeleteBefore implements store.Store.
+func (s *Store) DeleteBefore(ctx context.Context, t time.Time) (int64, error) {
+	var n int64
+	err := s.write(ctx, true, func(x *txExec) error {
+		res, err := x.exec("DELETE FROM events WHERE received_at < ? AND state != 'pending'", nanos(t))
+		if err != nil {
+			return err
+		}
+		n, err = res.RowsAffected()
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("delete events before %s: %w", t.Format(time.RFC3339), err)
+	}
+	return n, nil
+}
+
+// purgeChunk bounds the rows one purge transaction deletes, so a purge of
+// millions of events never holds the write lock for long: the relay's
+// writer (in this process or another sharing the file) gets its turn
+// between chunks instead of waiting out its busy timeout.
+const purgeChunk = 500
+
+// PurgeEvents implements store.Store, one chunk per transaction.
+func (s *Store) PurgeEvents(ctx context.Context, q store.PurgeQuery) (int64, error) {
+	if q.Endpoint == "" {
+		return 0, errors.New("purge events: no endpoint")
+	}
+	before := int64(1<<63 - 1)
+	if !q.Before.IsZero() {
+		before = nanos(q.Before)
+	}
+	const query = `DELETE FROM events WHERE seq IN (SELECT seq FROM events
+		WHERE endpoint = ? AND received_at < ? AND (? OR state != 'pending') ORDER BY seq LIMIT ?)`
+	var total int64
+	for {
+		var n int64
+		err := s.write(ctx, true, func(x *txExec) error {
+			res, err := x.exec(query, q.Endpoint, before, q.Pending, purgeChunk)
+			if err != nil {
+				return err
+			}
+			n, err = res.RowsAffected()
+			return err
+		})
+		if err != nil {
+			return total, fmt.Errorf("purge events of %s: %w", q.Endpoint, err)
+		}
+		total += n
+		if n < purgeChunk {
+			return total, nil
+		}
+	}
+}

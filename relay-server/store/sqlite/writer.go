@@ -1,0 +1,283 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"time"
+
+	"github.com/hookctl/hookctl/relay-server/store"
+)
+
+// maxBatch bounds one group commit, so one transaction never holds the
+// write lock for long.
+const maxBatch = 256
+
+// op is one write. done is nil for asynchronous writes.
+type op struct {
+	fn   func(x *txExec) error // exactly one statement
+	done chan error
+	// committed, when set, runs on the writer goroutine once fn's
+	// statement is durable, before done is signalled.
+	committed func()
+	// seq, for an insert into events, is where fn puts the new row's seq.
+	seq *int64
+}
+
+// write queues fn for the writer and, when wait is set, blocks until the
+// transaction holding it has committed.
+func (s *Store) write(ctx context.Context, wait bool, fn func(x *txExec) error) error {
+	return s.send(ctx, op{fn: fn}, wait)
+}
+
+// send queues o; see write.
+func (s *Store) send(ctx context.Context, o op, wait bool) error {
+	if wait {
+		o.done = make(chan error, 1)
+	}
+	s.mu.RLock()
+	if s.closed {
+		s.mu.RUnlock()
+		return errClosed
+	}
+	select {
+	case s.ops <- o:
+	case <-ctx.Done():
+		s.mu.RUnlock()
+		return ctx.Err()
+	}
+	s.mu.RUnlock()
+	if !wait {
+		return nil
+	}
+	// Once queued the write happens; waiting for it is not optional, or a
+	// caller could report failure for a row that is then committed.
+	return <-o.done
+}
+
+// asyncLinger is how long a batch holding only asynchronous writes (acks,
+// responses, attempt counts) waits for a synchronous one to share its
+// commit: those writes lose nothing by waiting, and each commit is an fsync.
+const asyncLinger = 2 * time.Millisecond
+
+// commitDelay is how long a batch holding durable writes waits for more
+// when the last commit carried several: several senders are storing at
+// once, and each commit costs a WAL write and an fsync whatever it holds.
+// The wait ends as soon as as many durable writes as last time are in, so
+// it only spaces commits out while senders keep coming; a lone sender never
+// waits. (PostgreSQL's commit_delay with commit_siblings, for the same
+// reason.)
+const commitDelay = 500 * time.Microsecond
+
+// writer is the one goroutine that writes. It takes whatever is queued
+// (up to maxBatch) into one transaction: while one batch commits, the next
+// accumulates, so concurrency turns into batching instead of fsyncs.
+func (s *Store) writer() {
+	defer close(s.done)
+	batch := make([]op, 0, maxBatch)
+	errs := make([]error, 0, maxBatch)
+	linger := time.NewTimer(asyncLinger)
+	linger.Stop()
+	// One connection for the writer's whole life, so statements are
+	// prepared once on it.
+	conn, connErr := s.wdb.Conn(context.Background())
+	stmts := map[string]*sql.Stmt{}
+	defer func() {
+		for _, st := range stmts {
+			st.Close()
+		}
+		if conn != nil {
+			conn.Close()
+		}
+	}()
+	// Seqs come from AUTOINCREMENT, so this writer's inserts are numbered
+	// one after another unless another process on the same file inserted
+	// in between: its events were not announced (see store.Notifier).
+	var lastSeq int64
+	if connErr == nil {
+		lastSeq, connErr = lastEventSeq(context.Background(), conn)
+	}
+	g := gathering{ops: s.ops, batch: batch}
+	lastSync := 0
+	for first := range s.ops {
+		g.start(first)
+		g.takeQueued()
+		if g.nsync == 0 {
+			// Only asynchronous writes: wait for a durable one to share
+			// the commit with; once it is in, the batch is like any other.
+			g.takeUntil(linger, asyncLinger, func() bool { return g.nsync > 0 })
+		}
+		if g.nsync > 0 && lastSync > 1 {
+			g.takeUntil(linger, commitDelay, func() bool { return g.nsync >= lastSync })
+		}
+		if g.nsync > 0 {
+			// An asynchronous-only batch (its linger ran out) says
+			// nothing about how many senders are storing.
+			lastSync = g.nsync
+		}
+		batch = g.batch
+		errs = errs[:0]
+		if connErr != nil {
+			for range batch {
+				errs = append(errs, connErr)
+			}
+		} else {
+			errs = commit(conn, batch, errs, stmts)
+			var foreign bool
+			lastSeq, foreign = insertedSeqs(batch, errs, lastSeq)
+			if notify := s.notify.Load(); foreign && notify != nil {
+				// Before this batch's notices: its events come after the
+				// other process's in Seq order.
+				(*notify)(store.Pending{})
+			}
+		}
+		// Notices first, in commit (and so Seq) order, then the callers:
+		// an event is announced before its InsertEvent returns.
+		for i, o := range batch {
+			if o.committed != nil && errs[i] == nil {
+				o.committed()
+			}
+		}
+		for i, o := range batch {
+			if o.done != nil {
+				o.done <- errs[i]
+			}
+		}
+	}
+}
+
+// gathering is the batch the writer is filling.
+type gathering struct {
+	ops   chan op
+	batch []op
+	nsync int  // durable writes in batch (done set)
+	open  bool // ops is not closed yet
+}
+
+// start begins a batch with first.
+func (g *gathering) start(first op) {
+	g.batch, g.nsync, g.open = g.batch[:0], 0, true
+	g.add(first)
+}
+
+func (g *gathering) add(o op) {
+	g.batch = append(g.batch, o)
+	if o.done != nil {
+		g.nsync++
+	}
+}
+
+// takeQueued adds the writes queued now, up to a full batch.
+func (g *gathering) takeQueued() {
+	for g.open && len(g.batch) < maxBatch {
+		select {
+		case o, ok := <-g.ops:
+			g.receive(o, ok)
+		default:
+			return
+		}
+	}
+}
+
+// takeUntil waits up to d, on timer, for more writes, until enough reports
+// true, the batch is full or ops closes.
+func (g *gathering) takeUntil(timer *time.Timer, d time.Duration, enough func() bool) {
+	timer.Reset(d)
+	defer timer.Stop()
+	for g.open && len(g.batch) < maxBatch && !enough() {
+		select {
+		case o, ok := <-g.ops:
+			g.receive(o, ok)
+		case <-timer.C:
+			return
+		}
+	}
+}
+
+func (g *gathering) receive(o op, ok bool) {
+	if !ok {
+		g.open = false
+		return
+	}
+	g.add(o)
+}
+
+// txExec runs statements of one transaction, preparing each query once per
+// store.
+//
+// The transaction is begun and committed with SQL on the writer's
+// connection rather than with database/sql's Tx: Tx.StmtContext re-prepares
+// a statement that was prepared on a *sql.Conn every time it is called, so
+// every write was parsed again, on the writer's critical path.
+type txExec struct {
+	ctx   context.Context
+	conn  *sql.Conn
+	stmts map[string]*sql.Stmt
+}
+
+func (x *txExec) exec(query string, args ...any) (sql.Result, error) {
+	st, ok := x.stmts[query]
+	if !ok {
+		var err error
+		if st, err = x.conn.PrepareContext(x.ctx, query); err != nil {
+			return nil, err
+		}
+		x.stmts[query] = st
+	}
+	return st.ExecContext(x.ctx, args...)
+}
+
+// lastEventSeq is the last seq AUTOINCREMENT gave out (0 for none).
+func lastEventSeq(ctx context.Context, conn *sql.Conn) (int64, error) {
+	var seq int64
+	err := conn.QueryRowContext(ctx, "SELECT seq FROM sqlite_sequence WHERE name = 'events'").Scan(&seq)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, nil
+	}
+	return seq, err
+}
+
+// insertedSeqs returns the seq of the batch's last committed insert (last
+// when there is none) and whether another process inserted events since
+// last: a batch is one transaction, so the gap can only be before its
+// first insert.
+func insertedSeqs(batch []op, errs []error, last int64) (_ int64, foreign bool) {
+	first := true
+	for i, o := range batch {
+		if o.seq == nil || errs[i] != nil {
+			continue
+		}
+		if first && *o.seq != last+1 {
+			foreign = true
+		}
+		first = false
+		last = *o.seq
+	}
+	return last, foreign
+}
+
+// commit runs a batch in one transaction. Every op is a single statement,
+// so a failing one (a constraint, say) is undone by SQLite's statement
+// rollback without failing the others.
+func commit(conn *sql.Conn, batch []op, errs []error, stmts map[string]*sql.Stmt) []error {
+	ctx := context.Background()
+	x := &txExec{ctx: ctx, conn: conn, stmts: stmts}
+	if _, err := x.exec("BEGIN IMMEDIATE"); err != nil {
+		for range batch {
+			errs = append(errs, err)
+		}
+		return errs
+	}
+	for _, o := range batch {
+		errs = append(errs, o.fn(x))
+	}
+	if _, err := x.exec("COMMIT"); err != nil {
+		// A failed COMMIT may leave the transaction open; nothing of it
+		// is durable, so end it and report the batch failed.
+		x.exec("ROLLBACK")
+		for i := range errs {
+			errs[i] = err
+		}
+	}
+	return errs
+}
