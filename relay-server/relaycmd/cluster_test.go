@@ -39,23 +39,7 @@ func startLogged(t *testing.T, bin, logPath string, args ...string) *proc {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { f.Close() })
-	lines := &lineWriter{lines: make(chan string, 1000)}
-	cmd := exec.Command(bin, args...)
-	cmd.Stderr = io.MultiWriter(f, lines)
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	p := &proc{cmd: cmd, exited: make(chan struct{})}
-	go func() {
-		p.err = cmd.Wait()
-		close(p.exited)
-	}()
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		p.wait()
-	})
-	p.url = waitURL(t, lines.lines)
-	return p
+	return startProcTee(t, bin, f, args...)
 }
 
 // startCluster starts n relay-server processes of bin on one fresh

@@ -233,9 +233,15 @@ func (p *proc) wait() error {
 
 func startProc(t *testing.T, bin string, args ...string) *proc {
 	t.Helper()
+	return startProcTee(t, bin, io.Discard, args...)
+}
+
+// startProcTee is startProc with the process's stderr also copied to tee.
+func startProcTee(t *testing.T, bin string, tee io.Writer, args ...string) *proc {
+	t.Helper()
 	lines := &lineWriter{lines: make(chan string, 1000)}
 	cmd := exec.Command(bin, args...)
-	cmd.Stderr = lines
+	cmd.Stderr = io.MultiWriter(tee, lines)
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
