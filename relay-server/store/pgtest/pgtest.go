@@ -15,7 +15,8 @@
 //
 // If the test binary dies without returning from Main (a -timeout panic, a
 // kill), the kernel stops the server on Linux (a parent-death signal), but
-// its directory, hookctl-pgtest-* in the temporary directory, stays behind.
+// its directory, hookctl-pg-* in the temporary directory, stays behind.
+// The server itself is pgserver's.
 //
 // The package reads its environment itself, as the testing package reads
 // its flags: it is only ever linked into test binaries.
@@ -34,6 +35,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/hookctl/hookctl/relay-server/store/pgserver"
 )
 
 const (
@@ -41,22 +44,17 @@ const (
 	envRequire = "HOOKCTL_REQUIRE_POSTGRES"
 )
 
-// errNoPostgres is the one failure that skips instead of failing.
-var errNoPostgres = errors.New("no PostgreSQL server binaries (initdb, postgres) on PATH or under " +
-	"/usr/lib/postgresql/*/bin; install the PostgreSQL server package, or set " + envURL +
-	" to a server on which tests may create databases")
-
 // state is the test process's one server; mu guards it.
 var (
 	mu    sync.Mutex
 	state struct {
 		inMain   bool
-		tried    bool     // the server was set up, or that failed with err
-		err      error    //
-		admin    *url.URL // where databases are created, and what their URLs are made from
-		external bool     // admin is HOOKCTL_TEST_DATABASE_URL, not our cluster
-		cluster  *cluster // nil unless we started one
-		prefix   string   // database name prefix, random per process: test binaries may share a server
+		tried    bool             // the server was set up, or that failed with err
+		err      error            //
+		admin    *url.URL         // where databases are created, and what their URLs are made from
+		external bool             // admin is HOOKCTL_TEST_DATABASE_URL, not our cluster
+		cluster  *pgserver.Server // nil unless we started one
+		prefix   string           // database name prefix, random per process: test binaries may share a server
 		seq      int
 	}
 )
@@ -71,16 +69,16 @@ func URL(t testing.TB) string {
 
 	admin, external, name, err := next(ctx)
 	switch {
-	case errors.Is(err, errNoPostgres) && os.Getenv(envRequire) == "1":
-		t.Fatalf("pgtest: %v (%s=1 makes this a failure)", err, envRequire)
-	case errors.Is(err, errNoPostgres):
-		t.Skipf("pgtest: %v", err)
+	case errors.Is(err, pgserver.ErrNoBinaries) && os.Getenv(envRequire) == "1":
+		t.Fatalf("pgtest: %v, or set %s to a server on which tests may create databases (%s=1 makes this a failure)", err, envURL, envRequire)
+	case errors.Is(err, pgserver.ErrNoBinaries):
+		t.Skipf("pgtest: %v, or set %s to a server on which tests may create databases", err, envURL)
 	case err != nil:
 		t.Fatalf("pgtest: %v", err)
 	}
 
-	quoted := pgx.Identifier{name}.Sanitize()
-	if err := execAdmin(ctx, admin, "CREATE DATABASE "+quoted); err != nil {
+	u, err := pgserver.CreateDatabase(ctx, admin, name)
+	if err != nil {
 		t.Fatalf("pgtest: %v", err)
 	}
 	if external {
@@ -90,15 +88,13 @@ func URL(t testing.TB) string {
 			// t.Context is done by the time cleanups run.
 			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 			defer cancel()
-			if err := execAdmin(ctx, admin, "DROP DATABASE IF EXISTS "+quoted+" WITH (FORCE)"); err != nil {
+			drop := "DROP DATABASE IF EXISTS " + pgx.Identifier{name}.Sanitize() + " WITH (FORCE)"
+			if err := pgserver.ExecAdmin(ctx, admin, drop); err != nil {
 				t.Errorf("pgtest: %v", err)
 			}
 		})
 	}
-	u := *admin
-	u.Path = "/" + name
-	u.RawPath = ""
-	return u.String()
+	return u
 }
 
 // Main runs the tests of m, then stops the cluster URL started, if any, and
@@ -115,7 +111,7 @@ func Main(m *testing.M) int {
 	state.inMain = false
 	if c := state.cluster; c != nil {
 		state.cluster = nil
-		if err := c.stop(); err != nil {
+		if err := c.Stop(); err != nil {
 			fmt.Fprintf(os.Stderr, "pgtest: %v\n", err)
 			if code == 0 {
 				code = 1
@@ -160,24 +156,11 @@ func setUp(ctx context.Context) error {
 		state.admin, state.external = u, true
 		return nil
 	}
-	c, err := startCluster(ctx)
+	c, err := pgserver.Start(ctx)
 	if err != nil {
 		return err
 	}
 	state.cluster = c
-	state.admin = c.adminURL()
-	return nil
-}
-
-// execAdmin runs one statement on a connection of its own to admin.
-func execAdmin(ctx context.Context, admin *url.URL, sql string) error {
-	conn, err := pgx.Connect(ctx, admin.String())
-	if err != nil {
-		return fmt.Errorf("connect to %s: %w", admin.Redacted(), err)
-	}
-	defer conn.Close(ctx)
-	if _, err := conn.Exec(ctx, sql); err != nil {
-		return fmt.Errorf("%s: %w", sql, err)
-	}
+	state.admin = c.AdminURL()
 	return nil
 }

@@ -1,4 +1,13 @@
-package pgtest
+// Package pgserver starts a private, throwaway PostgreSQL server: initdb
+// into a new temporary directory, postgres on a free 127.0.0.1 port (fsync
+// on, trust authentication, no TCP beyond loopback), removed whole by Stop.
+// The tests (through pgtest) and the bench use it; nothing in the product
+// does.
+//
+// As root, which initdb and postgres refuse, the server binaries run as the
+// postgres account that the distribution packages create. On Linux the
+// kernel stops the server if the process that started it dies.
+package pgserver
 
 import (
 	"context"
@@ -18,9 +27,13 @@ import (
 	"github.com/jackc/pgx/v5"
 )
 
-// cluster is a PostgreSQL server this process started, in a directory of its
+// ErrNoBinaries means there is no PostgreSQL server to start here.
+var ErrNoBinaries = errors.New("no PostgreSQL server binaries (initdb, postgres) on PATH or under " +
+	"/usr/lib/postgresql/*/bin; install the PostgreSQL server package")
+
+// Server is a PostgreSQL server this process started, in a directory of its
 // own: data/ (the cluster), the server's socket and postgres.log.
-type cluster struct {
+type Server struct {
 	dir  string
 	port int
 	cmd  *exec.Cmd
@@ -28,12 +41,13 @@ type cluster struct {
 	err  error
 }
 
-// owner is the account the server binaries run as when the tests run as
+// owner is the account the server binaries run as when this process runs as
 // root, which initdb and postgres refuse.
 type owner struct{ uid, gid int }
 
-// startCluster makes a cluster in a new temporary directory and starts it.
-func startCluster(ctx context.Context) (*cluster, error) {
+// Start makes a cluster in a new temporary directory and starts it. It
+// returns ErrNoBinaries when PostgreSQL is not installed.
+func Start(ctx context.Context) (*Server, error) {
 	initdb, postgres, err := findBinaries()
 	if err != nil {
 		return nil, err
@@ -47,7 +61,7 @@ func startCluster(ctx context.Context) (*cluster, error) {
 		// The server must reach its directory; $TMPDIR may be private to root.
 		base = "/tmp"
 	}
-	dir, err := os.MkdirTemp(base, "hookctl-pgtest-")
+	dir, err := os.MkdirTemp(base, "hookctl-pg-")
 	if err != nil {
 		return nil, err
 	}
@@ -59,7 +73,7 @@ func startCluster(ctx context.Context) (*cluster, error) {
 	return c, nil
 }
 
-func startIn(ctx context.Context, dir string, own *owner, initdb, postgres string) (*cluster, error) {
+func startIn(ctx context.Context, dir string, own *owner, initdb, postgres string) (*Server, error) {
 	if own != nil {
 		if err := os.Chown(dir, own.uid, own.gid); err != nil {
 			return nil, err
@@ -68,7 +82,7 @@ func startIn(ctx context.Context, dir string, own *owner, initdb, postgres strin
 	data := filepath.Join(dir, "data")
 	cmd := exec.CommandContext(ctx, initdb, "-D", data, "-A", "trust", "-U", "postgres",
 		"-E", "UTF8", "--locale=C", "--no-sync")
-	cmd.Dir = dir // the test's working directory may be closed to the postgres user
+	cmd.Dir = dir // the caller's working directory may be closed to the postgres user
 	cmd.SysProcAttr = procAttr(own)
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return nil, fmt.Errorf("initdb: %w\n%s", err, out)
@@ -78,7 +92,7 @@ func startIn(ctx context.Context, dir string, own *owner, initdb, postgres strin
 	// may take it first, so try a few.
 	var err error
 	for range 3 {
-		var c *cluster
+		var c *Server
 		if c, err = launch(ctx, dir, own, postgres); err == nil {
 			return c, nil
 		}
@@ -93,7 +107,7 @@ var errExited = errors.New("postgres exited")
 
 // launch starts postgres on a free port and waits until it accepts
 // connections.
-func launch(ctx context.Context, dir string, own *owner, postgres string) (*cluster, error) {
+func launch(ctx context.Context, dir string, own *owner, postgres string) (*Server, error) {
 	port, err := freePort()
 	if err != nil {
 		return nil, err
@@ -105,7 +119,7 @@ func launch(ctx context.Context, dir string, own *owner, postgres string) (*clus
 	}
 	defer log.Close() // postgres has its own copy
 
-	c := &cluster{dir: dir, port: port, done: make(chan struct{})}
+	c := &Server{dir: dir, port: port, done: make(chan struct{})}
 	c.cmd = exec.Command(postgres, "-D", filepath.Join(dir, "data"), "-k", dir, "-p", strconv.Itoa(port),
 		"-c", "listen_addresses=127.0.0.1", "-c", "fsync=on", "-c", "max_connections=300")
 	c.cmd.Dir = dir
@@ -127,14 +141,14 @@ func launch(ctx context.Context, dir string, own *owner, postgres string) (*clus
 }
 
 // waitReady polls until the server accepts a connection, exits, or ctx ends.
-func (c *cluster) waitReady(ctx context.Context) error {
+func (c *Server) waitReady(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
 	tick := time.NewTicker(50 * time.Millisecond)
 	defer tick.Stop()
 	for {
 		attempt, cancelAttempt := context.WithTimeout(ctx, 2*time.Second)
-		conn, err := pgx.Connect(attempt, c.adminURL().String())
+		conn, err := pgx.Connect(attempt, c.AdminURL().String())
 		if err == nil {
 			err = conn.Close(attempt)
 		}
@@ -152,7 +166,9 @@ func (c *cluster) waitReady(ctx context.Context) error {
 	}
 }
 
-func (c *cluster) adminURL() *url.URL {
+// AdminURL is the address of the server's postgres database as the
+// postgres superuser: where databases are created.
+func (c *Server) AdminURL() *url.URL {
 	return &url.URL{
 		Scheme:   "postgres",
 		User:     url.User("postgres"),
@@ -162,13 +178,39 @@ func (c *cluster) adminURL() *url.URL {
 	}
 }
 
-// stop shuts the server down (fast shutdown: clients are disconnected),
-// kills it if that takes too long, and removes its directory.
-func (c *cluster) stop() error {
+// CreateDatabase creates the database name on the server at admin (as
+// AdminURL gives it) and returns the new database's URL.
+func CreateDatabase(ctx context.Context, admin *url.URL, name string) (string, error) {
+	if err := ExecAdmin(ctx, admin, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize()); err != nil {
+		return "", err
+	}
+	u := *admin
+	u.Path = "/" + name
+	u.RawPath = ""
+	return u.String(), nil
+}
+
+// ExecAdmin runs one statement on a connection of its own to admin.
+func ExecAdmin(ctx context.Context, admin *url.URL, sql string) error {
+	conn, err := pgx.Connect(ctx, admin.String())
+	if err != nil {
+		return fmt.Errorf("connect to %s: %w", admin.Redacted(), err)
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, sql); err != nil {
+		return fmt.Errorf("%s: %w", sql, err)
+	}
+	return nil
+}
+
+// Stop shuts the server down (fast shutdown: clients are disconnected),
+// kills it if that takes too long, and removes its directory. It reports a
+// server that had exited before it was asked to.
+func (c *Server) Stop() error {
 	select {
 	case <-c.done:
 		os.RemoveAll(c.dir)
-		return fmt.Errorf("postgres exited during the tests: %v", c.err)
+		return fmt.Errorf("postgres exited while in use: %v", c.err)
 	default:
 	}
 	var err error
@@ -185,7 +227,7 @@ func (c *cluster) stop() error {
 }
 
 // kill ends the server at once and waits for it.
-func (c *cluster) kill() {
+func (c *Server) kill() {
 	c.cmd.Process.Kill()
 	<-c.done
 }
@@ -207,14 +249,14 @@ func findBinaries() (initdb, postgres string, err error) {
 		}
 	}
 	if err != nil {
-		return "", "", errNoPostgres
+		return "", "", ErrNoBinaries
 	}
 	if resolved, err := filepath.EvalSymlinks(initdb); err == nil {
 		initdb = resolved
 	}
 	postgres, err = exec.LookPath(filepath.Join(filepath.Dir(initdb), "postgres"))
 	if err != nil {
-		return "", "", errNoPostgres
+		return "", "", ErrNoBinaries
 	}
 	return initdb, postgres, nil
 }
@@ -241,7 +283,7 @@ func compareVersions(a, b string) int {
 func postgresOwner() (*owner, error) {
 	u, err := user.Lookup("postgres")
 	if err != nil {
-		return nil, fmt.Errorf("tests run as root, which initdb refuses, and there is no postgres user to run it as: %w", err)
+		return nil, fmt.Errorf("running as root, which initdb refuses, and there is no postgres user to run it as: %w", err)
 	}
 	uid, err := strconv.Atoi(u.Uid)
 	if err != nil {

@@ -1,9 +1,9 @@
-package pgtest
+package pgserver
 
 import "syscall"
 
 // procAttr runs a server binary as own, when set, and has the kernel stop it
-// with an immediate shutdown if the test process dies (strictly: if the OS
+// with an immediate shutdown if the process that started it dies (strictly: if the OS
 // thread that started it exits; Go keeps threads alive unless a goroutine
 // exits locked to one).
 //
