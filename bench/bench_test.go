@@ -2,9 +2,15 @@ package main
 
 import (
 	"context"
+	"errors"
 	"io"
+	"os"
+	"slices"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/hookctl/hookctl/relay-server/store/pgserver"
 )
 
 // TestScenarios runs every scenario at a tiny size, so the program keeps
@@ -57,5 +63,86 @@ func TestParseGCTrace(t *testing.T) {
 	}
 	if _, _, ok := parseGCTrace("relay-server listening"); ok {
 		t.Error("parsed a line that is not a gctrace")
+	}
+}
+
+// TestScenariosPostgres runs the PostgreSQL scenarios at a tiny size on two
+// nodes sharing a throwaway server, beside SQLite: every event delivered,
+// the answers of requests sent to the node without the CLI included.
+func TestScenariosPostgres(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and starts relay-server, hookctl and PostgreSQL")
+	}
+	opts, err := parseFlags([]string{
+		"-postgres", "-scenarios", "latency,throughput,backlog,idle",
+		"-latency-n", "40", "-warmup", "4", "-throughput-n", "60",
+		"-idle", "10", "-backlog", "100", "-scenario-timeout", "60s",
+	}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	res, err := run(ctx, opts, io.Discard)
+	if errors.Is(err, pgserver.ErrNoBinaries) {
+		if os.Getenv("HOOKCTL_REQUIRE_POSTGRES") == "1" {
+			t.Fatal(err)
+		}
+		t.Skip(err)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(res.PostgreSQL, "PostgreSQL ") {
+		t.Errorf("PostgreSQL = %q, want the server's version", res.PostgreSQL)
+	}
+	var got []string
+	for _, s := range res.Scenarios {
+		got = append(got, s.label())
+	}
+	want := []string{"latency", "latency [postgres×2]", "throughput", "throughput [postgres×2]", "backlog", "backlog [postgres×2]", "idle"}
+	if !slices.Equal(got, want) {
+		t.Fatalf("scenarios %q, want %q", got, want)
+	}
+	metric := func(scenario, prefix string) *Metric {
+		for _, s := range res.Scenarios {
+			if s.label() != scenario {
+				continue
+			}
+			for i, m := range s.Metrics {
+				if strings.HasPrefix(m.Name, prefix) {
+					return &s.Metrics[i]
+				}
+			}
+		}
+		t.Fatalf("%s: no metric %q", scenario, prefix)
+		return nil
+	}
+	// One sender alternates between the nodes; both got the app's answer.
+	for _, node := range []string{"latency p50 via node 0", "latency p50 via node 1"} {
+		if m := metric("latency [postgres×2]", node); m.Relay <= 0 {
+			t.Errorf("%s = %v ms", node, m.Relay)
+		}
+	}
+	sqlite := metric("throughput", "events/s").Relay
+	if m := metric("throughput [postgres×2]", "events/s"); m.Relay <= 0 || m.Target != "relay ≥ SQLite's "+fmtNum(sqlite) || m.Met == nil {
+		t.Errorf("postgres throughput %+v: want a rate judged against SQLite's %v", m, sqlite)
+	}
+}
+
+func TestParseFlagsPostgres(t *testing.T) {
+	for _, args := range [][]string{
+		{"-postgres", "-database", "postgres://127.0.0.1/x"},
+		{"-database", "mysql://127.0.0.1/x"},
+		{"-postgres", "-nodes", "0"},
+		{"-postgres", "extra"},
+	} {
+		if _, err := parseFlags(args, io.Discard); err == nil {
+			t.Errorf("parseFlags(%q): want an error", args)
+		}
+	}
+	o, err := parseFlags([]string{"-database", "postgres://u@127.0.0.1:5432/postgres", "-nodes", "3"}, io.Discard)
+	if err != nil || o.Database == "" || o.Nodes != 3 || o.Postgres {
+		t.Fatalf("parseFlags: %+v, %v", o, err)
 	}
 }

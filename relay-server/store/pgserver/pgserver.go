@@ -166,6 +166,10 @@ func (c *Server) waitReady(ctx context.Context) error {
 	}
 }
 
+// PID is the server's (the postmaster's) process id; its backends are its
+// children.
+func (c *Server) PID() int { return c.cmd.Process.Pid }
+
 // AdminURL is the address of the server's postgres database as the
 // postgres superuser: where databases are created.
 func (c *Server) AdminURL() *url.URL {
@@ -188,6 +192,12 @@ func CreateDatabase(ctx context.Context, admin *url.URL, name string) (string, e
 	u.Path = "/" + name
 	u.RawPath = ""
 	return u.String(), nil
+}
+
+// DropDatabase drops the database name on the server at admin, ending its
+// sessions first.
+func DropDatabase(ctx context.Context, admin *url.URL, name string) error {
+	return ExecAdmin(ctx, admin, "DROP DATABASE IF EXISTS "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)")
 }
 
 // ExecAdmin runs one statement on a connection of its own to admin.

@@ -34,8 +34,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/hookctl/hookctl/relay-server/store/pgserver"
 )
 
@@ -88,8 +86,7 @@ func URL(t testing.TB) string {
 			// t.Context is done by the time cleanups run.
 			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 			defer cancel()
-			drop := "DROP DATABASE IF EXISTS " + pgx.Identifier{name}.Sanitize() + " WITH (FORCE)"
-			if err := pgserver.ExecAdmin(ctx, admin, drop); err != nil {
+			if err := pgserver.DropDatabase(ctx, admin, name); err != nil {
 				t.Errorf("pgtest: %v", err)
 			}
 		})
