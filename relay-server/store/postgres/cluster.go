@@ -105,7 +105,7 @@ func (s *Store) sendBell(msgs []bellMsg) error {
 				if err != nil {
 					return err
 				}
-				b.Queue("UPDATE events SET response = $1 WHERE id = $2 AND endpoint = $3", string(rj), m.resp.ID, m.resp.Endpoint)
+				queueCustom(b, "UPDATE events SET response = $1 WHERE id = $2 AND endpoint = $3", string(rj), m.resp.ID, m.resp.Endpoint)
 				j, _ = gojson.Marshal(responseMsg{Endpoint: m.resp.Endpoint, ID: m.resp.ID, Ref: true})
 			}
 			b.Queue("SELECT pg_notify($1, $2)", chanResponses, string(j))
@@ -117,6 +117,11 @@ func (s *Store) sendBell(msgs []bellMsg) error {
 	if b.Len() == 0 {
 		return nil
 	}
+	// Notifications need no durability, and NOTIFY gives its transaction
+	// an id, so a synchronous commit would wait for a WAL flush on the way
+	// of every cross-node answer. A large response's row update rides
+	// along: the sender has its answer either way.
+	b.Queue("SET LOCAL synchronous_commit = off")
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	return s.pool.SendBatch(ctx, b).Close()

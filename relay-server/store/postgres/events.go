@@ -238,41 +238,37 @@ func (s *Store) CountPending(ctx context.Context, endpoint string) (int, error) 
 	return n, nil
 }
 
-// async queues one statement for the writer without waiting.
-func (s *Store) async(ctx context.Context, query string, args ...any) error {
-	return s.send(ctx, op{nres: 1, exec: func(b *pgx.Batch) { b.Queue(query, args...) }}, false)
-}
-
 // MarkSent implements store.Store. It is asynchronous.
 func (s *Store) MarkSent(ctx context.Context, endpoint string, ids []string) error {
 	if len(ids) == 0 {
 		return nil
 	}
-	return s.async(ctx, "UPDATE events SET attempts = attempts + 1 WHERE endpoint = $1 AND id = ANY($2)", endpoint, ids)
+	return s.send(ctx, op{mark: &mark{endpoint: endpoint, sent: ids}}, false)
 }
 
 // SetResponse implements store.Store. It is asynchronous.
 func (s *Store) SetResponse(ctx context.Context, endpoint, id string, resp *capture.Response) error {
-	b, err := gojson.Marshal(resp)
+	j, err := gojson.Marshal(resp)
 	if err != nil {
 		return fmt.Errorf("response of %s: %w", id, err)
 	}
-	return s.async(ctx, "UPDATE events SET response = $1 WHERE id = $2 AND endpoint = $3", string(b), id, endpoint)
+	return s.send(ctx, op{nres: 3, exec: func(b *pgx.Batch) {
+		queueCustom(b, "UPDATE events SET response = $1 WHERE id = $2 AND endpoint = $3", string(j), id, endpoint)
+	}}, false)
 }
 
 // Ack implements store.Store. It is asynchronous.
 func (s *Store) Ack(ctx context.Context, endpoint, id string, resp *capture.Response, at time.Time) error {
-	var rj *string
+	m := &mark{endpoint: endpoint, ack: id, at: nanos(at)}
 	if resp != nil {
 		b, err := gojson.Marshal(resp)
 		if err != nil {
 			return fmt.Errorf("response of %s: %w", id, err)
 		}
 		str := string(b)
-		rj = &str
+		m.resp = &str
 	}
-	return s.async(ctx, `UPDATE events SET state = 'delivered', delivered_at = $1, response = coalesce($2, response)
-		WHERE id = $3 AND endpoint = $4 AND state = 'pending'`, nanos(at), rj, id, endpoint)
+	return s.send(ctx, op{mark: m}, false)
 }
 
 // Flush implements store.Store: the writer applies ops in order, so an

@@ -76,6 +76,7 @@ type Store struct {
 // op is one write of the writer's batch.
 type op struct {
 	ins  *insert // an event insert, or
+	mark *mark   // a delivery-state update, or
 	exec func(b *pgx.Batch)
 	// nres is how many results exec queued; check, when set, reads the
 	// first (the others are discarded).
