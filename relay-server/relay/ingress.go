@@ -38,46 +38,77 @@ func (r *Relay) serveIngress(w http.ResponseWriter, req *http.Request, rec *reco
 		}()
 	}
 	rawPath, rawQuery, forceQuery := splitRequestURI(req)
+	// Every refusal before the body is read drains it (refuseWebhook).
+	refuse := func(status int, code, text string) { r.refuseWebhook(w, req, status, code, text) }
+	if n := headerFields(req.Header); n > MaxHeaderFields {
+		refuse(http.StatusRequestHeaderFieldsTooLarge, "too_many_headers",
+			fmt.Sprintf("%d header fields, over the limit of %d", n, MaxHeaderFields))
+		return
+	}
 	rest, ok := strings.CutPrefix(rawPath, "/h/")
 	if !ok {
-		writeError(w, http.StatusBadRequest, "bad_endpoint", "webhook URLs are /h/{endpoint}/{path}")
+		refuse(http.StatusBadRequest, "bad_endpoint", "webhook URLs are /h/{endpoint}/{path}")
 		return
 	}
 	name, sub, _ := strings.Cut(rest, "/")
 	sub = "/" + sub
 	if !validEndpoint(name) {
-		writeError(w, http.StatusBadRequest, "bad_endpoint",
+		refuse(http.StatusBadRequest, "bad_endpoint",
 			fmt.Sprintf("endpoint name %q not allowed: use 1-63 of a-z, 0-9 and '-', starting with a letter or digit", name))
 		return
 	}
 	exists, err := r.endpointExists(ctx, name)
 	if err != nil {
 		r.log.Error("ingress: look up endpoint", "endpoint", name, "err", err)
-		writeError(w, http.StatusServiceUnavailable, "internal", "relay storage unavailable")
+		refuse(http.StatusServiceUnavailable, "internal", "relay storage unavailable")
 		return
 	}
 	if !exists {
-		writeError(w, http.StatusNotFound, "not_found", fmt.Sprintf("no endpoint %q on this relay", name))
+		refuse(http.StatusNotFound, "not_found", fmt.Sprintf("no endpoint %q on this relay", name))
 		return
 	}
 	if ok, wait := r.limit.allow(name); !ok {
 		w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(wait.Seconds()))))
-		writeError(w, http.StatusTooManyRequests, "rate_limited", fmt.Sprintf("endpoint %q is over its rate limit", name))
+		refuse(http.StatusTooManyRequests, "rate_limited", fmt.Sprintf("endpoint %q is over its rate limit", name))
 		return
+	}
+	tooLarge := func() {
+		refuse(http.StatusRequestEntityTooLarge, "too_large", fmt.Sprintf("body over the %d-byte limit", r.cfg.MaxBody))
 	}
 	if req.ContentLength > r.cfg.MaxBody {
-		writeError(w, http.StatusRequestEntityTooLarge, "too_large", fmt.Sprintf("body over the %d-byte limit", r.cfg.MaxBody))
+		tooLarge()
 		return
 	}
-	http.NewResponseController(w).SetReadDeadline(time.Now().Add(r.cfg.BodyTimeout))
-	body, err := readBody(http.MaxBytesReader(w, req.Body, r.cfg.MaxBody), req.ContentLength)
-	if err != nil {
-		var tooLarge *http.MaxBytesError
-		if errors.As(err, &tooLarge) {
-			writeError(w, http.StatusRequestEntityTooLarge, "too_large", fmt.Sprintf("body over the %d-byte limit", r.cfg.MaxBody))
+	full := func() {
+		w.Header().Set("Retry-After", "1")
+		refuse(http.StatusServiceUnavailable, "busy", "the relay is receiving as many bytes as it is configured to hold; retry shortly")
+	}
+	// The body's bytes are reserved before they are read: a declared
+	// length at once, an undeclared one as it arrives.
+	var in io.Reader = http.MaxBytesReader(w, req.Body, r.cfg.MaxBody)
+	if req.ContentLength >= 0 {
+		if !r.inflight.take(name, req.ContentLength) {
+			full()
 			return
 		}
-		writeError(w, http.StatusBadRequest, "bad_body", "reading the body: "+err.Error())
+		defer r.inflight.give(name, req.ContentLength)
+	} else {
+		m := &meteredReader{r: in, f: r.inflight, endpoint: name}
+		defer func() { r.inflight.give(name, m.held) }()
+		in = m
+	}
+	http.NewResponseController(w).SetReadDeadline(time.Now().Add(r.cfg.BodyTimeout))
+	body, err := readBody(in, req.ContentLength)
+	if err != nil {
+		var over *http.MaxBytesError
+		switch {
+		case errors.As(err, &over):
+			tooLarge()
+		case errors.Is(err, errFull):
+			full()
+		default:
+			writeError(w, http.StatusBadRequest, "bad_body", "reading the body: "+err.Error())
+		}
 		return
 	}
 	bodyRead = true
@@ -169,6 +200,59 @@ func (r *Relay) serveIngress(w http.ResponseWriter, req *http.Request, rec *reco
 		// The sender left; the event is stored and will be delivered.
 	}
 }
+
+// MaxHeaderBytes bounds a request's header block; over it net/http answers
+// 431 Request Header Fields Too Large and closes the connection.
+const MaxHeaderBytes = 64 << 10
+
+// MaxHeaderFields bounds the header fields of a webhook; over it ingress
+// answers 431.
+const MaxHeaderFields = 1000
+
+func headerFields(h http.Header) int {
+	n := 0
+	for _, vs := range h {
+		n += len(vs)
+	}
+	return n
+}
+
+// drainTimeout bounds how long a refused webhook's body is read for.
+const drainTimeout = 10 * time.Second
+
+// refuseWebhook answers a webhook that will not be stored, then reads and
+// discards what is left of its body, up to drainMax bytes or drainTimeout.
+// A sender that writes its whole body before it reads the answer (Python's
+// http.client, many scripts) then reads the refusal instead of a broken
+// pipe. The connection is closed after a body of unknown length or one over
+// drainMax, and kept for the next request otherwise. A sender that asked
+// "Expect: 100-continue" is not sent the 100, so it sends no body and
+// nothing is drained.
+func (r *Relay) refuseWebhook(w http.ResponseWriter, req *http.Request, status int, code, text string) {
+	rc := http.NewResponseController(w)
+	limit := r.drainMax()
+	drain := req.ContentLength != 0 && !strings.EqualFold(req.Header.Get("Expect"), "100-continue")
+	if drain {
+		// Otherwise net/http discards at most 256 KiB of the body before it
+		// writes the answer, and closes on a sender still writing.
+		drain = rc.EnableFullDuplex() == nil
+	}
+	if req.ContentLength < 0 || req.ContentLength > limit {
+		w.Header().Set("Connection", "close")
+	}
+	writeError(w, status, code, text)
+	if !drain {
+		return
+	}
+	rc.Flush()
+	rc.SetReadDeadline(time.Now().Add(drainTimeout))
+	io.CopyN(io.Discard, req.Body, limit)
+	rc.SetReadDeadline(time.Time{})
+}
+
+// drainMax is how much of a refused body is read and discarded: 8 ×
+// MaxBody, at least 1 MiB.
+func (r *Relay) drainMax() int64 { return max(8*r.cfg.MaxBody, 1<<20) }
 
 // replyOf is how the endpoint's session asked senders to be answered, and
 // whether a session listens at all: the local one, else (several nodes)
@@ -282,3 +366,6 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 func writeError(w http.ResponseWriter, status int, code, text string) {
 	writeJSON(w, status, wire.APIError{Error: text, Code: code})
 }
+
+// InflightBytes is how many body bytes ingress holds now (Config.MaxInflight).
+func (r *Relay) InflightBytes() int64 { return r.inflight.bytes() }

@@ -43,8 +43,13 @@ const (
 
 // Config configures a Relay. Zero values mean the defaults.
 type Config struct {
-	PublicURL    string        // base for printed URLs; empty → derived from the listener address
-	MaxBody      int64         // largest body accepted; default 25 MiB
+	PublicURL string // base for printed URLs; empty → derived from the listener address
+	MaxBody   int64  // largest body accepted; default 25 MiB
+	// MaxInflight bounds the body bytes ingress holds at once (being read,
+	// stored, or waiting for the app's answer), at least MaxBody; beyond it
+	// webhooks get 503 with Retry-After. One endpoint may hold half of it.
+	// Default DefaultMaxInflight.
+	MaxInflight  int64
 	Retention    time.Duration // delivered events older than this are deleted; default 7 days
 	Open         bool          // no tokens; any valid endpoint name is created on first use
 	ReplyTimeout time.Duration // how long a sender waits for the app's answer; default 8s
@@ -77,6 +82,9 @@ type Config struct {
 func (c *Config) setDefaults() {
 	if c.MaxBody <= 0 {
 		c.MaxBody = DefaultMaxBody
+	}
+	if c.MaxInflight <= 0 {
+		c.MaxInflight = DefaultMaxInflight
 	}
 	if c.Retention <= 0 {
 		c.Retention = DefaultRetention
@@ -121,6 +129,7 @@ type Relay struct {
 	hub      *hub
 	ids      *idGen
 	limit    *limiter
+	inflight *inflight // ingress body bytes held
 	mux      *http.ServeMux
 	known    sync.Map // endpoint names known to exist (they are never deleted)
 	progress sync.Map // *http.Request of a listen connection → its *progressReader
@@ -156,13 +165,14 @@ func New(cfg Config, st store.Store) (*Relay, error) {
 	}
 	cfg.setDefaults()
 	r := &Relay{
-		cfg:   cfg,
-		st:    st,
-		log:   cfg.Logger,
-		hub:   newHub(),
-		ids:   &idGen{now: cfg.Now},
-		limit: newLimiter(cfg.RateLimit, cfg.RateBurst, cfg.Now),
-		quit:  make(chan struct{}),
+		cfg:      cfg,
+		st:       st,
+		log:      cfg.Logger,
+		hub:      newHub(),
+		ids:      &idGen{now: cfg.Now},
+		limit:    newLimiter(cfg.RateLimit, cfg.RateBurst, cfg.Now),
+		inflight: newInflight(cfg.MaxInflight, cfg.MaxBody),
+		quit:     make(chan struct{}),
 	}
 	if n, ok := st.(store.Notifier); ok {
 		n.NotifyCommitted(r.hub.committed)
@@ -265,7 +275,7 @@ func (r *Relay) Serve(ctx context.Context, ln net.Listener) error {
 	if r.cfg.PublicURL == "" {
 		r.setBaseFromListener(ln)
 	}
-	const maxHeaderBytes = 1 << 20
+	const maxHeaderBytes = MaxHeaderBytes
 	srv := &http.Server{
 		Handler:           r,
 		ReadHeaderTimeout: r.cfg.ReadHeaderTimeout,

@@ -84,6 +84,7 @@ type serveOptions struct {
 	data         location
 	publicURL    string
 	maxBody      string
+	maxInflight  string
 	retention    string
 	replyTimeout time.Duration
 	rateLimit    float64
@@ -148,6 +149,7 @@ then ignored. The certificate cache lives in --data.`,
 	f.StringVar(&opts.data.database, "database", "", "PostgreSQL database shared by every node, postgres://... (default $"+databaseEnv+"; without it, SQLite in --data)")
 	f.StringVar(&opts.publicURL, "public-url", "", "base of printed webhook URLs, e.g. https://hooks.example.com (default: from --addr)")
 	f.StringVar(&opts.maxBody, "max-body", "25MiB", "largest webhook body accepted: bytes or a size such as 25MiB, 10MB")
+	f.StringVar(&opts.maxInflight, "max-inflight", "", "webhook body bytes held at once across all senders, at least --max-body (default 64MiB, or --max-body when larger); beyond it webhooks get 503 with Retry-After, and one endpoint may hold half")
 	f.StringVar(&opts.retention, "retention", "7d", "how long delivered events are kept, e.g. 7d, 36h (undelivered ones are kept until delivered)")
 	f.DurationVar(&opts.replyTimeout, "reply-timeout", relay.DefaultReplyTimeout, "how long a sender waits for the local app's response before getting 202")
 	f.Float64Var(&opts.rateLimit, "rate-limit", 0, "events per second per endpoint (0: unlimited)")
@@ -229,6 +231,15 @@ func serveRun(ctx context.Context, opts *serveOptions, stderr io.Writer) error {
 	if err != nil {
 		return &usageError{fmt.Errorf("--max-body: %w", err)}
 	}
+	maxInflight := max(int64(relay.DefaultMaxInflight), maxBody)
+	if opts.maxInflight != "" {
+		if maxInflight, err = ParseSize(opts.maxInflight); err != nil {
+			return &usageError{fmt.Errorf("--max-inflight: %w", err)}
+		}
+	}
+	if maxInflight < maxBody {
+		return &usageError{fmt.Errorf("--max-inflight %s is below --max-body %s: every accepted body must fit", opts.maxInflight, opts.maxBody)}
+	}
 	retention, err := ParseDuration(opts.retention)
 	if err != nil {
 		return &usageError{fmt.Errorf("--retention: %w", err)}
@@ -263,6 +274,7 @@ func serveRun(ctx context.Context, opts *serveOptions, stderr io.Writer) error {
 	r, err := relay.New(relay.Config{
 		PublicURL:         publicURL,
 		MaxBody:           maxBody,
+		MaxInflight:       maxInflight,
 		Retention:         retention,
 		Open:              opts.open,
 		ReplyTimeout:      opts.replyTimeout,
