@@ -79,7 +79,7 @@ func (s *Store) insertEvent(ctx context.Context, ev *capture.Request, state stri
 		return fmt.Errorf("insert event %s: %w", ev.ID, err)
 	}
 	var seq int64
-	o := op{seq: &seq, fn: func(x *txExec) error {
+	o := op{seq: &seq, size: int64(len(ev.Body)), fn: func(x *txExec) error {
 		res, err := x.exec(insertEvent, args...)
 		if err == nil {
 			// The row is in; only its announcement needs the seq.
@@ -300,10 +300,10 @@ func (s *Store) Ack(ctx context.Context, endpoint, id string, resp *capture.Resp
 	})
 }
 
-// Flush implements store.Store: the writer applies ops in order, so an
-// empty synchronous op commits after everything queued before it.
+// Flush implements store.Store: an empty synchronous barrier, which
+// commits after everything queued before it (gathering.add).
 func (s *Store) Flush(ctx context.Context) error {
-	if err := s.write(ctx, true, func(*txExec) error { return nil }); err != nil {
+	if err := s.send(ctx, op{barrier: true, fn: func(*txExec) error { return nil }}, true); err != nil {
 		return fmt.Errorf("flush: %w", err)
 	}
 	return nil

@@ -13,6 +13,18 @@ import (
 // write lock for long.
 const maxBatch = 256
 
+// Fairness under large bodies. A batch takes large event inserts only up to
+// maxBatchBytes of bodies; the rest wait, in order, for the next batch,
+// while small writes join the batch being gathered. A flood of megabyte
+// bodies therefore cannot queue ahead of a small webhook (to any endpoint)
+// by more than one batch's worth of bytes. A write only overtakes large
+// inserts that were in flight at the same time as it, whose order no sender
+// could have relied on; Flush overtakes nothing.
+const (
+	maxBatchBytes = 4 << 20
+	largeOp       = 64 << 10
+)
+
 // op is one write. done is nil for asynchronous writes.
 type op struct {
 	fn   func(x *txExec) error // exactly one statement
@@ -22,6 +34,10 @@ type op struct {
 	committed func()
 	// seq, for an insert into events, is where fn puts the new row's seq.
 	seq *int64
+	// size is the body bytes an insert writes, for batch bounds.
+	size int64
+	// barrier: commit only after every write queued before it (Flush).
+	barrier bool
 }
 
 // write queues fn for the writer and, when wait is set, blocks until the
@@ -97,9 +113,13 @@ func (s *Store) writer() {
 	if connErr == nil {
 		lastSeq, connErr = lastEventSeq(context.Background(), conn)
 	}
-	g := gathering{ops: s.ops, batch: batch}
+	g := gathering{ops: s.ops, batch: batch, open: true}
 	lastSync := 0
-	for first := range s.ops {
+	for {
+		first, ok := g.next()
+		if !ok {
+			return
+		}
 		g.start(first)
 		g.takeQueued()
 		if g.nsync == 0 {
@@ -150,18 +170,66 @@ func (s *Store) writer() {
 type gathering struct {
 	ops   chan op
 	batch []op
-	nsync int  // durable writes in batch (done set)
-	open  bool // ops is not closed yet
+	nsync int   // durable writes in batch (done set)
+	bytes int64 // body bytes in batch
+	open  bool  // ops is not closed yet
+	// later holds large inserts left for a later batch, in arrival order.
+	later []op
 }
 
-// start begins a batch with first.
+// next is the first write of the next batch: the oldest one left for
+// later, else the next queued (waiting for one). It reports false once ops
+// is closed and everything is written.
+func (g *gathering) next() (op, bool) {
+	if len(g.later) > 0 {
+		o := g.later[0]
+		g.later = g.later[1:]
+		return o, true
+	}
+	if !g.open {
+		return op{}, false
+	}
+	o, ok := <-g.ops
+	if !ok {
+		g.open = false
+	}
+	return o, ok
+}
+
+// start begins a batch with first, then the writes left for later, as far
+// as the byte bound allows.
 func (g *gathering) start(first op) {
-	g.batch, g.nsync, g.open = g.batch[:0], 0, true
-	g.add(first)
+	g.batch, g.nsync, g.bytes = g.batch[:0], 0, 0
+	g.put(first)
+	for len(g.later) > 0 && len(g.batch) < maxBatch && g.bytes+g.later[0].size <= maxBatchBytes {
+		g.put(g.later[0])
+		g.later = g.later[1:]
+	}
+	if len(g.later) == 0 {
+		g.later = nil // let the backing array go
+	}
 }
 
+// add takes o into the batch, or leaves it for later when it is a large
+// insert over the batch's byte bound. A barrier takes everything left for
+// later first.
 func (g *gathering) add(o op) {
+	switch {
+	case o.barrier:
+		for _, l := range g.later {
+			g.put(l)
+		}
+		g.later = nil
+	case o.size >= largeOp && g.bytes > 0 && g.bytes+o.size > maxBatchBytes:
+		g.later = append(g.later, o)
+		return
+	}
+	g.put(o)
+}
+
+func (g *gathering) put(o op) {
 	g.batch = append(g.batch, o)
+	g.bytes += o.size
 	if o.done != nil {
 		g.nsync++
 	}

@@ -1,0 +1,83 @@
+package sqlite
+
+import (
+	"fmt"
+	"slices"
+	"testing"
+)
+
+// names tells test ops apart by their seq pointers.
+var names = map[*int64]string{}
+
+func named(name string, o op) op {
+	o.seq = new(int64)
+	names[o.seq] = name
+	return o
+}
+
+// gather runs the writer's gathering of one batch over what is queued.
+func gather(g *gathering) []string {
+	first, ok := g.next()
+	if !ok {
+		return nil
+	}
+	g.start(first)
+	g.takeQueued()
+	var got []string
+	for _, o := range g.batch {
+		got = append(got, names[o.seq])
+	}
+	return got
+}
+
+// A flood of large inserts queued ahead of a small write does not delay it
+// by more than one batch's bytes: it joins the batch being gathered, the
+// large ones beyond the bound wait for later batches in their order, and a
+// barrier overtakes nothing.
+func TestGatheringFairUnderLargeBodies(t *testing.T) {
+	const mib = 1 << 20
+	ops := make(chan op, 64)
+	for i := range 12 {
+		ops <- named(fmt.Sprintf("big%d", i), op{size: mib, done: make(chan error, 1)})
+	}
+	ops <- named("small", op{size: 2, done: make(chan error, 1)})
+	ops <- named("ack", op{})
+	g := &gathering{ops: ops, open: true}
+
+	perBatch := maxBatchBytes / mib
+	got := gather(g)
+	want := []string{"big0", "big1", "big2", "big3"}[:perBatch]
+	want = append(want, "small", "ack")
+	if !slices.Equal(got, want) {
+		t.Fatalf("first batch %v, want %v", got, want)
+	}
+	if g.nsync != perBatch+1 || g.bytes != int64(perBatch*mib+2) {
+		t.Errorf("first batch: %d durable, %d bytes", g.nsync, g.bytes)
+	}
+
+	// The next batch continues the large ones in order; a barrier queued
+	// behind them takes every one left first.
+	got = gather(g)
+	if !slices.Equal(got, []string{"big4", "big5", "big6", "big7"}[:perBatch]) {
+		t.Fatalf("second batch %v", got)
+	}
+	ops <- named("flush", op{barrier: true, done: make(chan error, 1)})
+	got = gather(g)
+	if !slices.Equal(got, []string{"big8", "big9", "big10", "big11", "flush"}) {
+		t.Fatalf("batch with the barrier %v, want the rest of the large ones, then the barrier", got)
+	}
+
+	// A body over the bound goes alone, not forever later.
+	ops <- named("huge", op{size: 3 * maxBatchBytes})
+	ops <- named("big-after", op{size: mib})
+	close(ops)
+	if got := gather(g); !slices.Equal(got, []string{"huge"}) {
+		t.Fatalf("batch with a body over the bound: %v", got)
+	}
+	if got := gather(g); !slices.Equal(got, []string{"big-after"}) {
+		t.Fatalf("after it: %v", got)
+	}
+	if _, ok := g.next(); ok {
+		t.Fatal("writes after the queue closed and emptied")
+	}
+}
