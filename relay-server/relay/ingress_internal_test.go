@@ -12,7 +12,7 @@ import (
 // declared length says.
 func TestReadBody(t *testing.T) {
 	errBoom := errors.New("boom")
-	for _, size := range []int{0, 1, 511, 512, 1024, 4097, preallocMax, preallocMax + 1, 3*preallocMax + 7} {
+	for _, size := range []int{0, 1, 511, 512, 1024, 4097, 64 << 10, 64<<10 + 1, 3*64<<10 + 7} {
 		data := bytes.Repeat([]byte("0123456789abcdef"), size/16+1)[:size]
 		for _, declared := range []int64{-1, 0, int64(size), int64(size) + 1, int64(size) * 2} {
 			for name, r := range map[string]func() io.Reader{
