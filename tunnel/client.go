@@ -342,6 +342,7 @@ func (c *Client) dial(ctx context.Context) (*websocket.Conn, *idleConn, error) {
 	defer stop()
 	wcfg := &websocket.Config{Location: c.location, Origin: c.origin, Version: websocket.ProtocolVersionHybi13}
 	ic := &idleConn{Conn: nc, idle: c.cfg.DeadAfter}
+	ic.frames = wire.NewClientFrameChecker(idleReader{ic})
 	ws, err := websocket.NewClient(wcfg, ic)
 	if err != nil {
 		nc.Close()
@@ -368,7 +369,8 @@ func (c *Client) dial(ctx context.Context) (*websocket.Conn, *idleConn, error) {
 // of messages costs one write syscall instead of one per websocket frame.
 type idleConn struct {
 	net.Conn
-	idle time.Duration
+	idle   time.Duration
+	frames *wire.FrameChecker // reads through idleReader, checking the relay's frames
 
 	mu   sync.Mutex // guards held and buf; writes come from the writer and from websocket.Conn.Close
 	held bool
@@ -379,8 +381,18 @@ type idleConn struct {
 const holdMax = 64 << 10
 
 func (c *idleConn) Read(p []byte) (int, error) {
-	c.Conn.SetReadDeadline(time.Now().Add(c.idle))
-	return c.Conn.Read(p)
+	if c.frames != nil {
+		return c.frames.Read(p)
+	}
+	return idleReader{c}.Read(p)
+}
+
+// idleReader is an idleConn's read side without the frame checks.
+type idleReader struct{ c *idleConn }
+
+func (r idleReader) Read(p []byte) (int, error) {
+	r.c.Conn.SetReadDeadline(time.Now().Add(r.c.idle))
+	return r.c.Conn.Read(p)
 }
 
 func (c *idleConn) Write(p []byte) (int, error) {

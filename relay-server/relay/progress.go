@@ -7,6 +7,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/hookctl/hookctl/tunnel/wire"
 )
 
 // A session is dead after DeadAfter without receiving anything (the wire
@@ -143,5 +145,5 @@ func (h *hijackedConn) Write([]byte) (int, error) { return 0, http.ErrHijacked }
 func (h *hijackedConn) WriteHeader(int)           {}
 
 func (h *hijackedConn) Hijack() (net.Conn, *bufio.ReadWriter, error) {
-	return h.conn, bufio.NewReadWriter(bufio.NewReaderSize(h.progress, listenReadBuffer), bufio.NewWriterSize(h.progress.out, listenWriteBuffer)), nil
+	return h.conn, bufio.NewReadWriter(bufio.NewReaderSize(wire.NewFrameChecker(h.progress), listenReadBuffer), bufio.NewWriterSize(h.progress.out, listenWriteBuffer)), nil
 }

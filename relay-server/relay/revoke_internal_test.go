@@ -10,7 +10,6 @@ import (
 
 	"github.com/hookctl/hookctl/relay-server/store"
 	"github.com/hookctl/hookctl/relay-server/store/sqlite"
-	"github.com/hookctl/hookctl/tunnel/wire"
 )
 
 // BenchmarkRevocationCheck is one revocation check of a relay with 10,000
@@ -35,7 +34,7 @@ func BenchmarkRevocationCheck(b *testing.B) {
 	}
 	for i := range 10_000 {
 		name := fmt.Sprintf("ep-%d", i)
-		r.hub.sessions[name] = &session{endpoint: name, owner: fmt.Sprintf("tok_%d", i%100), final: make(chan wire.Message, 1)}
+		r.hub.sessions[name] = &session{endpoint: name, owner: fmt.Sprintf("tok_%d", i%100), final: make(chan farewell, 1)}
 	}
 	b.ResetTimer()
 	for b.Loop() {

@@ -3,6 +3,7 @@ package relay
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -53,10 +54,10 @@ type session struct {
 
 	ctx    context.Context // ends with the session
 	cancel context.CancelFunc
-	wakeCh chan struct{}     // new events or a freed window slot; capacity 1
-	pong   chan struct{}     // the reader asks the writer to answer a ping; capacity 1
-	final  chan wire.Message // the last message before closing; capacity 1
-	done   chan struct{}     // closed when both goroutines have exited
+	wakeCh chan struct{} // new events or a freed window slot; capacity 1
+	pong   chan struct{} // the reader asks the writer to answer a ping; capacity 1
+	final  chan farewell // the last word before closing; capacity 1
+	done   chan struct{} // closed when both goroutines have exited
 
 	// mu is taken by the store's commit notice (offer): never hold it
 	// while calling the store.
@@ -73,6 +74,14 @@ type session struct {
 	handoff     []store.Pending
 	handoffSize int64
 	handoffGen  uint64
+}
+
+// farewell is what the writer sends before it closes the connection: an
+// error message, or, when the client broke the websocket framing itself, a
+// close frame naming the fault.
+type farewell struct {
+	msg   wire.Message
+	frame *wire.FrameError
 }
 
 // badMessage is a protocol violation by the client: it gets
@@ -154,7 +163,14 @@ func (r *Relay) open(conn *websocket.Conn) *session {
 	conn.SetReadDeadline(time.Now().Add(r.cfg.HelloTimeout))
 	var hello wire.Message
 	if err := readMessage(conn, &hello); err != nil {
-		var bad *badMessage
+		var (
+			bad *badMessage
+			fe  *wire.FrameError
+		)
+		if errors.As(err, &fe) {
+			r.log.Warn("listen: websocket protocol error", "remote", conn.Request().RemoteAddr, "err", fe.Reason)
+			r.failFraming(conn, fe)
+		}
 		if errors.As(err, &bad) {
 			r.refuse(conn, wire.CodeBadMessage, bad.text, false)
 		}
@@ -220,7 +236,7 @@ func (r *Relay) open(conn *websocket.Conn) *session {
 		cancel:   cancel,
 		wakeCh:   make(chan struct{}, 1),
 		pong:     make(chan struct{}, 1),
-		final:    make(chan wire.Message, 1),
+		final:    make(chan farewell, 1),
 		done:     make(chan struct{}),
 		inflight: map[string]*capture.Response{},
 	}
@@ -374,6 +390,31 @@ func (r *Relay) refuse(conn *websocket.Conn, code, text string, permanent bool) 
 	}
 }
 
+// failFraming ends a connection whose client broke the websocket framing
+// (see wire.FrameChecker): a close frame naming the fault, then, so that the
+// client can read it rather than lose it to a reset, the end of the write
+// side and up to half a second (as net/http waits before closing a
+// connection it refused) of whatever the client still sends.
+func (r *Relay) failFraming(conn *websocket.Conn, fe *wire.FrameError) {
+	conn.SetWriteDeadline(time.Now().Add(time.Second))
+	closeFrame := websocket.Codec{Marshal: func(any) ([]byte, byte, error) {
+		return append(binary.BigEndian.AppendUint16(nil, wire.CloseProtocolError), fe.Reason...), websocket.CloseFrame, nil
+	}}
+	closeFrame.Send(conn, nil)
+	p, ok := r.progress.Load(conn.Request())
+	if !ok {
+		conn.Close()
+		return
+	}
+	c := p.(*progressReader).conn
+	if cw, ok := c.(interface{ CloseWrite() error }); ok {
+		cw.CloseWrite()
+	}
+	c.SetReadDeadline(time.Now().Add(500 * time.Millisecond))
+	io.Copy(io.Discard, io.LimitReader(c, 1<<20))
+	c.Close()
+}
+
 func readMessage(conn *websocket.Conn, m *wire.Message) error {
 	var data []byte
 	if err := websocket.Message.Receive(conn, &data); err != nil {
@@ -444,7 +485,7 @@ func (s *session) writeDeadline(n int) time.Time {
 // connection. The first one wins.
 func (s *session) finish(m wire.Message) {
 	select {
-	case s.final <- m:
+	case s.final <- farewell{msg: m}:
 	default:
 	}
 }
@@ -509,9 +550,19 @@ func (s *session) readLoop(ctx context.Context) {
 		s.conn.SetReadDeadline(time.Now().Add(s.r.cfg.DeadAfter))
 		var m wire.Message
 		if err := readMessage(s.conn, &m); err != nil {
-			var bad *badMessage
-			if errors.As(err, &bad) {
+			var (
+				bad *badMessage
+				fe  *wire.FrameError
+			)
+			switch {
+			case errors.As(err, &bad):
 				s.finish(wire.Message{Type: wire.TypeError, Code: wire.CodeBadMessage, Text: bad.text})
+			case errors.As(err, &fe):
+				s.r.log.Warn("listen: websocket protocol error", "endpoint", s.endpoint, "session", s.id, "err", fe.Reason)
+				select {
+				case s.final <- farewell{frame: fe}:
+				default:
+				}
 			}
 			return
 		}
@@ -645,9 +696,13 @@ func (s *session) storeUnackedResponses(ctx context.Context) {
 func (s *session) writeLoop(ctx context.Context) {
 	defer func() {
 		select {
-		case m := <-s.final:
+		case f := <-s.final:
+			if f.frame != nil {
+				s.r.failFraming(s.conn, f.frame)
+				return
+			}
 			s.conn.SetWriteDeadline(time.Now().Add(time.Second))
-			websocket.JSON.Send(s.conn, m)
+			websocket.JSON.Send(s.conn, f.msg)
 		default:
 		}
 		s.conn.Close() // unblocks the reader

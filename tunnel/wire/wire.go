@@ -1,5 +1,7 @@
 // Package wire is the protocol between the relay and a listening CLI. Every
-// message is one JSON object in one websocket text frame, tagged by "type".
+// message is one JSON object in one websocket text frame, tagged by "type",
+// never fragmented; both sides fail a connection whose frames break that
+// (FrameChecker).
 //
 // A session goes:
 //

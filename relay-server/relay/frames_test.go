@@ -1,0 +1,208 @@
+package relay_test
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/hookctl/hookctl/relay-server/relay"
+	"github.com/hookctl/hookctl/tunnel/wire"
+	"github.com/hookctl/hookctl/tunnel/wire/wiretest"
+)
+
+// logBuffer is a slog handler's output, safe to read while the relay logs.
+type logBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *logBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *logBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// rawListener is a CLI writing websocket frames byte for byte.
+type rawListener struct {
+	t    *testing.T
+	conn net.Conn
+	br   *bufio.Reader
+}
+
+func dialFrames(t *testing.T, base string) *rawListener {
+	t.Helper()
+	conn, err := net.Dial("tcp", strings.TrimPrefix(base, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	conn.SetDeadline(time.Now().Add(10 * time.Second))
+	br, err := wiretest.ClientHandshake(conn, conn.RemoteAddr().String(), wire.ListenPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &rawListener{t: t, conn: conn, br: br}
+}
+
+// text sends m as one masked text frame.
+func (c *rawListener) text(m wire.Message) {
+	c.t.Helper()
+	b, err := json.Marshal(m)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	c.write(wiretest.AppendFrame(nil, wiretest.FIN|wiretest.OpText, b, true))
+}
+
+func (c *rawListener) write(b []byte) {
+	c.t.Helper()
+	if _, err := c.conn.Write(b); err != nil {
+		c.t.Fatal(err)
+	}
+}
+
+// next reads the next text message other than a ping.
+func (c *rawListener) next() wire.Message {
+	c.t.Helper()
+	for {
+		f, err := wiretest.ReadFrame(c.br)
+		if err != nil {
+			c.t.Fatalf("read: %v", err)
+		}
+		var m wire.Message
+		if f.Opcode() != wiretest.OpText || json.Unmarshal(f.Payload, &m) != nil {
+			c.t.Fatalf("got frame %#x %q, want a message", f.First, f.Payload)
+		}
+		if m.Type != wire.TypePing {
+			return m
+		}
+	}
+}
+
+// closed reads until the relay ends the connection and returns its close
+// frame; ok is false when the connection ended without one.
+func (c *rawListener) closed() (f wiretest.Frame, ok bool) {
+	c.t.Helper()
+	for {
+		f, err := wiretest.ReadFrame(c.br)
+		var ne net.Error
+		switch {
+		case errors.As(err, &ne) && ne.Timeout():
+			c.t.Fatal("connection still open")
+		case err != nil:
+			return wiretest.Frame{}, false
+		case f.Opcode() == wiretest.OpClose:
+			// Nothing may follow a close frame.
+			if g, err := wiretest.ReadFrame(c.br); err == nil {
+				c.t.Errorf("frame %#x %q after the close frame", g.First, g.Payload)
+			}
+			return f, true
+		case f.Opcode() == wiretest.OpText:
+			var m wire.Message
+			if json.Unmarshal(f.Payload, &m) == nil && m.Type == wire.TypePing {
+				continue
+			}
+		}
+		c.t.Fatalf("got frame %#x %q, want the connection closed", f.First, f.Payload)
+	}
+}
+
+// TestBadFramesFailTheConnection: a frame with RSV bits (no extension is
+// ever negotiated), a reserved opcode, a fragmented message (this protocol
+// sends each message in one frame; see the tunnel/wire package comment) or
+// a continuation frame fails the connection with close code 1002 and a log
+// line. Each carries an ack of the event in flight, which must not count: the
+// event is sent again to the next CLI.
+func TestBadFramesFailTheConnection(t *testing.T) {
+	logs := &logBuffer{}
+	r := startRelay(t, relay.Config{Open: true, Logger: slog.New(slog.NewTextHandler(logs, nil))})
+	text := wiretest.FIN | wiretest.OpText
+	cases := []struct {
+		name   string
+		frames func(ack []byte) []byte
+		reason string // in the close frame and the log
+	}{
+		{"rsv1", func(ack []byte) []byte { return wiretest.AppendFrame(nil, text|wiretest.RSV1, ack, true) }, "RSV1"},
+		{"rsv2", func(ack []byte) []byte { return wiretest.AppendFrame(nil, text|wiretest.RSV2, ack, true) }, "RSV2"},
+		{"rsv3", func(ack []byte) []byte { return wiretest.AppendFrame(nil, text|wiretest.RSV3, ack, true) }, "RSV3"},
+		{"fragmented with a ping between", func(ack []byte) []byte {
+			b := wiretest.AppendFrame(nil, wiretest.OpText, ack[:5], true)
+			b = wiretest.AppendFrame(b, wiretest.FIN|wiretest.OpPing, []byte("p"), true)
+			return wiretest.AppendFrame(b, wiretest.FIN|wiretest.OpContinuation, ack[5:], true)
+		}, "fragmented"},
+		{"continuation without a start", func(ack []byte) []byte {
+			return wiretest.AppendFrame(nil, wiretest.FIN|wiretest.OpContinuation, ack, true)
+		}, "continuation"},
+		{"fragmented ping", func(ack []byte) []byte { return wiretest.AppendFrame(nil, wiretest.OpPing, nil, true) }, "control frame"},
+	}
+	for _, op := range []byte{3, 4, 5, 6, 7, 0xb, 0xc, 0xd, 0xe, 0xf} {
+		cases = append(cases, struct {
+			name   string
+			frames func(ack []byte) []byte
+			reason string
+		}{"opcode " + string("0123456789abcdef"[op]), func(ack []byte) []byte { return wiretest.AppendFrame(nil, wiretest.FIN|op, ack, true) }, "reserved opcode"})
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			ep := "frames-" + strings.ReplaceAll(c.name, " ", "-")
+			l := dialFrames(t, r.URL)
+			l.text(wire.Message{Type: wire.TypeHello, Version: wire.Version, Endpoint: ep, Reply: ackMode})
+			if m := l.next(); m.Type != wire.TypeWelcome {
+				t.Fatalf("hello answered %+v", m)
+			}
+			st, _, body := r.send(t, "POST", "/h/"+ep, []byte("{}"), nil)
+			id := queuedID(t, st, body)
+			if m := l.next(); m.Type != wire.TypeEvent || m.Event.ID != id {
+				t.Fatalf("got %+v, want event %s", m, id)
+			}
+			ack, _ := json.Marshal(wire.Message{Type: wire.TypeAck, ID: id})
+			l.write(c.frames(ack))
+			f, ok := l.closed()
+			if !ok || f.CloseCode() != 1002 || !strings.Contains(f.CloseReason(), c.reason) {
+				t.Errorf("closed with %v %d %q, want close frame 1002 naming %s", ok, f.CloseCode(), f.CloseReason(), c.reason)
+			}
+			waitFor(t, "the log line", func() bool {
+				return strings.Contains(logs.String(), "websocket protocol error") && strings.Contains(logs.String(), "endpoint="+ep)
+			})
+			// Not acked: the next CLI gets it.
+			next := mustListen(t, r.URL, wire.Message{Endpoint: ep, Reply: ackMode})
+			if ev := next.expect(wire.TypeEvent).Event; ev.ID != id {
+				t.Errorf("next CLI got %s, want %s again", ev.ID, id)
+			}
+		})
+	}
+}
+
+// TestFragmentedHelloOverLimit: fragments each under the hello's limit
+// that sum over it are refused at the first fragment, like any other.
+func TestFragmentedHelloOverLimit(t *testing.T) {
+	logs := &logBuffer{}
+	r := startRelay(t, relay.Config{Open: true, Logger: slog.New(slog.NewTextHandler(logs, nil))})
+	l := dialFrames(t, r.URL)
+	part := bytes.Repeat([]byte("x"), 40<<10) // the hello's limit is 64 KiB
+	b := wiretest.AppendFrame(nil, wiretest.OpText, append([]byte(`{"type":"hello","version":1,"token":"`), part...), true)
+	b = wiretest.AppendFrame(b, wiretest.FIN|wiretest.OpContinuation, append(part, `"}`...), true)
+	go l.conn.Write(b) // the relay stops reading at the first header
+	f, ok := l.closed()
+	// The relay closes with most of the message unread, so the socket may be
+	// reset before the close frame is read; the log says why either way.
+	if ok && (f.CloseCode() != 1002 || !strings.Contains(f.CloseReason(), "fragmented")) {
+		t.Errorf("closed with %d %q, want 1002 naming fragmentation", f.CloseCode(), f.CloseReason())
+	}
+	waitFor(t, "the log line", func() bool {
+		return strings.Contains(logs.String(), "websocket protocol error") && strings.Contains(logs.String(), "fragmented")
+	})
+}
