@@ -57,6 +57,10 @@ func (r *Relay) serveIngress(w http.ResponseWriter, req *http.Request, rec *reco
 			fmt.Sprintf("endpoint name %q not allowed: use 1-63 of a-z, 0-9 and '-', starting with a letter or digit", name))
 		return
 	}
+	if err := capture.CheckPath(sub); err != nil {
+		refuse(http.StatusBadRequest, "bad_path", err.Error())
+		return
+	}
 	exists, err := r.endpointExists(ctx, name)
 	if err != nil {
 		r.log.Error("ingress: look up endpoint", "endpoint", name, "err", err)

@@ -180,3 +180,35 @@ func TestInflightLimit(t *testing.T) {
 		t.Errorf("%d events stored, want %d", n, stored+4)
 	}
 }
+
+// A path with a dot segment, in any spelling, gets 400 bad_path and is not
+// stored: delivered under a --forward prefix it would reach another path. A
+// ".." inside a segment is an ordinary path.
+func TestDotSegmentsRefused(t *testing.T) {
+	r := startRelay(t, relay.Config{Open: true})
+	post := func(p string) (int, string) {
+		req, err := http.NewRequest("POST", r.URL, strings.NewReader("{}"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.URL.Opaque = p // written to the request line as it is
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	for _, p := range []string{"/h/alpha/api/../../admin", "/h/alpha/%2e%2E/admin", "/h/alpha/a%2F..%2Fb", `/h/alpha/a\..\b`, "/h/alpha/x/."} {
+		if status, body := post(p); status != http.StatusBadRequest || !strings.Contains(body, "bad_path") || !strings.Contains(body, "segment") {
+			t.Errorf("%s: %d %s, want 400 bad_path", p, status, body)
+		}
+	}
+	if n := countEvents(t, r); n != 0 {
+		t.Errorf("%d events stored after refusals", n)
+	}
+	if status, body := post("/h/alpha/v1..2/.well-known"); status != http.StatusAccepted {
+		t.Errorf("ordinary path with dots: %d %s, want 202", status, body)
+	}
+}

@@ -326,11 +326,15 @@ type Target struct {
 // NewHTTPRequest builds the request that delivers r to target. Method, path
 // (appended to the target's path prefix), raw query, every header value and
 // the body bytes are kept, and header names are spelled as captured (but
-// see clientHeaders). Host is the target's. Hop-by-hop headers are dropped
+// see clientHeaders). Host is the target's. A path with a dot segment is
+// refused (CheckPath). Hop-by-hop headers are dropped
 // and X-Forwarded-Host/-Proto/-For describe the original request. The
 // client writes different names in sorted order: the order they were sent
 // in is not kept on the wire.
 func (r *Request) NewHTTPRequest(ctx context.Context, target *url.URL) (*http.Request, error) {
+	if err := CheckPath(r.Path); err != nil {
+		return nil, fmt.Errorf("not delivered: %w", err)
+	}
 	base := *target
 	base.Path, base.RawPath, base.RawQuery, base.Fragment = "", "", "", ""
 	req, err := http.NewRequestWithContext(ctx, r.Method, base.String(), bytes.NewReader(r.Body))
