@@ -33,8 +33,10 @@ type Config struct {
 	Endpoint string // empty: the relay picks a name; see Observer's Connected status
 	Window   int    // events in flight; 0: the relay's default
 
-	// Concurrency bounds deliveries running at once (default 4). Ordered
-	// delivers strictly one at a time, in the relay's order.
+	// Concurrency bounds deliveries running at once. The default (0) is
+	// the connection's window, as many as the relay has in flight, so the
+	// CLI never holds back what senders offer. Ordered delivers strictly
+	// one at a time, in the relay's order.
 	Concurrency int
 	Ordered     bool
 
@@ -190,8 +192,8 @@ func NewClient(cfg Config) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	if cfg.Concurrency <= 0 {
-		cfg.Concurrency = 4
+	if cfg.Concurrency < 0 {
+		return nil, errors.New("tunnel: negative concurrency")
 	}
 	if cfg.Ordered {
 		cfg.Concurrency = 1
@@ -519,6 +521,10 @@ func (c *Client) session(ctx context.Context) (welcomed bool, err error) {
 	if window <= 0 {
 		window = max(c.cfg.Window, 64)
 	}
+	concurrency := c.cfg.Concurrency
+	if concurrency == 0 {
+		concurrency = window
+	}
 	s := &conn{
 		c:       c,
 		ws:      ws,
@@ -527,7 +533,7 @@ func (c *Client) session(ctx context.Context) (welcomed bool, err error) {
 		// An older relay names no features: it gets response and ack as
 		// two messages.
 		responseAck: welcome.Features.Has(wire.FeatureResponseAck),
-		out:         make(chan *wire.Message, window+c.cfg.Concurrency+4),
+		out:         make(chan *wire.Message, window+concurrency+4),
 		work:        make(chan *capture.Request, window),
 		seen:        make(map[string]bool),
 		quit:        ctx.Done(),
@@ -540,7 +546,7 @@ func (c *Client) session(ctx context.Context) (welcomed bool, err error) {
 	g.Go(func() error { return s.read(gctx) })
 	g.Go(func() error { return s.write(gctx) })
 	var workers sync.WaitGroup
-	for range c.cfg.Concurrency {
+	for range concurrency {
 		workers.Add(1)
 		g.Go(func() error {
 			defer workers.Done()

@@ -737,3 +737,45 @@ func TestResponseAckWithRealRelay(t *testing.T) {
 		}
 	}
 }
+
+// TestDefaultConcurrencyFollowsSenders: by default the CLI delivers as many
+// events at once as the relay has in flight, so a slow app sees every
+// waiting sender's webhook at the same time. The app answers none until 32
+// are inside it at once (a default of 4, as it was, never gets there).
+func TestDefaultConcurrencyFollowsSenders(t *testing.T) {
+	const senders = 32
+	rl := startRelay(t, t.TempDir(), "127.0.0.1:0", relay.Config{Open: true})
+	var inside atomic.Int32
+	all := make(chan struct{})
+	release := sync.OnceFunc(func() { close(all) })
+	app := newTestApp(t, func(w http.ResponseWriter, r *http.Request, body []byte) {
+		if inside.Add(1) == senders {
+			release()
+		}
+		<-all
+		w.WriteHeader(http.StatusOK)
+	})
+	runClient(t, Config{RelayURL: rl.URL, Endpoint: "wide", Forwarder: forwarderFor(t, app.srv.URL)})
+	hc := newSender(t)
+	hc.Transport.(*http.Transport).MaxIdleConnsPerHost = senders
+	var g errgroup.Group
+	for i := range senders {
+		g.Go(func() error {
+			res, _ := send(t, hc, "POST", rl.URL+"/h/wide/x", nil, []byte(strconv.Itoa(i)))
+			if res.StatusCode != http.StatusOK {
+				return fmt.Errorf("sender %d got %d, want the app's 200", i, res.StatusCode)
+			}
+			return nil
+		})
+	}
+	select {
+	case <-all:
+	case <-time.After(20 * time.Second):
+		n := inside.Load()
+		release() // let the app answer, so the test can end
+		t.Fatalf("the app never had %d webhooks at once: at most %d arrived", senders, n)
+	}
+	if err := g.Wait(); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -127,7 +127,7 @@ func NewForwarder(cfg ForwarderConfig) (*Forwarder, error) {
 			Proxy:                 nil, // the app is local; never via HTTP_PROXY
 			DialContext:           (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
 			DisableCompression:    true,
-			MaxIdleConnsPerHost:   32,
+			MaxIdleConnsPerHost:   64, // a delivery per event in flight: the relay's default window
 			IdleConnTimeout:       90 * time.Second,
 			ExpectContinueTimeout: time.Second,
 			ResponseHeaderTimeout: cfg.Timeout,

@@ -77,7 +77,7 @@ in the config file) a relay runs inside hookctl on 127.0.0.1:8787.`,
 	fl.StringVarP(&opts.Output, "output", "o", "log", "output format: log or json (NDJSON on stdout); default on a terminal: the interactive inspector")
 	fl.StringVar(&opts.Verify, "verify", "", "inspector: check signatures with provider:secret, e.g. stripe:whsec_...")
 	fl.BoolVar(&opts.Ordered, "ordered", false, "deliver strictly one event at a time, oldest first")
-	fl.IntVar(&opts.Concurrency, "concurrency", 4, "deliveries to the app at once")
+	fl.IntVar(&opts.Concurrency, "concurrency", 0, "deliveries to the app at once (default: as many as the relay has in flight, its window)")
 	fl.IntVar(&opts.Window, "window", 0, "events in flight from the relay (default: the relay's)")
 	fl.StringVar(&opts.Reply, "reply", "passthrough", "how the relay answers senders: passthrough, ack (202 at once) or status:NNN")
 	fl.DurationVar(&opts.ReplyTimeout, "reply-timeout", 0, "passthrough: how long the relay waits for your app before answering 202 (default: the relay's, 8s)")
@@ -121,8 +121,8 @@ func listenRun(ctx context.Context, opts *ListenOptions) error {
 	if err != nil {
 		return &FlagError{Err: err}
 	}
-	if opts.Concurrency < 1 {
-		return &FlagError{Err: errors.New("--concurrency must be at least 1")}
+	if opts.Concurrency < 0 {
+		return &FlagError{Err: errors.New("--concurrency must be at least 1 (or 0, the default: the relay's window)")}
 	}
 	if opts.Endpoint != "" && !relay.ValidEndpoint(opts.Endpoint) {
 		return &FlagError{Err: fmt.Errorf("--endpoint %q: use 1-63 of a-z, 0-9 and '-', starting with a letter or digit", opts.Endpoint)}
