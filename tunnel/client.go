@@ -483,13 +483,16 @@ func (c *Client) session(ctx context.Context) (welcomed bool, err error) {
 		Endpoint: c.Endpoint(),
 		Window:   c.cfg.Window,
 		Reply:    c.cfg.Reply,
-		Features: wire.NewFeatures(wire.FeatureResponseAck),
+		Features: wire.NewFeatures(wire.FeatureResponseAck, wire.FeatureBinaryBody),
 	}
 	if err := websocket.JSON.Send(ws, &hello); err != nil {
 		return false, fmt.Errorf("send hello: %w", err)
 	}
 	var welcome wire.Message
 	if err := websocket.JSON.Receive(ws, &welcome); err != nil {
+		return false, fmt.Errorf("read welcome: %w", err)
+	}
+	if err := ic.frames.Took(false, -1); err != nil {
 		return false, fmt.Errorf("read welcome: %w", err)
 	}
 	switch welcome.Type {
@@ -533,6 +536,7 @@ func (c *Client) session(ctx context.Context) (welcomed bool, err error) {
 		// An older relay names no features: it gets response and ack as
 		// two messages.
 		responseAck: welcome.Features.Has(wire.FeatureResponseAck),
+		binary:      welcome.Features.Has(wire.FeatureBinaryBody),
 		out:         make(chan *wire.Message, window+concurrency+4),
 		work:        make(chan *capture.Request, window),
 		seen:        make(map[string]bool),
@@ -633,8 +637,11 @@ type conn struct {
 	// responseAck: the relay accepted wire.FeatureResponseAck, so a
 	// response carries its ack.
 	responseAck bool
-	mu          sync.Mutex
-	seen        map[string]bool // ids being delivered on this connection
+	// binary: the relay accepted wire.FeatureBinaryBody, so large bodies
+	// travel as binary frames both ways.
+	binary bool
+	mu     sync.Mutex
+	seen   map[string]bool // ids being delivered on this connection
 
 	// quit is closed when the client is stopping: no new delivery or retry
 	// starts; one in progress finishes (see drain). nil: never.
@@ -655,7 +662,14 @@ func (s *conn) quitting() bool {
 func (s *conn) read(ctx context.Context) error {
 	for {
 		var m wire.Message
-		if err := wireCodec.Receive(s.ws, &m); err != nil {
+		err := wireCodec.Receive(s.ws, &m)
+		if err == nil {
+			err = s.ic.frames.Took(false, -1)
+		}
+		if err == nil && m.BodyFrame != 0 {
+			err = s.readBody(&m)
+		}
+		if err != nil {
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
@@ -697,6 +711,18 @@ func (s *conn) read(ctx context.Context) error {
 	}
 }
 
+// readBody reads the binary frame that carries m's event body.
+func (s *conn) readBody(m *wire.Message) error {
+	if !s.binary || s.maxBody <= 0 {
+		return errors.New("the relay sent a body frame without the " + wire.FeatureBinaryBody + " feature")
+	}
+	err := wire.ReadBody(s.ws, s.ic.frames, m, s.maxBody)
+	if be := (*wire.BodyError)(nil); errors.As(err, &be) {
+		return fmt.Errorf("relay broke the protocol: %w", err)
+	}
+	return err
+}
+
 // wireCodec is websocket.JSON with wire.Encode and wire.Decode, which are
 // several times cheaper than encoding/json on the messages sent per event.
 var wireCodec = websocket.Codec{
@@ -708,6 +734,11 @@ var wireCodec = websocket.Codec{
 		return wire.Decode(data, v.(*wire.Message))
 	},
 }
+
+// binaryFrame sends a body as one binary frame (wire.FeatureBinaryBody).
+var binaryFrame = websocket.Codec{Marshal: func(v any) ([]byte, byte, error) {
+	return v.([]byte), websocket.BinaryFrame, nil
+}}
 
 // send queues m for the writer, waiting while the queue is full.
 func (s *conn) send(ctx context.Context, m *wire.Message) error {
@@ -728,8 +759,17 @@ func (s *conn) write(ctx context.Context) error {
 	defer tick.Stop()
 	lastSent := time.Now()
 	put := func(m *wire.Message) error {
+		var body []byte
+		if s.binary {
+			m, body = wire.SplitBody(m)
+		}
 		if err := wireCodec.Send(s.ws, m); err != nil {
 			return writeError(ctx, err)
+		}
+		if body != nil {
+			if err := binaryFrame.Send(s.ws, body); err != nil {
+				return writeError(ctx, err)
+			}
 		}
 		lastSent = time.Now()
 		return nil

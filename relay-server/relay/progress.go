@@ -22,6 +22,8 @@ type progressReader struct {
 	conn net.Conn
 	idle atomic.Int64 // time.Duration; 0 = do not extend
 	out  *batchWriter // the connection's write side
+
+	frames *wire.FrameChecker // reads from this; set by Hijack
 }
 
 func (p *progressReader) Read(b []byte) (int, error) {
@@ -145,5 +147,6 @@ func (h *hijackedConn) Write([]byte) (int, error) { return 0, http.ErrHijacked }
 func (h *hijackedConn) WriteHeader(int)           {}
 
 func (h *hijackedConn) Hijack() (net.Conn, *bufio.ReadWriter, error) {
-	return h.conn, bufio.NewReadWriter(bufio.NewReaderSize(wire.NewFrameChecker(h.progress), listenReadBuffer), bufio.NewWriterSize(h.progress.out, listenWriteBuffer)), nil
+	h.progress.frames = wire.NewFrameChecker(h.progress)
+	return h.conn, bufio.NewReadWriter(bufio.NewReaderSize(h.progress.frames, listenReadBuffer), bufio.NewWriterSize(h.progress.out, listenWriteBuffer)), nil
 }

@@ -45,7 +45,9 @@ const (
 type session struct {
 	r        *Relay
 	conn     *websocket.Conn
-	out      *batchWriter // conn's write side; nil when not hijacked by serveListenHTTP
+	out      *batchWriter       // conn's write side; nil when not hijacked by serveListenHTTP
+	frames   *wire.FrameChecker // conn's read side; nil when not hijacked
+	binary   bool               // wire.FeatureBinaryBody was accepted
 	id       string
 	endpoint string
 	owner    string // token id; "" in open mode
@@ -162,7 +164,7 @@ func (r *Relay) open(conn *websocket.Conn) *session {
 	conn.MaxPayloadBytes = helloMaxBytes
 	conn.SetReadDeadline(time.Now().Add(r.cfg.HelloTimeout))
 	var hello wire.Message
-	if err := readMessage(conn, &hello); err != nil {
+	if err := readMessage(conn, r.framesOf(conn), &hello, 0); err != nil {
 		var (
 			bad *badMessage
 			fe  *wire.FrameError
@@ -239,6 +241,8 @@ func (r *Relay) open(conn *websocket.Conn) *session {
 		final:    make(chan farewell, 1),
 		done:     make(chan struct{}),
 		inflight: map[string]*capture.Response{},
+		frames:   r.framesOf(conn),
+		binary:   acceptedFeatures(hello.Features).Has(wire.FeatureBinaryBody),
 	}
 	if old := r.hub.attach(s); old != nil {
 		// One session per endpoint: the newer wins. The old CLI is told
@@ -323,7 +327,7 @@ func (r *Relay) detach(s *session) {
 // for that this relay speaks. A response with ack set is handled whether or
 // not it was negotiated.
 func acceptedFeatures(asked wire.Features) wire.Features {
-	return asked.Intersect(wire.NewFeatures(wire.FeatureResponseAck))
+	return asked.Intersect(wire.NewFeatures(wire.FeatureResponseAck, wire.FeatureBinaryBody))
 }
 
 // run is the welcomed session. The caller's goroutine is the reader; the
@@ -415,12 +419,20 @@ func (r *Relay) failFraming(conn *websocket.Conn, fe *wire.FrameError) {
 	c.Close()
 }
 
-func readMessage(conn *websocket.Conn, m *wire.Message) error {
+// readMessage reads one message: a text frame of JSON and, when it names
+// one, the binary body frame after it, of at most maxBody bytes (0: a body
+// frame is a protocol violation, as before FeatureBinaryBody was accepted).
+// fc, the connection's frame checker, confirms the frames were of those
+// kinds.
+func readMessage(conn *websocket.Conn, fc *wire.FrameChecker, m *wire.Message, maxBody int64) error {
 	var data []byte
 	if err := websocket.Message.Receive(conn, &data); err != nil {
 		if errors.Is(err, websocket.ErrFrameTooLarge) {
 			return &badMessage{fmt.Sprintf("message larger than %d bytes", conn.MaxPayloadBytes)}
 		}
+		return err
+	}
+	if err := fc.Took(false, -1); err != nil {
 		return err
 	}
 	switch {
@@ -438,7 +450,36 @@ func readMessage(conn *websocket.Conn, m *wire.Message) error {
 	if m.Type == "" {
 		return &badMessage{"message without a type"}
 	}
+	if m.BodyFrame != 0 {
+		if maxBody == 0 {
+			return &badMessage{"body_frame without the " + wire.FeatureBinaryBody + " feature"}
+		}
+		var be *wire.BodyError
+		if err := wire.ReadBody(conn, fc, m, maxBody); errors.As(err, &be) {
+			return &badMessage{be.Text}
+		} else if err != nil {
+			return err
+		}
+	}
 	return nil
+}
+
+// framesOf is the frame checker under conn, or nil.
+func (r *Relay) framesOf(conn *websocket.Conn) *wire.FrameChecker {
+	if p, ok := r.progress.Load(conn.Request()); ok {
+		return p.(*progressReader).frames
+	}
+	return nil
+}
+
+// maxBodyFrame is the largest body frame the session reads: a response
+// body as large as the relay accepts (the CLI cuts longer ones), or none
+// without FeatureBinaryBody.
+func (s *session) maxBodyFrame() int64 {
+	if !s.binary {
+		return 0
+	}
+	return s.r.cfg.MaxBody
 }
 
 // minWriteRate is the slowest link a write is allowed to take: a 25 MiB
@@ -448,6 +489,11 @@ const minWriteRate = 64 << 10 // bytes per second
 // textFrame sends pre-encoded JSON as one text frame.
 var textFrame = websocket.Codec{Marshal: func(v any) ([]byte, byte, error) {
 	return v.([]byte), websocket.TextFrame, nil
+}}
+
+// binaryFrame sends a body as one binary frame (wire.FeatureBinaryBody).
+var binaryFrame = websocket.Codec{Marshal: func(v any) ([]byte, byte, error) {
+	return v.([]byte), websocket.BinaryFrame, nil
 }}
 
 // Keepalive messages as every client encodes them. They are the only
@@ -466,10 +512,21 @@ func (s *session) write(m wire.Message) error {
 	case m.Type == wire.TypePong && m == (wire.Message{Type: wire.TypePong}):
 		data = pongJSON
 	default:
+		mm, body := &m, []byte(nil)
+		if s.binary {
+			mm, body = wire.SplitBody(&m)
+		}
 		var err error
-		data, err = wire.Encode(&m)
+		data, err = wire.Encode(mm)
 		if err != nil {
 			return fmt.Errorf("encode %s message: %w", m.Type, err)
+		}
+		if body != nil {
+			s.conn.SetWriteDeadline(s.writeDeadline(len(data) + len(body)))
+			if err := textFrame.Send(s.conn, data); err != nil {
+				return err
+			}
+			return binaryFrame.Send(s.conn, body)
 		}
 	}
 	s.conn.SetWriteDeadline(s.writeDeadline(len(data)))
@@ -549,7 +606,7 @@ func (s *session) readLoop(ctx context.Context) {
 	for {
 		s.conn.SetReadDeadline(time.Now().Add(s.r.cfg.DeadAfter))
 		var m wire.Message
-		if err := readMessage(s.conn, &m); err != nil {
+		if err := readMessage(s.conn, s.frames, &m, s.maxBodyFrame()); err != nil {
 			var (
 				bad *badMessage
 				fe  *wire.FrameError

@@ -39,6 +39,44 @@ type FrameChecker struct {
 	hn      int    // header bytes seen
 	payload uint64 // bytes of the current frame still to pass
 	err     error
+
+	// data holds the data frames whose headers passed and that the reader
+	// has not yet said it took (Took), oldest first. The websocket
+	// library's read buffer bounds how far ahead of the reader this runs.
+	data []dataFrame
+	head int // data[head:] are not taken
+}
+
+type dataFrame struct {
+	binary bool
+	size   uint64
+}
+
+// Took tells the checker that the reader took the oldest data frame not
+// yet taken, as a binary frame or a text one, of size bytes (any size when
+// size is negative), and fails when that frame was something else. A nil
+// checker checks nothing.
+func (c *FrameChecker) Took(binary bool, size int64) error {
+	if c == nil {
+		return nil
+	}
+	if c.head == len(c.data) {
+		return &FrameError{"a message was read that no frame carried"}
+	}
+	f := c.data[c.head]
+	c.head++
+	if c.head == len(c.data) {
+		c.data, c.head = c.data[:0], 0
+	}
+	switch {
+	case f.binary && !binary:
+		return &FrameError{"a binary frame where a JSON message belongs"}
+	case !f.binary && binary:
+		return &FrameError{"a text frame where the binary body named by body_frame belongs"}
+	case size >= 0 && f.size != uint64(size):
+		return &FrameError{fmt.Sprintf("a body frame of %d bytes where body_frame named %d", f.size, size)}
+	}
+	return nil
 }
 
 // NewFrameChecker checks the frames a relay reads from a CLI: masked, as
@@ -163,6 +201,9 @@ func (c *FrameChecker) header() (bool, error) {
 		}
 	}
 	c.payload = n
+	if op := h[0] & 0x0f; op == 0x1 || op == 0x2 {
+		c.data = append(c.data, dataFrame{binary: op == 0x2, size: n})
+	}
 	return true, nil
 }
 

@@ -8,9 +8,11 @@
 //	CLI → relay  hello     {version, token, endpoint, window, reply, features}
 //	relay → CLI  welcome   {version, endpoint, url, session, features}   or error {code, permanent}
 //	relay → CLI  event     {event}                                oldest un-acked first, then live
+//	relay → CLI  event     {event, body_frame: n} + binary frame  a body of n ≥ BinaryBodyMin bytes (FeatureBinaryBody)
 //	CLI → relay  response  {id, response}                         the local app's answer, for the sender
 //	CLI → relay  ack       {id}                                   delivered; never sent again
 //	CLI → relay  response  {id, response, ack: true}              both in one message (FeatureResponseAck)
+//	CLI → relay  response  {id, response, body_frame: n} + binary frame   likewise (FeatureBinaryBody)
 //	either way   ping/pong                                        keepalive
 //	CLI → relay  pause/resume                                     stop/restart new deliveries
 //
@@ -69,6 +71,12 @@ const (
 	// same id (one frame instead of two; for an event in flight on the
 	// connection, one store write).
 	FeatureResponseAck = "response-ack"
+	// FeatureBinaryBody: the body of an event (relay → CLI) or a response
+	// (CLI → relay) may leave the JSON and follow the message as its own
+	// binary frame of raw bytes, named by the message's body_frame (see
+	// SplitBody). A peer sends one only when the body is at least
+	// BinaryBodyMin bytes, and reads either form.
+	FeatureBinaryBody = "binary-body"
 )
 
 // Features is a set of Feature* names; in JSON a list of strings. Underneath
@@ -181,6 +189,11 @@ type Message struct {
 	Response *capture.Response `json:"response,omitempty"`
 	// Ack on a response acks its id too (FeatureResponseAck only).
 	Ack bool `json:"ack,omitempty"`
+
+	// BodyFrame (event, response; FeatureBinaryBody only) is set when the
+	// event's or response's body is not in the JSON: the next data frame
+	// carries it, a binary frame of exactly this many bytes.
+	BodyFrame int64 `json:"body_frame,omitempty"`
 }
 
 // Reply modes: how the relay answers the sender of a webhook.

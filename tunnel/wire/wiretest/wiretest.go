@@ -89,7 +89,7 @@ func (f Frame) CloseReason() string {
 }
 
 // ReadFrame reads one frame, unmasking it, with a payload of at most
-// 1 MiB.
+// 64 MiB.
 func ReadFrame(r *bufio.Reader) (Frame, error) {
 	var h [2]byte
 	if _, err := io.ReadFull(r, h[:]); err != nil {
@@ -110,7 +110,7 @@ func ReadFrame(r *bufio.Reader) (Frame, error) {
 		}
 		n = binary.BigEndian.Uint64(e[:])
 	}
-	if n > 1<<20 {
+	if n > 64<<20 {
 		return Frame{}, fmt.Errorf("frame of %d bytes", n)
 	}
 	var key [4]byte
