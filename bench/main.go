@@ -131,7 +131,7 @@ type Options struct {
 // pgScenarios are the scenarios that run on PostgreSQL as well.
 var pgScenarios = []string{"latency", "throughput", "backlog"}
 
-var allScenarios = []string{"latency", "throughput", "backlog", "idle"}
+var allScenarios = []string{"latency", "throughput", "backlog", "idle", "largebody", "slowapp"}
 
 func parseFlags(args []string, stderr io.Writer) (*Options, error) {
 	o := &Options{}
@@ -145,7 +145,7 @@ func parseFlags(args []string, stderr io.Writer) (*Options, error) {
 	fs.IntVar(&o.Warmup, "warmup", 200, "latency, throughput: unmeasured requests first")
 	fs.IntVar(&o.Throughput, "throughput-n", 20000, "throughput: requests through the relay and as many direct")
 	fs.IntVar(&o.Senders, "senders", 16, "throughput: concurrent senders")
-	fs.IntVar(&o.CLIConcurrency, "cli-concurrency", 16, "hookctl listen --concurrency (its default is 4)")
+	fs.IntVar(&o.CLIConcurrency, "cli-concurrency", 16, "hookctl listen --concurrency (0: hookctl's default, the relay's window); slowapp always uses hookctl's default")
 	fs.IntVar(&o.Idle, "idle", 10000, "idle: connected CLIs")
 	fs.IntVar(&o.Backlog, "backlog", 10000, "backlog: events stored before the CLI connects")
 	fs.DurationVar(&o.Timeout, "scenario-timeout", 60*time.Second, "bound on each scenario")
@@ -366,6 +366,10 @@ func (b *bench) scenario(ctx context.Context, s *Scenario) error {
 		err = b.backlog(sctx, s)
 	case "idle":
 		err = b.idle(sctx, s)
+	case "largebody":
+		err = b.largeBody(sctx, s)
+	case "slowapp":
+		err = b.slowApp(sctx, s)
 	}
 	s.Seconds = time.Since(t0).Seconds()
 	s.LoadAvg = loadAvg()
@@ -635,8 +639,11 @@ type cliProc struct {
 
 func (b *bench) startCLI(ctx context.Context, relayURL, endpoint, forward string) (*cliProc, <-chan struct{}, error) {
 	cfg := filepath.Join(b.tmp, "cli-"+endpoint)
-	cmd := exec.Command(b.o.HookctlBin, "listen", "--relay", relayURL, "--endpoint", endpoint, "--forward", forward,
-		"--output", "json", "--concurrency", strconv.Itoa(b.o.CLIConcurrency))
+	args := []string{"listen", "--relay", relayURL, "--endpoint", endpoint, "--forward", forward, "--output", "json"}
+	if b.o.CLIConcurrency > 0 {
+		args = append(args, "--concurrency", strconv.Itoa(b.o.CLIConcurrency))
+	}
+	cmd := exec.Command(b.o.HookctlBin, args...)
 	cmd.Env = append(os.Environ(), "HOOKCTL_CONFIG_DIR="+cfg, "HOOKCTL_DATA_DIR="+cfg, "NO_COLOR=1", "HOOKCTL_TOKEN=")
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
@@ -724,6 +731,7 @@ type app struct {
 	URL   string
 	srv   *http.Server
 	count atomic.Int64
+	delay atomic.Int64 // time.Duration each request waits before its answer
 
 	mu   sync.Mutex
 	seen map[int64]int
@@ -749,6 +757,9 @@ func startApp() (*app, error) {
 				a.mu.Unlock()
 			}
 			a.count.Add(1)
+			if d := time.Duration(a.delay.Load()); d > 0 {
+				time.Sleep(d)
+			}
 			w.Header().Set("Content-Type", "text/plain")
 			w.Write([]byte("ok"))
 		}),
@@ -783,7 +794,12 @@ func newHTTPClient(conns int) *http.Client {
 // post sends one request and returns its status and latency. The body must
 // be "ok" when want is 200 (the app's answer came back).
 func (b *bench) post(ctx context.Context, hc *http.Client, url string, want int) (time.Duration, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(b.body))
+	return b.postBody(ctx, hc, url, b.body, want)
+}
+
+// postBody is post with another body.
+func (b *bench) postBody(ctx context.Context, hc *http.Client, url string, body []byte, want int) (time.Duration, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
 	if err != nil {
 		return 0, err
 	}
@@ -794,17 +810,17 @@ func (b *bench) post(ctx context.Context, hc *http.Client, url string, want int)
 	if err != nil {
 		return 0, err
 	}
-	body, err := io.ReadAll(res.Body)
+	answer, err := io.ReadAll(res.Body)
 	res.Body.Close()
 	d := time.Since(t0)
 	if err != nil {
 		return 0, err
 	}
 	if res.StatusCode != want {
-		return 0, fmt.Errorf("POST %s: status %d, want %d: %s", url, res.StatusCode, want, bytes.TrimSpace(body))
+		return 0, fmt.Errorf("POST %s: status %d, want %d: %s", url, res.StatusCode, want, bytes.TrimSpace(answer))
 	}
-	if want == http.StatusOK && string(body) != "ok" {
-		return 0, fmt.Errorf("POST %s: body %q, want the app's \"ok\"", url, body)
+	if want == http.StatusOK && string(answer) != "ok" {
+		return 0, fmt.Errorf("POST %s: body %q, want the app's \"ok\"", url, answer)
 	}
 	return d, nil
 }
@@ -1469,4 +1485,88 @@ func dialIdle(ctx context.Context, base string, n int) ([]*idleCLI, error) {
 		}
 	}
 	return live, err
+}
+
+// largeBody: one 20 MiB body at a time, passthrough, through the relay and
+// CLI and straight to the app, interleaved: send → the app's answer, which
+// it gives only after reading the whole body. Also the peak RSS (VmHWM) of
+// the relay and the CLI, fresh for the scenario.
+func (b *bench) largeBody(ctx context.Context, s *Scenario) error {
+	const size, n = 20 << 20, 5
+	relays, a, c, stop, err := b.setup(ctx, "largebody")
+	if err != nil {
+		return err
+	}
+	defer stop()
+	body := make([]byte, size)
+	for i := range body {
+		body[i] = byte(i*7 + i>>9)
+	}
+	hc := newHTTPClient(1)
+	defer hc.CloseIdleConnections()
+	via, direct := hookURLs(relays, "largebody")[0], a.URL+"/hook"
+	var relayed, straight []time.Duration
+	for range n {
+		d, err := b.postBody(ctx, hc, via, body, 200)
+		if err != nil {
+			return err
+		}
+		relayed = append(relayed, d)
+		if d, err = b.postBody(ctx, hc, direct, body, 200); err != nil {
+			return err
+		}
+		straight = append(straight, d)
+	}
+	slices.Sort(relayed)
+	slices.Sort(straight)
+	d, rl := ms(pct(straight, .5)), ms(pct(relayed, .5))
+	relayHWM, err := procStatusKB(relays[0].cmd.Process.Pid, "VmHWM:")
+	if err != nil {
+		return err
+	}
+	cliHWM, err := procStatusKB(c.cmd.Process.Pid, "VmHWM:")
+	if err != nil {
+		return err
+	}
+	s.Metrics = append(s.Metrics,
+		Metric{Name: "20 MiB send → answered, p50", Unit: "ms", Direct: ptr(d), Relay: rl, Added: ptr(rl - d), Target: "relay ≤ 300", Met: le(rl, 300)},
+		Metric{Name: "20 MiB send → answered, max", Unit: "ms", Direct: ptr(ms(straight[n-1])), Relay: ms(relayed[n-1])},
+		Metric{Name: "relay peak RSS", Unit: "MiB", Relay: mib(relayHWM), Target: "≤ 80", Met: le(mib(relayHWM), 80)},
+		Metric{Name: "CLI peak RSS", Unit: "MiB", Relay: mib(cliHWM)},
+	)
+	s.Notes = append(s.Notes, fmt.Sprintf("%d × 20 MiB each way, one at a time, passthrough; the app reads the whole body before it answers \"ok\"; peak RSS is VmHWM of processes started for this scenario", n))
+	return nil
+}
+
+// slowApp: 1,500 × 32 KiB from 16 senders to an app that takes 50 ms per
+// request, passthrough, through the relay and a CLI at its default
+// --concurrency, and straight to the app: the wall time of each.
+func (b *bench) slowApp(ctx context.Context, s *Scenario) error {
+	const n, size, senders, delay = 1500, 32 << 10, 16, 50 * time.Millisecond
+	conc := b.o.CLIConcurrency
+	b.o.CLIConcurrency = 0 // hookctl's default
+	defer func() { b.o.CLIConcurrency = conc }()
+	relays, a, _, stop, err := b.setup(ctx, "slowapp")
+	if err != nil {
+		return err
+	}
+	defer stop()
+	a.delay.Store(int64(delay))
+	saved := b.body
+	b.body = bytes.Repeat([]byte("s"), size)
+	defer func() { b.body = saved }()
+	hc := newHTTPClient(senders)
+	defer hc.CloseIdleConnections()
+	_, de, err := b.load(ctx, hc, []string{a.URL + "/hook"}, n, senders, 200)
+	if err != nil {
+		return err
+	}
+	_, re, err := b.load(ctx, hc, hookURLs(relays, "slowapp"), n, senders, 200)
+	if err != nil {
+		return err
+	}
+	s.Metrics = append(s.Metrics, Metric{Name: fmt.Sprintf("%d × 32 KiB to a 50 ms app, %d senders", n, senders), Unit: "s",
+		Direct: ptr(de.Seconds()), Relay: re.Seconds(), Added: ptr(re.Seconds() - de.Seconds())})
+	s.Notes = append(s.Notes, fmt.Sprintf("passthrough: every sender got the app's 200 \"ok\"; hookctl listen at its default --concurrency (the relay's window); the ideal is %d × 50 ms / %d = %.1f s", n, senders, float64(n)*delay.Seconds()/senders))
+	return nil
 }
