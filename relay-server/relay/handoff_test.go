@@ -333,3 +333,61 @@ func TestResponseWithAckIsResponseThenAck(t *testing.T) {
 		}
 	}
 }
+
+// TestLargeEventHandedOver: an event too large for the handoff still
+// reaches a caught-up session as it commits, without a read of the store,
+// while the relay-wide budget (MaxInflight) has room; beyond it the session
+// reads the store, and nothing is lost. What a handoff holds is given back
+// when it is sent and when its session ends.
+func TestLargeEventHandedOver(t *testing.T) {
+	const size = 3 << 20 // over handoffBytes (2 MiB)
+	st := &countingStore{Store: openStore(t)}
+	r := startRelayOn(t, relay.Config{Open: true, MaxBody: size, MaxInflight: size}, st)
+	body := []byte(strings.Repeat("L", size))
+
+	// A paused session holds one large event, which takes the budget.
+	paused := mustListen(t, r.URL, wire.Message{Endpoint: "paused", Reply: ackMode})
+	paused.send(wire.Message{Type: wire.TypePause})
+	paused.barrier()
+	s, _, b := r.send(t, "POST", "/h/paused", body, nil)
+	heldID := queuedID(t, s, b)
+	waitFor(t, "the paused session's handoff to hold it", func() bool { return r.HandoffLargeBytes() == size })
+
+	// Another session gets its large event from the store: no budget left.
+	c := mustListen(t, r.URL, wire.Message{Endpoint: "alpha", Reply: ackMode})
+	c.barrier()
+	before := st.pendingReads.Load()
+	s, _, b = r.send(t, "POST", "/h/alpha/1", body, nil)
+	id := queuedID(t, s, b)
+	if ev := c.expect(wire.TypeEvent).Event; ev.ID != id || len(ev.Body) != size {
+		t.Fatalf("got %s (%d bytes), want %s", ev.ID, len(ev.Body), id)
+	}
+	if st.pendingReads.Load() == before {
+		t.Errorf("no read of the store, but the budget was taken")
+	}
+	c.send(wire.Message{Type: wire.TypeAck, ID: id})
+
+	// The paused session ends with the event still held: the budget is back
+	// (and the event is still pending for the next CLI).
+	paused.conn.Close()
+	waitFor(t, "the budget given back", func() bool { return r.HandoffLargeBytes() == 0 })
+
+	// Now the large event is handed over as it commits.
+	c.barrier()
+	before = st.pendingReads.Load()
+	s, _, b = r.send(t, "POST", "/h/alpha/2", body, nil)
+	id = queuedID(t, s, b)
+	if ev := c.expect(wire.TypeEvent).Event; ev.ID != id || len(ev.Body) != size {
+		t.Fatalf("got %s (%d bytes), want %s", ev.ID, len(ev.Body), id)
+	}
+	if reads := st.pendingReads.Load() - before; reads != 0 {
+		t.Errorf("%d reads of the store for a large event handed over", reads)
+	}
+	if n := r.HandoffLargeBytes(); n != 0 {
+		t.Errorf("%d bytes still charged after the event was sent", n)
+	}
+	next := mustListen(t, r.URL, wire.Message{Endpoint: "paused", Reply: ackMode})
+	if ev := next.expect(wire.TypeEvent).Event; ev.ID != heldID {
+		t.Errorf("next CLI for the paused endpoint got %s, want %s", ev.ID, heldID)
+	}
+}

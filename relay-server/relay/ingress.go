@@ -372,3 +372,7 @@ func writeError(w http.ResponseWriter, status int, code, text string) {
 
 // InflightBytes is how many body bytes ingress holds now (Config.MaxInflight).
 func (r *Relay) InflightBytes() int64 { return r.inflight.bytes() }
+
+// HandoffLargeBytes is how many bytes of events larger than a handoff
+// sessions hold now, waiting to be sent (at most Config.MaxInflight).
+func (r *Relay) HandoffLargeBytes() int64 { return r.largeHandoff.Load() }

@@ -24,6 +24,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/net/websocket"
@@ -130,11 +131,14 @@ type Relay struct {
 	ids      *idGen
 	limit    *limiter
 	inflight *inflight // ingress body bytes held
-	mux      *http.ServeMux
-	known    sync.Map // endpoint names known to exist (they are never deleted)
-	progress sync.Map // *http.Request of a listen connection → its *progressReader
-	quit     chan struct{}
-	quitOne  sync.Once
+	// largeHandoff is the bytes of events over handoffBytes that sessions
+	// hold in their handoffs, at most Config.MaxInflight (see offer).
+	largeHandoff atomic.Int64
+	mux          *http.ServeMux
+	known        sync.Map // endpoint names known to exist (they are never deleted)
+	progress     sync.Map // *http.Request of a listen connection → its *progressReader
+	quit         chan struct{}
+	quitOne      sync.Once
 	// notified: the store announces each new event (store.Notifier), and
 	// the hub hands it to the endpoint's session.
 	notified bool

@@ -74,8 +74,12 @@ type session struct {
 	// times it was dropped for being full: the writer trusts it only while
 	// the count is the one it saw before its last complete store read.
 	handoff     []store.Pending
-	handoffSize int64
-	handoffGen  uint64
+	handoffSize int64 // bodies of the events up to handoffBytes
+	// handoffLarge is the body of the one event over handoffBytes the
+	// handoff may hold, charged to the relay's largeHandoff.
+	handoffLarge int64
+	handoffGen   uint64
+	detached     bool // the hub let go: offers are ignored
 }
 
 // farewell is what the writer sends before it closes the connection: an
@@ -312,6 +316,12 @@ func (r *Relay) open(conn *websocket.Conn) *session {
 // detach removes s from the hub and gives up its lease in the cluster.
 func (r *Relay) detach(s *session) {
 	r.hub.detach(s)
+	// Offers that race this find the session detached: give back what
+	// the handoff holds.
+	s.mu.Lock()
+	s.dropHandoffLocked()
+	s.detached = true
+	s.mu.Unlock()
 	if r.cluster == nil {
 		return
 	}
@@ -561,14 +571,47 @@ func (s *session) wake() {
 func (s *session) offer(p store.Pending) {
 	size := int64(len(p.Event.Body))
 	s.mu.Lock()
-	if len(s.handoff) >= handoffMax || s.handoffSize+size > handoffBytes {
+	switch {
+	case s.detached:
+		// An offer that raced the end of the session.
+	case len(s.handoff) >= handoffMax:
 		s.dropHandoffLocked()
-	} else {
+	case size > handoffBytes:
+		// One event too large for the handoff may wait in it by itself,
+		// within a relay-wide budget of MaxInflight, so the session does
+		// not read it back from the store: a second whole copy of a large
+		// body. A passthrough sender's handler holds these same bytes
+		// until it is answered.
+		ok := s.handoffLarge == 0
+		if ok && s.r.largeHandoff.Add(size) > s.r.cfg.MaxInflight {
+			s.r.largeHandoff.Add(-size)
+			ok = false
+		}
+		if !ok {
+			s.dropHandoffLocked()
+			break
+		}
+		s.handoff = append(s.handoff, p)
+		s.handoffLarge = size
+	case s.handoffSize+size > handoffBytes:
+		s.dropHandoffLocked()
+	default:
 		s.handoff = append(s.handoff, p)
 		s.handoffSize += size
 	}
 	s.mu.Unlock()
 	s.wake()
+}
+
+// releaseLocked uncounts p, which leaves the handoff.
+func (s *session) releaseLocked(p store.Pending) {
+	size := int64(len(p.Event.Body))
+	if size > handoffBytes {
+		s.handoffLarge -= size
+		s.r.largeHandoff.Add(-size)
+		return
+	}
+	s.handoffSize -= size
 }
 
 // invalidate says the store holds events of this endpoint that were never
@@ -585,6 +628,8 @@ func (s *session) dropHandoffLocked() {
 	clear(s.handoff)
 	s.handoff = s.handoff[:0]
 	s.handoffSize = 0
+	s.r.largeHandoff.Add(-s.handoffLarge)
+	s.handoffLarge = 0
 	s.handoffGen++
 }
 
@@ -898,10 +943,10 @@ func (s *session) takeHandoff(cursor int64, gen uint64) (batch []store.Pending, 
 	}
 	for _, p := range batch {
 		s.inflight[p.Event.ID] = nil
-		s.handoffSize -= int64(len(p.Event.Body))
+		s.releaseLocked(p)
 	}
 	for _, p := range s.handoff[:skip] {
-		s.handoffSize -= int64(len(p.Event.Body))
+		s.releaseLocked(p)
 	}
 	rest := copy(s.handoff, s.handoff[skip+n:])
 	clear(s.handoff[rest:])
