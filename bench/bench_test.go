@@ -21,10 +21,10 @@ func TestScenarios(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and starts relay-server and hookctl")
 	}
-	opts, err := parseFlags([]string{
+	opts, err := parseFlags(append([]string{
 		"-latency-n", "50", "-warmup", "5", "-throughput-n", "50",
 		"-idle", "20", "-backlog", "100", "-scenario-timeout", "60s",
-	}, io.Discard)
+	}, smallBig...), io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -34,8 +34,8 @@ func TestScenarios(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(res.Scenarios) != len(allScenarios) {
-		t.Fatalf("ran %d scenarios, want %d", len(res.Scenarios), len(allScenarios))
+	if len(res.Scenarios) != len(defaultScenarios) {
+		t.Fatalf("ran %d scenarios, want %d", len(res.Scenarios), len(defaultScenarios))
 	}
 	for _, s := range res.Scenarios {
 		if len(s.Metrics) == 0 {

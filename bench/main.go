@@ -20,6 +20,17 @@
 // nodes in turn, so with 2 nodes half of them cross nodes (passthrough
 // answers through the database's notifications).
 //
+// largebody, slowapp and flood are about big and many bodies: one random
+// 20 MiB body at a time (send → the app has read it all, sha256-checked;
+// the relay's and CLI's peak RSS), 1,500 × 32 KiB from 16 senders to an app
+// that takes 50 ms each (the CLI at its default --concurrency), and a flood:
+// 200 concurrent 1 MiB uploads, each on a fresh connection (the relay's
+// peak RSS; answers by status, 503 with Retry-After allowed), then 1,000 ×
+// 1 MiB from 32 senders that honour Retry-After while a 1-byte webhook goes
+// to a second endpoint every 20 ms (its answer latency). Memory figures come
+// with where the resident pages are (/proc/PID/smaps: Go heap arenas, other
+// anonymous memory such as SQLite's, files) and the relay's GC trace.
+//
 // The listening CLI is the real binary, not tunnel.NewClient in this
 // process: it is what users run (NDJSON output, forwarder, acks), and as a
 // separate process it does not share this process's scheduler with the load
@@ -36,6 +47,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -126,18 +138,35 @@ type Options struct {
 	Postgres       bool   // start a throwaway PostgreSQL server
 	Database       string // else this server's URL, where databases may be created
 	Nodes          int    // relay nodes on PostgreSQL
+
+	LargeBody   int           // largebody: body size in bytes
+	LargeN      int           // largebody: sends each way
+	SlowN       int           // slowapp: requests each way
+	SlowBody    int           // slowapp: body size
+	SlowDelay   time.Duration // slowapp: the app's time per request
+	SlowSenders int           // slowapp: concurrent senders
+	Uploads     int           // flood (a): concurrent uploads, a connection each
+	FloodN      int           // flood (b): bodies to endpoint A
+	FloodBody   int           // flood: body size
+	FloodSend   int           // flood (b): concurrent senders to endpoint A
+	FloodEvery  time.Duration // flood (b): interval of the small webhooks to endpoint B
 }
 
 // pgScenarios are the scenarios that run on PostgreSQL as well.
 var pgScenarios = []string{"latency", "throughput", "backlog"}
 
-var allScenarios = []string{"latency", "throughput", "backlog", "idle", "largebody", "slowapp"}
+var allScenarios = []string{"latency", "throughput", "backlog", "idle", "largebody", "slowapp", "flood"}
+
+// defaultScenarios run without -scenarios: all of them, about 45 s in all
+// on 2 cores (latency, throughput, backlog and idle about 20 s; largebody
+// 2 s, slowapp 10 s, flood 11-14 s).
+var defaultScenarios = allScenarios
 
 func parseFlags(args []string, stderr io.Writer) (*Options, error) {
 	o := &Options{}
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	scen := fs.String("scenarios", strings.Join(allScenarios, ","), "comma-separated scenarios to run: "+strings.Join(allScenarios, ", "))
+	scen := fs.String("scenarios", strings.Join(defaultScenarios, ","), "comma-separated scenarios to run: "+strings.Join(allScenarios, ", "))
 	fs.StringVar(&o.RelayBin, "relay-bin", "", "relay-server binary (default: built from this module into a temporary directory)")
 	fs.StringVar(&o.HookctlBin, "hookctl-bin", "", "hookctl binary (default: built from this module into a temporary directory)")
 	fs.IntVar(&o.Body, "body", 1024, "request body size in bytes")
@@ -154,6 +183,17 @@ func parseFlags(args []string, stderr io.Writer) (*Options, error) {
 	fs.BoolVar(&o.Postgres, "postgres", false, "also run "+strings.Join(pgScenarios, ", ")+" on -nodes relays sharing a throwaway PostgreSQL server this program starts (initdb; needs the server binaries)")
 	fs.StringVar(&o.Database, "database", "", "like -postgres, on this PostgreSQL server instead, postgres://...; the bench creates a database per scenario there and drops it after")
 	fs.IntVar(&o.Nodes, "nodes", 2, "relay nodes on PostgreSQL")
+	fs.IntVar(&o.LargeBody, "largebody-bytes", 20<<20, "largebody: size of the one random body")
+	fs.IntVar(&o.LargeN, "largebody-n", 5, "largebody: sends one after another, through the relay and as many direct")
+	fs.IntVar(&o.SlowN, "slowapp-n", 1500, "slowapp: requests through the relay and as many direct")
+	fs.IntVar(&o.SlowBody, "slowapp-bytes", 32<<10, "slowapp: body size")
+	fs.DurationVar(&o.SlowDelay, "slowapp-delay", 50*time.Millisecond, "slowapp: how long the app sleeps before each answer")
+	fs.IntVar(&o.SlowSenders, "slowapp-senders", 16, "slowapp: concurrent senders")
+	fs.IntVar(&o.Uploads, "flood-uploads", 200, "flood (a): concurrent uploads to one endpoint, each on a fresh connection")
+	fs.IntVar(&o.FloodN, "flood-n", 1000, "flood (b): bodies sent to endpoint A, retried after 503 until answered")
+	fs.IntVar(&o.FloodBody, "flood-bytes", 1<<20, "flood: body size of the uploads and of the flood to endpoint A")
+	fs.IntVar(&o.FloodSend, "flood-senders", 32, "flood (b): concurrent senders to endpoint A")
+	fs.DurationVar(&o.FloodEvery, "flood-every", 20*time.Millisecond, "flood (b): interval of the 1-byte webhooks to endpoint B")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -174,6 +214,20 @@ func parseFlags(args []string, stderr io.Writer) (*Options, error) {
 	if o.Nodes < 1 {
 		fmt.Fprintln(stderr, "-nodes: want at least 1")
 		return nil, errors.New("bad -nodes")
+	}
+	for _, f := range []struct {
+		name string
+		v    int64
+	}{
+		{"largebody-bytes", int64(o.LargeBody)}, {"largebody-n", int64(o.LargeN)},
+		{"slowapp-n", int64(o.SlowN)}, {"slowapp-bytes", int64(o.SlowBody)}, {"slowapp-senders", int64(o.SlowSenders)},
+		{"flood-uploads", int64(o.Uploads)}, {"flood-n", int64(o.FloodN)}, {"flood-bytes", int64(o.FloodBody)},
+		{"flood-senders", int64(o.FloodSend)}, {"flood-every", int64(o.FloodEvery)},
+	} {
+		if f.v <= 0 {
+			fmt.Fprintf(stderr, "-%s: want a positive value\n", f.name)
+			return nil, errors.New("bad -" + f.name)
+		}
 	}
 	for _, s := range strings.Split(*scen, ",") {
 		s = strings.TrimSpace(s)
@@ -370,6 +424,8 @@ func (b *bench) scenario(ctx context.Context, s *Scenario) error {
 		err = b.largeBody(sctx, s)
 	case "slowapp":
 		err = b.slowApp(sctx, s)
+	case "flood":
+		err = b.flood(sctx, s)
 	}
 	s.Seconds = time.Since(t0).Seconds()
 	s.LoadAvg = loadAvg()
@@ -537,6 +593,7 @@ type relayProc struct {
 
 	mu      sync.Mutex
 	gctrace string // the last GODEBUG=gctrace line, when enabled
+	gcPeak  gcHeap // the largest heap figures of all gctrace lines
 	stderr  []string
 }
 
@@ -574,6 +631,9 @@ func (b *bench) startRelay(ctx context.Context, name string, args []string, env 
 			p.mu.Lock()
 			if strings.HasPrefix(line, "gc ") {
 				p.gctrace = line
+				if h, ok := parseGCHeap(line); ok {
+					p.gcPeak = p.gcPeak.max(h)
+				}
 			} else if len(p.stderr) < 20 {
 				p.stderr = append(p.stderr, line)
 			}
@@ -732,10 +792,19 @@ type app struct {
 	srv   *http.Server
 	count atomic.Int64
 	delay atomic.Int64 // time.Duration each request waits before its answer
+	hash  atomic.Bool  // keep each body's sha256 and when it was read (largebody)
 
-	mu   sync.Mutex
-	seen map[int64]int
-	dups int
+	mu      sync.Mutex
+	seen    map[int64]int
+	dups    int
+	digests map[int64]bodyDigest // by X-Bench-Seq, when hash is set
+}
+
+// bodyDigest is what the app read of one request.
+type bodyDigest struct {
+	Sum  [sha256.Size]byte
+	Len  int64
+	Read time.Time // when the app had read the last byte
 }
 
 func startApp() (*app, error) {
@@ -743,16 +812,27 @@ func startApp() (*app, error) {
 	if err != nil {
 		return nil, err
 	}
-	a := &app{URL: "http://" + ln.Addr().String(), seen: map[int64]int{}}
+	a := &app{URL: "http://" + ln.Addr().String(), seen: map[int64]int{}, digests: map[int64]bodyDigest{}}
 	a.srv = &http.Server{
 		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			io.Copy(io.Discard, r.Body)
+			var d bodyDigest
+			if a.hash.Load() {
+				h := sha256.New()
+				d.Len, _ = io.Copy(h, r.Body)
+				d.Read = time.Now()
+				h.Sum(d.Sum[:0])
+			} else {
+				io.Copy(io.Discard, r.Body)
+			}
 			if s := r.Header.Get("X-Bench-Seq"); s != "" {
 				n, _ := strconv.ParseInt(s, 10, 64)
 				a.mu.Lock()
 				a.seen[n]++
 				if a.seen[n] > 1 {
 					a.dups++
+				}
+				if a.hash.Load() {
+					a.digests[n] = d
 				}
 				a.mu.Unlock()
 			}
@@ -774,6 +854,27 @@ func (a *app) distinct() (int, int) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	return len(a.seen), a.dups
+}
+
+// digest is what the app read of request seq, if it got it.
+func (a *app) digest(seq int64) (bodyDigest, bool) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	d, ok := a.digests[seq]
+	return d, ok
+}
+
+// missing counts the seqs the app has not seen.
+func (a *app) missing(seqs []int64) int {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	n := 0
+	for _, s := range seqs {
+		if a.seen[s] == 0 {
+			n++
+		}
+	}
+	return n
 }
 
 func (a *app) close() { a.srv.Close() }
@@ -877,10 +978,10 @@ func ge(v float64, target float64) *bool { return ptr(v >= target) }
 
 // ---- scenarios ----
 
-// setup starts the relays, the app and a CLI for endpoint, connected to the
-// first relay.
-func (b *bench) setup(ctx context.Context, name string) ([]*relayProc, *app, *cliProc, func(), error) {
-	relays, stopRelays, err := b.startRelays(ctx, name)
+// setup starts the relays (with env added to their environment), the app
+// and a CLI for endpoint, connected to the first relay.
+func (b *bench) setup(ctx context.Context, name string, env ...string) ([]*relayProc, *app, *cliProc, func(), error) {
+	relays, stopRelays, err := b.startRelays(ctx, name, env...)
 	if err != nil {
 		return nil, nil, nil, nil, err
 	}
@@ -1485,88 +1586,4 @@ func dialIdle(ctx context.Context, base string, n int) ([]*idleCLI, error) {
 		}
 	}
 	return live, err
-}
-
-// largeBody: one 20 MiB body at a time, passthrough, through the relay and
-// CLI and straight to the app, interleaved: send → the app's answer, which
-// it gives only after reading the whole body. Also the peak RSS (VmHWM) of
-// the relay and the CLI, fresh for the scenario.
-func (b *bench) largeBody(ctx context.Context, s *Scenario) error {
-	const size, n = 20 << 20, 5
-	relays, a, c, stop, err := b.setup(ctx, "largebody")
-	if err != nil {
-		return err
-	}
-	defer stop()
-	body := make([]byte, size)
-	for i := range body {
-		body[i] = byte(i*7 + i>>9)
-	}
-	hc := newHTTPClient(1)
-	defer hc.CloseIdleConnections()
-	via, direct := hookURLs(relays, "largebody")[0], a.URL+"/hook"
-	var relayed, straight []time.Duration
-	for range n {
-		d, err := b.postBody(ctx, hc, via, body, 200)
-		if err != nil {
-			return err
-		}
-		relayed = append(relayed, d)
-		if d, err = b.postBody(ctx, hc, direct, body, 200); err != nil {
-			return err
-		}
-		straight = append(straight, d)
-	}
-	slices.Sort(relayed)
-	slices.Sort(straight)
-	d, rl := ms(pct(straight, .5)), ms(pct(relayed, .5))
-	relayHWM, err := procStatusKB(relays[0].cmd.Process.Pid, "VmHWM:")
-	if err != nil {
-		return err
-	}
-	cliHWM, err := procStatusKB(c.cmd.Process.Pid, "VmHWM:")
-	if err != nil {
-		return err
-	}
-	s.Metrics = append(s.Metrics,
-		Metric{Name: "20 MiB send → answered, p50", Unit: "ms", Direct: ptr(d), Relay: rl, Added: ptr(rl - d), Target: "relay ≤ 300", Met: le(rl, 300)},
-		Metric{Name: "20 MiB send → answered, max", Unit: "ms", Direct: ptr(ms(straight[n-1])), Relay: ms(relayed[n-1])},
-		Metric{Name: "relay peak RSS", Unit: "MiB", Relay: mib(relayHWM), Target: "≤ 80", Met: le(mib(relayHWM), 80)},
-		Metric{Name: "CLI peak RSS", Unit: "MiB", Relay: mib(cliHWM)},
-	)
-	s.Notes = append(s.Notes, fmt.Sprintf("%d × 20 MiB each way, one at a time, passthrough; the app reads the whole body before it answers \"ok\"; peak RSS is VmHWM of processes started for this scenario", n))
-	return nil
-}
-
-// slowApp: 1,500 × 32 KiB from 16 senders to an app that takes 50 ms per
-// request, passthrough, through the relay and a CLI at its default
-// --concurrency, and straight to the app: the wall time of each.
-func (b *bench) slowApp(ctx context.Context, s *Scenario) error {
-	const n, size, senders, delay = 1500, 32 << 10, 16, 50 * time.Millisecond
-	conc := b.o.CLIConcurrency
-	b.o.CLIConcurrency = 0 // hookctl's default
-	defer func() { b.o.CLIConcurrency = conc }()
-	relays, a, _, stop, err := b.setup(ctx, "slowapp")
-	if err != nil {
-		return err
-	}
-	defer stop()
-	a.delay.Store(int64(delay))
-	saved := b.body
-	b.body = bytes.Repeat([]byte("s"), size)
-	defer func() { b.body = saved }()
-	hc := newHTTPClient(senders)
-	defer hc.CloseIdleConnections()
-	_, de, err := b.load(ctx, hc, []string{a.URL + "/hook"}, n, senders, 200)
-	if err != nil {
-		return err
-	}
-	_, re, err := b.load(ctx, hc, hookURLs(relays, "slowapp"), n, senders, 200)
-	if err != nil {
-		return err
-	}
-	s.Metrics = append(s.Metrics, Metric{Name: fmt.Sprintf("%d × 32 KiB to a 50 ms app, %d senders", n, senders), Unit: "s",
-		Direct: ptr(de.Seconds()), Relay: re.Seconds(), Added: ptr(re.Seconds() - de.Seconds())})
-	s.Notes = append(s.Notes, fmt.Sprintf("passthrough: every sender got the app's 200 \"ok\"; hookctl listen at its default --concurrency (the relay's window); the ideal is %d × 50 ms / %d = %.1f s", n, senders, float64(n)*delay.Seconds()/senders))
-	return nil
 }
