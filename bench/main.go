@@ -892,38 +892,20 @@ func newHTTPClient(conns int) *http.Client {
 	}
 }
 
-// post sends one request and returns its status and latency. The body must
-// be "ok" when want is 200 (the app's answer came back).
+// post sends one request and returns its latency. Its status must be want,
+// and its body "ok" when want is 200 (the app's answer came back).
 func (b *bench) post(ctx context.Context, hc *http.Client, url string, want int) (time.Duration, error) {
-	return b.postBody(ctx, hc, url, b.body, want)
-}
-
-// postBody is post with another body.
-func (b *bench) postBody(ctx context.Context, hc *http.Client, url string, body []byte, want int) (time.Duration, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
+	a, err := b.send(ctx, hc, url, b.body, b.seq.Add(1))
 	if err != nil {
 		return 0, err
 	}
-	req.Header.Set("Content-Type", "application/octet-stream")
-	req.Header.Set("X-Bench-Seq", strconv.FormatInt(b.seq.Add(1), 10))
-	t0 := time.Now()
-	res, err := hc.Do(req)
-	if err != nil {
-		return 0, err
+	if a.Status != want {
+		return 0, fmt.Errorf("POST %s: status %d, want %d: %s", url, a.Status, want, bytes.TrimSpace(a.Body))
 	}
-	answer, err := io.ReadAll(res.Body)
-	res.Body.Close()
-	d := time.Since(t0)
-	if err != nil {
-		return 0, err
+	if want == http.StatusOK && string(a.Body) != "ok" {
+		return 0, fmt.Errorf("POST %s: body %q, want the app's \"ok\"", url, a.Body)
 	}
-	if res.StatusCode != want {
-		return 0, fmt.Errorf("POST %s: status %d, want %d: %s", url, res.StatusCode, want, bytes.TrimSpace(answer))
-	}
-	if want == http.StatusOK && string(answer) != "ok" {
-		return 0, fmt.Errorf("POST %s: body %q, want the app's \"ok\"", url, answer)
-	}
-	return d, nil
+	return a.Latency, nil
 }
 
 // load sends n requests from senders goroutines, to urls in turn, and
