@@ -33,11 +33,9 @@ func (c *rawListener) frame() wiretest.Frame {
 
 func (c *rawListener) helloBinary(endpoint string, reply *wire.ReplyOptions) wire.Message {
 	c.t.Helper()
-	c.text(wire.Message{Type: wire.TypeHello, Version: wire.Version, Endpoint: endpoint, Reply: reply,
-		Features: wire.NewFeatures(wire.FeatureResponseAck, wire.FeatureBinaryBody)})
-	m := c.next()
-	if m.Type != wire.TypeWelcome || !m.Features.Has(wire.FeatureBinaryBody) {
-		c.t.Fatalf("hello answered %+v, want a welcome with %s", m, wire.FeatureBinaryBody)
+	m := c.hello(endpoint, reply, wire.NewFeatures(wire.FeatureResponseAck, wire.FeatureBinaryBody))
+	if !m.Features.Has(wire.FeatureBinaryBody) {
+		c.t.Fatalf("welcome %+v, want %s", m, wire.FeatureBinaryBody)
 	}
 	return m
 }
@@ -138,16 +136,9 @@ func TestBinaryBodyViolations(t *testing.T) {
 			if c.binary {
 				l.helloBinary(ep, ackMode)
 			} else {
-				l.text(wire.Message{Type: wire.TypeHello, Version: wire.Version, Endpoint: ep, Reply: ackMode})
-				if m := l.next(); m.Type != wire.TypeWelcome {
-					t.Fatalf("hello answered %+v", m)
-				}
+				l.hello(ep, ackMode, "")
 			}
-			st, _, b := r.send(t, "POST", "/h/"+ep, []byte("{}"), nil)
-			id := queuedID(t, st, b)
-			if m := l.next(); m.Type != wire.TypeEvent || m.Event.ID != id {
-				t.Fatalf("got %+v, want event %s", m, id)
-			}
+			id := l.eventInFlight(r, ep)
 			l.text(wire.Message{Type: wire.TypeResponse, ID: id, Ack: true, BodyFrame: c.size, Response: &capture.Response{Status: 200}})
 			l.write(c.frames)
 			if c.code == 0 {

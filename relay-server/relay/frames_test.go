@@ -10,7 +10,6 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/hookctl/hookctl/relay-server/relay"
 	"github.com/hookctl/hookctl/tunnel/wire"
@@ -44,17 +43,36 @@ type rawListener struct {
 
 func dialFrames(t *testing.T, base string) *rawListener {
 	t.Helper()
-	conn, err := net.Dial("tcp", strings.TrimPrefix(base, "http://"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
-	conn.SetDeadline(time.Now().Add(10 * time.Second))
+	conn := dialRaw(t, base).conn
 	br, err := wiretest.ClientHandshake(conn, conn.RemoteAddr().String(), wire.ListenPath)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return &rawListener{t: t, conn: conn, br: br}
+}
+
+// hello says hello for endpoint, asking for features, and returns the
+// welcome.
+func (c *rawListener) hello(endpoint string, reply *wire.ReplyOptions, features wire.Features) wire.Message {
+	c.t.Helper()
+	c.text(wire.Message{Type: wire.TypeHello, Version: wire.Version, Endpoint: endpoint, Reply: reply, Features: features})
+	m := c.next()
+	if m.Type != wire.TypeWelcome {
+		c.t.Fatalf("hello answered %+v", m)
+	}
+	return m
+}
+
+// eventInFlight posts a webhook to endpoint and reads the event the relay
+// sends for it; it returns the event's id.
+func (c *rawListener) eventInFlight(r *testRelay, endpoint string) string {
+	c.t.Helper()
+	st, _, body := r.send(c.t, "POST", "/h/"+endpoint, []byte("{}"), nil)
+	id := queuedID(c.t, st, body)
+	if m := c.next(); m.Type != wire.TypeEvent || m.Event.ID != id {
+		c.t.Fatalf("got %+v, want event %s", m, id)
+	}
+	return id
 }
 
 // text sends m as one masked text frame.
@@ -159,15 +177,8 @@ func TestBadFramesFailTheConnection(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			ep := "frames-" + strings.ReplaceAll(c.name, " ", "-")
 			l := dialFrames(t, r.URL)
-			l.text(wire.Message{Type: wire.TypeHello, Version: wire.Version, Endpoint: ep, Reply: ackMode})
-			if m := l.next(); m.Type != wire.TypeWelcome {
-				t.Fatalf("hello answered %+v", m)
-			}
-			st, _, body := r.send(t, "POST", "/h/"+ep, []byte("{}"), nil)
-			id := queuedID(t, st, body)
-			if m := l.next(); m.Type != wire.TypeEvent || m.Event.ID != id {
-				t.Fatalf("got %+v, want event %s", m, id)
-			}
+			l.hello(ep, ackMode, "")
+			id := l.eventInFlight(r, ep)
 			ack, _ := json.Marshal(wire.Message{Type: wire.TypeAck, ID: id})
 			l.write(c.frames(ack))
 			f, ok := l.closed()
