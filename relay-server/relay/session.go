@@ -167,8 +167,9 @@ func (r *Relay) open(conn *websocket.Conn) *session {
 	ctx := conn.Request().Context()
 	conn.MaxPayloadBytes = helloMaxBytes
 	conn.SetReadDeadline(time.Now().Add(r.cfg.HelloTimeout))
+	frames := r.framesOf(conn)
 	var hello wire.Message
-	if err := readMessage(conn, r.framesOf(conn), &hello, 0); err != nil {
+	if err := readMessage(conn, frames, &hello, 0); err != nil {
 		var (
 			bad *badMessage
 			fe  *wire.FrameError
@@ -245,7 +246,7 @@ func (r *Relay) open(conn *websocket.Conn) *session {
 		final:    make(chan farewell, 1),
 		done:     make(chan struct{}),
 		inflight: map[string]*capture.Response{},
-		frames:   r.framesOf(conn),
+		frames:   frames,
 		binary:   acceptedFeatures(hello.Features).Has(wire.FeatureBinaryBody),
 	}
 	if old := r.hub.attach(s); old != nil {

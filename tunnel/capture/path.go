@@ -2,6 +2,7 @@ package capture
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 )
 
@@ -36,8 +37,8 @@ func CheckPath(p string) error {
 	for i := 0; i < len(p); i++ {
 		c := p[i]
 		if c == '%' && i+2 < len(p) {
-			if d, ok := unhex(p[i+1], p[i+2]); ok {
-				c = d
+			if d, err := strconv.ParseUint(p[i+1:i+3], 16, 8); err == nil {
+				c = byte(d)
 				i += 2
 			}
 		}
@@ -54,21 +55,4 @@ func CheckPath(p string) error {
 		}
 	}
 	return end()
-}
-
-func unhex(a, b byte) (byte, bool) {
-	h := func(c byte) (byte, bool) {
-		switch {
-		case '0' <= c && c <= '9':
-			return c - '0', true
-		case 'a' <= c && c <= 'f':
-			return c - 'a' + 10, true
-		case 'A' <= c && c <= 'F':
-			return c - 'A' + 10, true
-		}
-		return 0, false
-	}
-	x, ok1 := h(a)
-	y, ok2 := h(b)
-	return x<<4 | y, ok1 && ok2
 }
