@@ -85,8 +85,40 @@ type Store interface {
 	// writers are not held up by a large purge.
 	PurgeEvents(ctx context.Context, q PurgeQuery) (int64, error)
 
+	// PendingByEndpoint counts the pending events of every endpoint that
+	// has any, most first (then by name). It reads an index of pending
+	// events only, for metrics.
+	PendingByEndpoint(ctx context.Context) ([]EndpointCount, error)
+
+	// Ping checks, with one cheap query bounded by ctx, that the store can
+	// serve: for readiness probes.
+	Ping(ctx context.Context) error
+
 	// Close flushes pending writes and releases the store.
 	Close() error
+}
+
+// EndpointCount is a number of events of one endpoint.
+type EndpointCount struct {
+	Endpoint string
+	Count    int
+}
+
+// CommitObserver is implemented by a store that reports its group commits,
+// for metrics. The store does not know how they are counted.
+type CommitObserver interface {
+	// ObserveCommits sets fn, which is called on the store's writer
+	// goroutine after each transaction of queued writes has committed or
+	// failed. fn must not block or call the store. Set it before the first
+	// write.
+	ObserveCommits(fn func(Commit))
+}
+
+// Commit is one transaction of the store's writer.
+type Commit struct {
+	Writes   int           // writes it held
+	Duration time.Duration // from its start until it was durable, or failed
+	Err      error         // nil when it committed
 }
 
 // Notifier is implemented by a store that reports each new pending event as

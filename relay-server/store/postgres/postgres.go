@@ -30,9 +30,10 @@ import (
 )
 
 var (
-	_ store.Store    = (*Store)(nil)
-	_ store.Notifier = (*Store)(nil)
-	_ store.Cluster  = (*Store)(nil)
+	_ store.Store          = (*Store)(nil)
+	_ store.Notifier       = (*Store)(nil)
+	_ store.Cluster        = (*Store)(nil)
+	_ store.CommitObserver = (*Store)(nil)
 )
 
 // maxBatch bounds one group commit.
@@ -57,7 +58,8 @@ type Store struct {
 	node string
 	opts Options
 
-	notify atomic.Pointer[func(store.Pending)]
+	notify  atomic.Pointer[func(store.Pending)]
+	observe atomic.Pointer[func(store.Commit)] // store.CommitObserver's fn
 
 	mu     sync.RWMutex // guards closed against sends on ops
 	closed bool
@@ -161,6 +163,27 @@ func (s *Store) Close() error {
 }
 
 var errClosed = errors.New("store closed")
+
+// Ping implements store.Store: a connection of the pool (a new one when
+// none is idle) answers an empty statement.
+func (s *Store) Ping(ctx context.Context) error {
+	s.mu.RLock()
+	closed := s.closed
+	s.mu.RUnlock()
+	if closed {
+		return errClosed
+	}
+	return s.pool.Ping(ctx)
+}
+
+// ObserveCommits implements store.CommitObserver.
+func (s *Store) ObserveCommits(fn func(store.Commit)) {
+	if fn == nil {
+		s.observe.Store(nil)
+		return
+	}
+	s.observe.Store(&fn)
+}
 
 // send queues o for the writer and, when wait is set, blocks until the
 // transaction holding it has committed.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"hash/fnv"
 	"sort"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -146,7 +147,7 @@ func lockKey(endpoint string) int64 {
 // run commits batch in one pipelined transaction, or, when it fails, each
 // op in a transaction of its own, so one bad write fails only itself.
 func (w *batchWriter) run(batch []op) {
-	errs, notices := w.commit(batch)
+	errs, notices := w.timedCommit(batch)
 	if errs == nil {
 		w.finish(batch, nil, notices)
 		return
@@ -156,9 +157,25 @@ func (w *batchWriter) run(batch []op) {
 		return
 	}
 	for i := range batch {
-		e, n := w.commit(batch[i : i+1])
+		e, n := w.timedCommit(batch[i : i+1])
 		w.finish(batch[i:i+1], e, n)
 	}
+}
+
+// timedCommit is commit, reported to the store's CommitObserver fn.
+func (w *batchWriter) timedCommit(batch []op) ([]error, []store.Pending) {
+	observe := w.s.observe.Load()
+	if observe == nil {
+		return w.commit(batch)
+	}
+	start := time.Now()
+	errs, notices := w.commit(batch)
+	c := store.Commit{Writes: len(batch), Duration: time.Since(start)}
+	if errs != nil {
+		c.Err = errs[0]
+	}
+	(*observe)(c)
+	return errs, notices
 }
 
 // finish announces what committed, then answers the callers: an event is

@@ -252,6 +252,28 @@ func (s *Store) CountPending(ctx context.Context, endpoint string) (int, error) 
 	return n, nil
 }
 
+// PendingByEndpoint implements store.Store, from the events_pending index.
+func (s *Store) PendingByEndpoint(ctx context.Context) ([]store.EndpointCount, error) {
+	rows, err := s.rdb.QueryContext(ctx, `SELECT endpoint, count(*) AS n FROM events WHERE state = 'pending'
+		GROUP BY endpoint ORDER BY n DESC, endpoint`)
+	if err != nil {
+		return nil, fmt.Errorf("count pending events: %w", err)
+	}
+	defer rows.Close()
+	out := []store.EndpointCount{}
+	for rows.Next() {
+		var c store.EndpointCount
+		if err := rows.Scan(&c.Endpoint, &c.Count); err != nil {
+			return nil, fmt.Errorf("count pending events: %w", err)
+		}
+		out = append(out, c)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("count pending events: %w", err)
+	}
+	return out, nil
+}
+
 // MarkSent implements store.Store. It is asynchronous.
 func (s *Store) MarkSent(ctx context.Context, endpoint string, ids []string) error {
 	if len(ids) == 0 {

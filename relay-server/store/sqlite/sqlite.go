@@ -6,9 +6,11 @@
 package sqlite
 
 import (
+	"context"
 	"database/sql"
 	"errors"
 	"fmt"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -21,8 +23,9 @@ import (
 )
 
 var (
-	_ store.Store    = (*Store)(nil)
-	_ store.Notifier = (*Store)(nil)
+	_ store.Store          = (*Store)(nil)
+	_ store.Notifier       = (*Store)(nil)
+	_ store.CommitObserver = (*Store)(nil)
 )
 
 // Store is a SQLite-backed store.Store.
@@ -37,6 +40,13 @@ type Store struct {
 
 	// notify is store.Notifier's fn; nil when unset.
 	notify atomic.Pointer[func(store.Pending)]
+	// observe is store.CommitObserver's fn; nil when unset.
+	observe atomic.Pointer[func(store.Commit)]
+
+	// path and file are the database file as opened (file nil when it
+	// could not be looked at): Ping checks it is still there.
+	path string
+	file os.FileInfo
 
 	mu     sync.RWMutex // guards closed against sends on ops
 	closed bool
@@ -71,7 +81,10 @@ func Open(path string) (*Store, error) {
 		wdb.Close()
 		return nil, fmt.Errorf("prepare pending query: %w", err)
 	}
-	s := &Store{wdb: wdb, rdb: rdb, pending: pending, ops: make(chan op, 4*maxBatch), done: make(chan struct{})}
+	s := &Store{wdb: wdb, rdb: rdb, pending: pending, path: path, ops: make(chan op, 4*maxBatch), done: make(chan struct{})}
+	if fi, err := os.Stat(path); err == nil {
+		s.file = fi
+	}
 	go s.writer()
 	return s, nil
 }
@@ -91,6 +104,42 @@ func (s *Store) Close() error {
 }
 
 var errClosed = errors.New("store closed")
+
+// Ping implements store.Store. Beside a read, it checks that the database
+// file at the path opened is still the one in use: removed or replaced (a
+// data directory cleaned or restored under a running relay), the relay
+// would go on writing events into a file that nothing will open again.
+func (s *Store) Ping(ctx context.Context) error {
+	s.mu.RLock()
+	closed := s.closed
+	s.mu.RUnlock()
+	if closed {
+		return errClosed
+	}
+	if s.file != nil {
+		fi, err := os.Stat(s.path)
+		if err != nil {
+			return fmt.Errorf("database file: %w", err)
+		}
+		if !os.SameFile(fi, s.file) {
+			return fmt.Errorf("database file %s was replaced since the store opened it", s.path)
+		}
+	}
+	var n int
+	if err := s.rdb.QueryRowContext(ctx, "SELECT count(*) FROM sqlite_master").Scan(&n); err != nil {
+		return fmt.Errorf("query: %w", err)
+	}
+	return nil
+}
+
+// ObserveCommits implements store.CommitObserver.
+func (s *Store) ObserveCommits(fn func(store.Commit)) {
+	if fn == nil {
+		s.observe.Store(nil)
+		return
+	}
+	s.observe.Store(&fn)
+}
 
 // marshalJSON encodes the headers, raw and response columns. It is
 // json.Marshal with the same output, from github.com/goccy/go-json (as

@@ -2,6 +2,7 @@ package sqlite_test
 
 import (
 	"context"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -78,5 +79,40 @@ func TestNotifyForeignCommit(t *testing.T) {
 	defer mu.Unlock()
 	if got, want := strings.Join(notices, " "), "evt_a1 evt_a2 - evt_a3 evt_a4"; got != want {
 		t.Fatalf("notices %q, want %q", got, want)
+	}
+}
+
+// TestPingFileReplaced: a database file removed or replaced under the
+// store fails Ping, though every open connection still reads the old one;
+// put back, it passes again.
+func TestPingFileReplaced(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "relay.db")
+	s, err := sqlite.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ctx := context.Background()
+	if err := s.Ping(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(path, path+".moved"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Ping(ctx); err == nil || !strings.Contains(err.Error(), "database file") {
+		t.Errorf("Ping with the file moved away = %v, want a database file error", err)
+	}
+	if err := os.WriteFile(path, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Ping(ctx); err == nil || !strings.Contains(err.Error(), "replaced") {
+		t.Errorf("Ping with another file in its place = %v, want replaced", err)
+	}
+	if err := os.Rename(path+".moved", path); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Ping(ctx); err != nil {
+		t.Errorf("Ping with the file back: %v", err)
 	}
 }

@@ -142,7 +142,12 @@ func (s *Store) writer() {
 				errs = append(errs, connErr)
 			}
 		} else {
-			errs = commit(conn, batch, errs, stmts)
+			start := time.Now()
+			var txErr error
+			errs, txErr = commit(conn, batch, errs, stmts)
+			if observe := s.observe.Load(); observe != nil {
+				(*observe)(store.Commit{Writes: len(batch), Duration: time.Since(start), Err: txErr})
+			}
 			var foreign bool
 			lastSeq, foreign = insertedSeqs(batch, errs, lastSeq)
 			if notify := s.notify.Load(); foreign && notify != nil {
@@ -326,15 +331,16 @@ func insertedSeqs(batch []op, errs []error, last int64) (_ int64, foreign bool) 
 
 // commit runs a batch in one transaction. Every op is a single statement,
 // so a failing one (a constraint, say) is undone by SQLite's statement
-// rollback without failing the others.
-func commit(conn *sql.Conn, batch []op, errs []error, stmts map[string]*sql.Stmt) []error {
+// rollback without failing the others. txErr is the transaction's own
+// failure (nothing of the batch is durable then).
+func commit(conn *sql.Conn, batch []op, errs []error, stmts map[string]*sql.Stmt) (_ []error, txErr error) {
 	ctx := context.Background()
 	x := &txExec{ctx: ctx, conn: conn, stmts: stmts}
 	if _, err := x.exec("BEGIN IMMEDIATE"); err != nil {
 		for range batch {
 			errs = append(errs, err)
 		}
-		return errs
+		return errs, err
 	}
 	for _, o := range batch {
 		errs = append(errs, o.fn(x))
@@ -346,6 +352,7 @@ func commit(conn *sql.Conn, batch []op, errs []error, stmts map[string]*sql.Stmt
 		for i := range errs {
 			errs[i] = err
 		}
+		return errs, err
 	}
-	return errs
+	return errs, nil
 }

@@ -44,6 +44,9 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"PurgeEvents", testPurge},
 		{"PurgeMany", testPurgeMany},
 		{"NotUTF8", testNotUTF8},
+		{"PendingByEndpoint", testPendingByEndpoint},
+		{"Ping", testPing},
+		{"ObserveCommits", testObserveCommits},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, open) })
@@ -822,4 +825,98 @@ func testNotUTF8(t *testing.T, open func(t *testing.T) store.Store) {
 		t.Fatalf("%d pending, want 1", len(ps))
 	}
 	sameRequest(t, ps[0].Event, pend)
+}
+
+func testPendingByEndpoint(t *testing.T, open func(t *testing.T) store.Store) {
+	s := mustOpen(t, open)
+	ctx := context.Background()
+	if got, err := s.PendingByEndpoint(ctx); err != nil || got == nil || len(got) != 0 {
+		t.Fatalf("empty store: PendingByEndpoint = %#v, %v; want an empty list", got, err)
+	}
+	for i := range 3 {
+		insert(t, s, Event(fmt.Sprintf("evt_b%d", i), "beta", base))
+	}
+	for i := range 2 {
+		insert(t, s, Event(fmt.Sprintf("evt_a%d", i), "alpha", base))
+		insert(t, s, Event(fmt.Sprintf("evt_c%d", i), "gamma", base))
+	}
+	insert(t, s, Event("evt_d0", "delta", base))
+	if err := s.InsertDelivered(ctx, Event("evt_e0", "epsilon", base), nil, base); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Ack(ctx, "delta", "evt_d0", nil, base); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Ack(ctx, "beta", "evt_b0", nil, base); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.PendingByEndpoint(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Most first, ties by name; nothing for endpoints without pending
+	// events.
+	want := []store.EndpointCount{{Endpoint: "alpha", Count: 2}, {Endpoint: "beta", Count: 2}, {Endpoint: "gamma", Count: 2}}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("PendingByEndpoint = %v, want %v", got, want)
+	}
+}
+
+func testPing(t *testing.T, open func(t *testing.T) store.Store) {
+	s := open(t)
+	if err := s.Ping(context.Background()); err != nil {
+		t.Fatalf("Ping of an open store: %v", err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Ping(context.Background()); err == nil {
+		t.Error("Ping of a closed store succeeded")
+	}
+}
+
+func testObserveCommits(t *testing.T, open func(t *testing.T) store.Store) {
+	s := mustOpen(t, open)
+	o, ok := s.(store.CommitObserver)
+	if !ok {
+		t.Skip("store does not implement store.CommitObserver")
+	}
+	var (
+		mu      sync.Mutex
+		commits []store.Commit
+	)
+	o.ObserveCommits(func(c store.Commit) {
+		mu.Lock()
+		commits = append(commits, c)
+		mu.Unlock()
+	})
+	ctx := context.Background()
+	const n = 20
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := s.InsertEvent(ctx, Event(fmt.Sprintf("evt_o%d", i), "alpha", base)); err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	// Every insert was reported before it returned.
+	mu.Lock()
+	defer mu.Unlock()
+	writes := 0
+	for _, c := range commits {
+		if c.Err != nil || c.Writes < 1 || c.Duration <= 0 {
+			t.Errorf("commit %+v, want at least one write, a duration and no error", c)
+		}
+		writes += c.Writes
+	}
+	if writes != n {
+		t.Errorf("commits hold %d writes in all, want %d (%d commits)", writes, n, len(commits))
+	}
 }
