@@ -34,11 +34,14 @@ var ErrNoBinaries = errors.New("no PostgreSQL server binaries (initdb, postgres)
 // Server is a PostgreSQL server this process started, in a directory of its
 // own: data/ (the cluster), the server's socket and postgres.log.
 type Server struct {
-	dir  string
-	port int
-	cmd  *exec.Cmd
-	done chan struct{} // closed once postgres has exited; then err is set
-	err  error
+	dir      string
+	port     int
+	own      *owner
+	postgres string
+	cmd      *exec.Cmd
+	done     chan struct{} // closed once postgres has exited; then err is set
+	err      error
+	halted   bool // stopped by Halt, not yet resumed
 }
 
 // owner is the account the server binaries run as when this process runs as
@@ -112,32 +115,44 @@ func launch(ctx context.Context, dir string, own *owner, postgres string) (*Serv
 	if err != nil {
 		return nil, err
 	}
-	logPath := filepath.Join(dir, "postgres.log")
+	c := &Server{dir: dir, port: port, own: own, postgres: postgres}
+	if err := c.run(ctx); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// run starts postgres on c's directory and port and waits until it accepts
+// connections.
+func (c *Server) run(ctx context.Context) error {
+	logPath := filepath.Join(c.dir, "postgres.log")
 	log, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	defer log.Close() // postgres has its own copy
 
-	c := &Server{dir: dir, port: port, done: make(chan struct{})}
-	c.cmd = exec.Command(postgres, "-D", filepath.Join(dir, "data"), "-k", dir, "-p", strconv.Itoa(port),
+	done := make(chan struct{})
+	c.done = done
+	c.cmd = exec.Command(c.postgres, "-D", filepath.Join(c.dir, "data"), "-k", c.dir, "-p", strconv.Itoa(c.port),
 		"-c", "listen_addresses=127.0.0.1", "-c", "fsync=on", "-c", "max_connections=300")
-	c.cmd.Dir = dir
+	c.cmd.Dir = c.dir
 	c.cmd.Stdout, c.cmd.Stderr = log, log
-	c.cmd.SysProcAttr = procAttr(own)
+	c.cmd.SysProcAttr = procAttr(c.own)
 	if err := c.cmd.Start(); err != nil {
-		return nil, err
+		return err
 	}
+	cmd := c.cmd
 	go func() {
-		c.err = c.cmd.Wait()
-		close(c.done)
+		c.err = cmd.Wait()
+		close(done)
 	}()
 
 	if err := c.waitReady(ctx); err != nil {
 		c.kill()
-		return nil, fmt.Errorf("%w\n%s", err, logTail(logPath))
+		return fmt.Errorf("%w\n%s", err, logTail(logPath))
 	}
-	return c, nil
+	return nil
 }
 
 // waitReady polls until the server accepts a connection, exits, or ctx ends.
@@ -217,23 +232,60 @@ func ExecAdmin(ctx context.Context, admin *url.URL, sql string) error {
 // kills it if that takes too long, and removes its directory. It reports a
 // server that had exited before it was asked to.
 func (c *Server) Stop() error {
+	if c.halted {
+		return os.RemoveAll(c.dir)
+	}
 	select {
 	case <-c.done:
 		os.RemoveAll(c.dir)
 		return fmt.Errorf("postgres exited while in use: %v", c.err)
 	default:
 	}
-	var err error
+	return errors.Join(c.shutdown(), os.RemoveAll(c.dir))
+}
+
+// Halt shuts the server down as Stop does but keeps its directory, so that
+// Resume can start it again: for tests of a database that goes away and
+// comes back. Connections fail until then.
+func (c *Server) Halt() error {
+	if c.halted {
+		return nil
+	}
+	select {
+	case <-c.done:
+		return fmt.Errorf("postgres exited while in use: %v", c.err)
+	default:
+	}
+	c.halted = true
+	return c.shutdown()
+}
+
+// Resume starts a halted server again, on the same port and data, and waits
+// until it accepts connections.
+func (c *Server) Resume(ctx context.Context) error {
+	if !c.halted {
+		return errors.New("postgres is not halted")
+	}
+	if err := c.run(ctx); err != nil {
+		return err
+	}
+	c.halted = false
+	return nil
+}
+
+// shutdown asks postgres for a fast shutdown and waits for it, killing it
+// after 30s.
+func (c *Server) shutdown() error {
 	if c.cmd.Process.Signal(os.Interrupt) != nil {
 		c.kill()
 	}
 	select {
 	case <-c.done:
+		return nil
 	case <-time.After(30 * time.Second):
-		err = errors.New("postgres did not shut down within 30s; killed it")
 		c.kill()
+		return errors.New("postgres did not shut down within 30s; killed it")
 	}
-	return errors.Join(err, os.RemoveAll(c.dir))
 }
 
 // kill ends the server at once and waits for it.

@@ -94,6 +94,37 @@ func URL(t testing.TB) string {
 	return u
 }
 
+// Server starts a PostgreSQL server of t's own and returns it with the URL
+// of a database on it. Unlike URL's shared server, t may stop it and start
+// it again (Halt, Resume) to see a database go away and come back; it is
+// removed when t ends. It needs the server binaries even when
+// HOOKCTL_TEST_DATABASE_URL is set: without them t is skipped, or fails
+// with HOOKCTL_REQUIRE_POSTGRES=1.
+func Server(t testing.TB) (*pgserver.Server, string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+	defer cancel()
+	c, err := pgserver.Start(ctx)
+	switch {
+	case errors.Is(err, pgserver.ErrNoBinaries) && os.Getenv(envRequire) == "1":
+		t.Fatalf("pgtest: %v (%s=1 makes this a failure)", err, envRequire)
+	case errors.Is(err, pgserver.ErrNoBinaries):
+		t.Skipf("pgtest: %v", err)
+	case err != nil:
+		t.Fatalf("pgtest: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := c.Stop(); err != nil {
+			t.Errorf("pgtest: %v", err)
+		}
+	})
+	u, err := pgserver.CreateDatabase(ctx, c.AdminURL(), "hookctl")
+	if err != nil {
+		t.Fatalf("pgtest: %v", err)
+	}
+	return c, u
+}
+
 // Main runs the tests of m, then stops the cluster URL started, if any, and
 // removes its directory. It returns the exit code for os.Exit.
 func Main(m *testing.M) int {

@@ -53,3 +53,34 @@ func TestURLsAreSeparateDatabases(t *testing.T) {
 		t.Errorf("fsync = %s, want on", fsync)
 	}
 }
+
+// A server of the test's own goes away with Halt and comes back, with its
+// data, on the same address with Resume.
+func TestServerHaltResume(t *testing.T) {
+	ctx := t.Context()
+	srv, url := pgtest.Server(t)
+	exec := func(sql string) error {
+		c, err := pgx.Connect(ctx, url)
+		if err != nil {
+			return err
+		}
+		defer c.Close(ctx)
+		_, err = c.Exec(ctx, sql)
+		return err
+	}
+	if err := exec("CREATE TABLE t (v int); INSERT INTO t VALUES (7)"); err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Halt(); err != nil {
+		t.Fatal(err)
+	}
+	if err := exec("SELECT 1"); err == nil {
+		t.Fatal("a halted server answered")
+	}
+	if err := srv.Resume(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := exec("INSERT INTO t VALUES (8)"); err != nil {
+		t.Fatalf("after Resume: %v", err)
+	}
+}
