@@ -144,6 +144,7 @@ type Relay struct {
 	notified bool
 	// cluster is the store as shared by several nodes; nil for one node.
 	cluster store.Cluster
+	ready   readiness // the last store check of /readyz
 
 	baseMu   sync.Mutex
 	baseURL  string         // from the listener, when PublicURL is empty
@@ -191,6 +192,7 @@ func New(cfg Config, st store.Store) (*Relay, error) {
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET "+wire.HealthzPath, r.serveHealthz)
+	mux.HandleFunc("GET "+ReadyzPath, r.serveReadyz)
 	mux.Handle("GET "+wire.ListenPath, r.serveListenHTTP(ws))
 	mux.HandleFunc("GET "+wire.EventsPath, r.serveList)
 	mux.HandleFunc("GET "+wire.EventsPath+"/{id}", r.serveShow)
