@@ -46,6 +46,13 @@ func (h *hub) detach(s *session) {
 	}
 }
 
+// count is how many sessions are attached.
+func (h *hub) count() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return len(h.sessions)
+}
+
 func (h *hub) session(endpoint string) *session {
 	h.mu.Lock()
 	defer h.mu.Unlock()

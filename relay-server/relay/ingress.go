@@ -89,7 +89,9 @@ func (r *Relay) serveIngress(w http.ResponseWriter, req *http.Request, rec *reco
 	}
 	// The body's bytes are reserved before they are read: a declared
 	// length at once, an undeclared one as it arrives.
-	var in io.Reader = http.MaxBytesReader(w, req.Body, r.cfg.MaxBody)
+	// Over the limit, MaxBytesReader tells net/http's own writer, which it
+	// finds by type, to close the connection after the answer.
+	var in io.Reader = http.MaxBytesReader(netHTTPWriter(w), req.Body, r.cfg.MaxBody)
 	if req.ContentLength >= 0 {
 		if !r.inflight.take(name, req.ContentLength) {
 			full()
@@ -147,6 +149,7 @@ func (r *Relay) serveIngress(w http.ResponseWriter, req *http.Request, rec *reco
 		writeError(w, http.StatusServiceUnavailable, "internal", "relay storage unavailable; the webhook was not stored")
 		return
 	}
+	r.metrics.stored.Inc()
 	if !r.notified {
 		r.hub.poke(name)
 	}

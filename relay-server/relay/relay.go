@@ -145,6 +145,7 @@ type Relay struct {
 	// cluster is the store as shared by several nodes; nil for one node.
 	cluster store.Cluster
 	ready   readiness // the last store check of /readyz
+	metrics *metrics
 
 	baseMu   sync.Mutex
 	baseURL  string         // from the listener, when PublicURL is empty
@@ -179,9 +180,13 @@ func New(cfg Config, st store.Store) (*Relay, error) {
 		inflight: newInflight(cfg.MaxInflight, cfg.MaxBody),
 		quit:     make(chan struct{}),
 	}
+	r.metrics = newMetrics(r)
 	if n, ok := st.(store.Notifier); ok {
 		n.NotifyCommitted(r.hub.committed)
 		r.notified = true
+	}
+	if o, ok := st.(store.CommitObserver); ok {
+		o.ObserveCommits(r.metrics.committed)
 	}
 	if c, ok := st.(store.Cluster); ok {
 		r.cluster = c
@@ -229,7 +234,9 @@ func (r *Relay) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	// paths such as /h/x//a or /h/x/../a, and ingress keeps them as sent.
 	rec := recordConnOf(req) // nil over TLS or when called directly
 	if strings.HasPrefix(req.URL.Path, "/h/") || req.URL.Path == "/h" {
-		r.serveIngress(w, req, rec)
+		sw := &statusRecorder{ResponseWriter: w}
+		r.serveIngress(sw, req, rec)
+		r.metrics.answered(sw.code)
 		return
 	}
 	rec.stop() // a listen connection is hijacked: its reads must not be copied

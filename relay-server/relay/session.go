@@ -67,8 +67,10 @@ type session struct {
 	// inflight holds the events sent on this connection and not acked,
 	// with the app's response once it came: it is stored with the ack, in
 	// one write instead of two.
-	inflight map[string]*capture.Response
-	paused   bool
+	inflight map[string]sentEvent
+	// delivered counts the events acked on this connection.
+	delivered int
+	paused    bool
 	// handoff holds events committed since the session attached, in Seq
 	// order, as the store announced them (offer). handoffGen counts the
 	// times it was dropped for being full: the writer trusts it only while
@@ -80,6 +82,12 @@ type session struct {
 	handoffLarge int64
 	handoffGen   uint64
 	detached     bool // the hub let go: offers are ignored
+}
+
+// sentEvent is an event in flight on a session.
+type sentEvent struct {
+	received time.Time         // when the relay received it, for the delivery time
+	resp     *capture.Response // the app's answer, once it came
 }
 
 // farewell is what the writer sends before it closes the connection: an
@@ -245,7 +253,7 @@ func (r *Relay) open(conn *websocket.Conn) *session {
 		pong:     make(chan struct{}, 1),
 		final:    make(chan farewell, 1),
 		done:     make(chan struct{}),
-		inflight: map[string]*capture.Response{},
+		inflight: map[string]sentEvent{},
 		frames:   frames,
 		binary:   acceptedFeatures(hello.Features).Has(wire.FeatureBinaryBody),
 	}
@@ -577,6 +585,7 @@ func (s *session) offer(p store.Pending) {
 		// An offer that raced the end of the session.
 	case len(s.handoff) >= handoffMax:
 		s.dropHandoffLocked()
+		s.r.metrics.overflowed("events")
 	case size > handoffBytes:
 		// One event too large for the handoff may wait in it by itself,
 		// within a relay-wide budget of MaxInflight, so the session does
@@ -590,12 +599,14 @@ func (s *session) offer(p store.Pending) {
 		}
 		if !ok {
 			s.dropHandoffLocked()
+			s.r.metrics.overflowed("large")
 			break
 		}
 		s.handoff = append(s.handoff, p)
 		s.handoffLarge = size
 	case s.handoffSize+size > handoffBytes:
 		s.dropHandoffLocked()
+		s.r.metrics.overflowed("bytes")
 	default:
 		s.handoff = append(s.handoff, p)
 		s.handoffSize += size
@@ -693,13 +704,20 @@ func (s *session) handle(ctx context.Context, m wire.Message) error {
 			return errors.New("ack without an id")
 		}
 		s.mu.Lock()
-		resp, mine := s.inflight[m.ID]
+		sent, mine := s.inflight[m.ID]
 		// Only an ack that frees the last slot of a full window needs to
 		// wake the writer: with room left, its last read took everything
 		// pending (or it woke itself for more), and new events poke it.
 		full := len(s.inflight) >= s.window
 		delete(s.inflight, m.ID)
+		if mine {
+			s.delivered++
+		}
 		s.mu.Unlock()
+		resp := sent.resp
+		if mine {
+			s.r.metrics.delivered(s.r.cfg.Now().Sub(sent.received))
+		}
 		// An id sent on an earlier connection is acked too; the store
 		// checks it belongs to this endpoint.
 		if err := st.Ack(context.WithoutCancel(ctx), s.endpoint, m.ID, resp, s.r.cfg.Now()); err != nil {
@@ -719,9 +737,10 @@ func (s *session) handle(ctx context.Context, m wire.Message) error {
 			}
 		}
 		s.mu.Lock()
-		_, mine := s.inflight[m.ID]
+		sent, mine := s.inflight[m.ID]
 		if mine {
-			s.inflight[m.ID] = m.Response // stored with the ack
+			sent.resp = m.Response // stored with the ack
+			s.inflight[m.ID] = sent
 		}
 		s.mu.Unlock()
 		if !mine {
@@ -771,9 +790,9 @@ func (s *session) storeUnackedResponses(ctx context.Context) {
 	}
 	var rs []unacked
 	s.mu.Lock()
-	for id, resp := range s.inflight {
-		if resp != nil {
-			rs = append(rs, unacked{id, resp})
+	for id, sent := range s.inflight {
+		if sent.resp != nil {
+			rs = append(rs, unacked{id, sent.resp})
 		}
 	}
 	s.mu.Unlock()
@@ -855,7 +874,7 @@ func (s *session) writeLoop(ctx context.Context) {
 				more = true
 			}
 			for _, p := range batch {
-				s.inflight[p.Event.ID] = nil
+				s.inflight[p.Event.ID] = sentEvent{received: p.Event.ReceivedAt}
 			}
 			s.mu.Unlock()
 		}
@@ -943,7 +962,7 @@ func (s *session) takeHandoff(cursor int64, gen uint64) (batch []store.Pending, 
 		copy(batch, s.handoff[skip:skip+n])
 	}
 	for _, p := range batch {
-		s.inflight[p.Event.ID] = nil
+		s.inflight[p.Event.ID] = sentEvent{received: p.Event.ReceivedAt}
 		s.releaseLocked(p)
 	}
 	for _, p := range s.handoff[:skip] {

@@ -96,6 +96,7 @@ type serveOptions struct {
 	tlsKey       string
 	acmeDomain   string
 	logLevel     string
+	metricsAddr  string
 
 	readHeaderTimeout time.Duration
 	revokeCheck       time.Duration
@@ -125,7 +126,18 @@ One relay-server process at a time may serve a --data directory.
 
 With --acme-domain it listens on :443 with certificates from Let's Encrypt and on :80
 for the ACME HTTP-01 challenge (and redirects other :80 traffic to https); --addr is
-then ignored. The certificate cache lives in --data.`,
+then ignored. The certificate cache lives in --data.
+
+Probes: GET /healthz answers 200 while the process serves (liveness); GET /readyz
+answers 200 when the store answers within 2s, else 503 with the reason (readiness:
+send webhooks only to ready nodes).
+
+Metrics: with --metrics-addr, GET /metrics on that address answers in the Prometheus
+text format: webhooks by status code, events stored, pending events of the 10
+endpoints with the most (the rest as endpoint="_other"), deliveries and their
+latency, connected CLIs, store commit latency and size, handoff overflows, body
+bytes in flight, Go and process metrics. They name endpoints, so they are never
+served on --addr: give --metrics-addr a loopback or internal address only.`,
 		Example: `  relay-server --addr 127.0.0.1:8787 --data ./relay-data
   relay-server --data /var/lib/hookctl --acme-domain hooks.example.com
   relay-server token create --data ./relay-data --name alice
@@ -133,6 +145,7 @@ then ignored. The certificate cache lives in --data.`,
   relay-server endpoints list --data ./relay-data
   relay-server events purge --data ./relay-data --endpoint old-app --pending --yes
   relay-server --addr :8787 --database postgres://hookctl@db/hookctl --public-url https://hooks.example.com
+  relay-server --addr :8787 --metrics-addr 127.0.0.1:9090
   relay-server token create --database postgres://hookctl@db/hookctl --name alice`,
 		Version:       Version,
 		Args:          cobra.NoArgs,
@@ -161,6 +174,7 @@ then ignored. The certificate cache lives in --data.`,
 	f.StringVar(&opts.tlsKey, "tls-key", "", "TLS key file (PEM)")
 	f.StringVar(&opts.acmeDomain, "acme-domain", "", "get certificates for this domain automatically (listens on :443 and :80)")
 	f.StringVar(&opts.logLevel, "log-level", "info", "debug, info, warn or error")
+	f.StringVar(&opts.metricsAddr, "metrics-addr", "", "serve Prometheus metrics at /metrics on this address, e.g. 127.0.0.1:9090 (default off; they name endpoints: keep it private)")
 	f.DurationVar(&opts.readHeaderTimeout, "read-header-timeout", 10*time.Second, "how long a client may take to send request headers")
 	f.MarkHidden("read-header-timeout")
 	f.DurationVar(&opts.revokeCheck, "revoke-check", relay.DefaultRevokeCheck, "how often connected sessions of revoked tokens are looked for")
@@ -294,8 +308,18 @@ func serveRun(ctx context.Context, opts *serveOptions, stderr io.Writer) error {
 	if opts.open {
 		mode = "open mode, no tokens"
 	}
+	var metricsLn net.Listener
+	if opts.metricsAddr != "" {
+		if metricsLn, err = net.Listen("tcp", opts.metricsAddr); err != nil {
+			return fmt.Errorf("listen on --metrics-addr %s: %w", opts.metricsAddr, err)
+		}
+		defer metricsLn.Close()
+		fmt.Fprintf(stderr, "metrics: http://%s%s\n", metricsLn.Addr(), relay.MetricsPath)
+	}
 	if opts.acmeDomain != "" {
-		return serveACME(ctx, r, opts, publicURL, mode, stderr)
+		return withMetrics(ctx, r, metricsLn, func(ctx context.Context) error {
+			return serveACME(ctx, r, opts, publicURL, mode, stderr)
+		})
 	}
 	ln, err := net.Listen("tcp", opts.addr)
 	if err != nil {
@@ -317,7 +341,19 @@ func serveRun(ctx context.Context, opts *serveOptions, stderr io.Writer) error {
 	}
 	fmt.Fprintf(stderr, "relay-server listening on %s://%s (%s; %s)\n", scheme, ln.Addr(), mode, opts.data)
 	fmt.Fprintf(stderr, "webhook URLs: %s/h/{endpoint}/...\n", base)
-	return r.Serve(ctx, ln)
+	return withMetrics(ctx, r, metricsLn, func(ctx context.Context) error { return r.Serve(ctx, ln) })
+}
+
+// withMetrics runs serve and, when metricsLn is set, the relay's metrics on
+// it, until both end; either one failing stops the other.
+func withMetrics(ctx context.Context, r *relay.Relay, metricsLn net.Listener, serve func(context.Context) error) error {
+	if metricsLn == nil {
+		return serve(ctx)
+	}
+	g, ctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return serve(ctx) })
+	g.Go(func() error { return r.ServeMetrics(ctx, metricsLn) })
+	return g.Wait()
 }
 
 // serveACME serves the relay on :443 with automatic certificates and the
