@@ -23,6 +23,11 @@ func (r *Relay) apiAuth(w http.ResponseWriter, req *http.Request) (string, bool)
 	secret, ok := strings.CutPrefix(req.Header.Get("Authorization"), "Bearer ")
 	owner, err := r.authenticate(req.Context(), strings.TrimSpace(secret))
 	if !ok || errors.Is(err, errUnauthorized) {
+		attrs := []any{"path", logText(req.URL.Path)}
+		if ep := req.URL.Query().Get("endpoint"); ep != "" {
+			attrs = append(attrs, "endpoint", logText(ep))
+		}
+		r.log.Warn("api: refused: unknown or missing token", r.clientAttrs(req, attrs...)...)
 		w.Header().Set("WWW-Authenticate", `Bearer realm="hookctl"`)
 		writeError(w, http.StatusUnauthorized, "unauthorized", "unknown or missing token: send Authorization: Bearer TOKEN")
 		return "", false
@@ -75,6 +80,7 @@ func (r *Relay) serveList(w http.ResponseWriter, req *http.Request) {
 	if lq.Endpoint != "" && owner != "" {
 		ep, err := r.st.GetEndpoint(req.Context(), lq.Endpoint)
 		if err == nil && ep.Owner != owner {
+			r.log.Warn("api: refused: endpoint belongs to another token", r.clientAttrs(req, "endpoint", lq.Endpoint, "token", owner)...)
 			writeError(w, http.StatusForbidden, "forbidden", "endpoint "+lq.Endpoint+" belongs to another token")
 			return
 		}

@@ -331,6 +331,8 @@ func (r *Relay) Serve(ctx context.Context, ln net.Listener) error {
 		return fmt.Errorf("serve %s: %w", ln.Addr(), err)
 	case <-ctx.Done():
 	}
+	began := time.Now()
+	r.log.Info("shutdown: begun", "sessions", r.hub.count(), "inflight_bytes", r.inflight.bytes())
 	r.quitOne.Do(func() { close(r.quit) })
 	shutCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
@@ -343,8 +345,10 @@ func (r *Relay) Serve(ctx context.Context, ln net.Listener) error {
 	// them; quit ends them.
 	r.sessions.Wait()
 	if err != nil {
+		r.log.Warn("shutdown: done, forcibly", "duration", time.Since(began).Round(time.Millisecond), "err", err)
 		return fmt.Errorf("shutdown: %w", err)
 	}
+	r.log.Info("shutdown: done", "duration", time.Since(began).Round(time.Millisecond))
 	return nil
 }
 

@@ -68,7 +68,7 @@ func (r *Relay) endRevoked(ctx context.Context) error {
 		if live[s.owner] {
 			continue
 		}
-		r.log.Info("listen: token revoked, ending session", "endpoint", s.endpoint, "session", s.id, "token", s.owner)
+		r.log.Info("listen: token revoked, ending session", r.clientAttrs(s.conn.Request(), "endpoint", s.endpoint, "session", s.id, "token", s.owner)...)
 		s.finish(wire.Message{Type: wire.TypeError, Code: wire.CodeUnauthorized, Permanent: true,
 			Text: "token revoked by the relay's operator"})
 		s.cancel()

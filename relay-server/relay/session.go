@@ -70,6 +70,7 @@ type session struct {
 	inflight map[string]sentEvent
 	// delivered counts the events acked on this connection.
 	delivered int
+	started   time.Time // when it was welcomed
 	paused    bool
 	// handoff holds events committed since the session attached, in Seq
 	// order, as the store announced them (offer). handoffGen counts the
@@ -205,6 +206,7 @@ func (r *Relay) open(conn *websocket.Conn) *session {
 	)
 	owner, err = r.authenticate(ctx, hello.Token)
 	if errors.Is(err, errUnauthorized) {
+		r.log.Warn("listen: refused: unknown or missing token", r.clientAttrs(conn.Request(), "endpoint", logText(hello.Endpoint))...)
 		r.refuse(conn, wire.CodeUnauthorized, "unknown or missing token: create one with `relay-server token create`", true)
 		return nil
 	}
@@ -225,6 +227,7 @@ func (r *Relay) open(conn *websocket.Conn) *session {
 	}
 	name, err := r.claimEndpoint(ctx, hello.Endpoint, owner)
 	if errors.Is(err, errForbidden) {
+		r.log.Warn("listen: refused: endpoint belongs to another token", r.clientAttrs(conn.Request(), "endpoint", hello.Endpoint, "token", owner)...)
 		r.refuse(conn, wire.CodeForbidden, fmt.Sprintf("endpoint %q belongs to another token", hello.Endpoint), true)
 		return nil
 	}
@@ -313,7 +316,8 @@ func (r *Relay) open(conn *websocket.Conn) *session {
 		return nil
 	}
 	welcomed = true
-	r.log.Info("listen: session started", "endpoint", name, "session", s.id, "pending", pending, "remote", conn.Request().RemoteAddr)
+	s.started = time.Now()
+	r.log.Info("listen: session started", r.clientAttrs(conn.Request(), "endpoint", name, "session", s.id, "pending", pending)...)
 	conn.MaxPayloadBytes = r.maxFrame()
 	if p, ok := r.progress.Load(conn.Request()); ok {
 		p.(*progressReader).idle.Store(int64(r.cfg.DeadAfter))
@@ -365,7 +369,11 @@ func (s *session) run() {
 	<-writerDone
 	onFreshStack(func() {
 		s.storeUnackedResponses(context.WithoutCancel(ctx))
-		s.r.log.Info("listen: session ended", "endpoint", s.endpoint, "session", s.id)
+		s.mu.Lock()
+		delivered := s.delivered
+		s.mu.Unlock()
+		s.r.log.Info("listen: session ended", s.r.clientAttrs(s.conn.Request(), "endpoint", s.endpoint, "session", s.id,
+			"duration", time.Since(s.started).Round(time.Millisecond), "delivered", delivered)...)
 	})
 }
 

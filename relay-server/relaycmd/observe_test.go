@@ -1,18 +1,29 @@
 package relaycmd_test
 
 import (
+	"bytes"
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"regexp"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
+
+	"golang.org/x/net/websocket"
 
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 
 	"github.com/hookctl/hookctl/relay-server/relaycmd"
+	"github.com/hookctl/hookctl/tunnel/wire"
 )
 
 var metricsLine = regexp.MustCompile(`metrics: (http://[0-9.:]+/metrics)`)
@@ -116,5 +127,264 @@ func TestMetricsAddr(t *testing.T) {
 	}
 	if code, _ := get(t, client, strings.TrimSuffix(metrics, "/metrics")+"/h/alpha/x"); code != http.StatusNotFound {
 		t.Errorf("the metrics address answers other paths: %d", code)
+	}
+}
+
+// logLines keeps every line written to it and reports each new one.
+type logLines struct {
+	mu    sync.Mutex
+	buf   bytes.Buffer
+	lines []string
+}
+
+func (l *logLines) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.buf.Write(p)
+	for {
+		line, err := l.buf.ReadString('\n')
+		if err != nil {
+			l.buf.WriteString(line)
+			return len(p), nil
+		}
+		l.lines = append(l.lines, line)
+	}
+}
+
+func (l *logLines) all() []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return slices.Clone(l.lines)
+}
+
+// records parses every line as one JSON object.
+func (l *logLines) records(t *testing.T) []map[string]any {
+	t.Helper()
+	var out []map[string]any
+	for _, line := range l.all() {
+		var rec map[string]any
+		if err := json.Unmarshal([]byte(line), &rec); err != nil {
+			t.Fatalf("log line is not JSON: %q: %v", line, err)
+		}
+		out = append(out, rec)
+	}
+	return out
+}
+
+// find returns the records with message msg.
+func find(recs []map[string]any, msg string) []map[string]any {
+	var out []map[string]any
+	for _, r := range recs {
+		if r["msg"] == msg {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// wsHello dials the listen websocket, says hello and returns the
+// connection and the relay's answer.
+func wsHello(t *testing.T, base string, hello wire.Message) (*websocket.Conn, wire.Message) {
+	t.Helper()
+	cfg, err := websocket.NewConfig(strings.Replace(base, "http", "ws", 1)+wire.ListenPath, base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := websocket.DialConfig(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	hello.Type, hello.Version = wire.TypeHello, wire.Version
+	if err := websocket.JSON.Send(conn, hello); err != nil {
+		t.Fatal(err)
+	}
+	return conn, wsRecv(t, conn)
+}
+
+func wsRecv(t *testing.T, conn *websocket.Conn) wire.Message {
+	t.Helper()
+	for {
+		conn.SetReadDeadline(time.Now().Add(20 * time.Second))
+		var m wire.Message
+		if err := websocket.JSON.Receive(conn, &m); err != nil {
+			t.Fatalf("receive: %v", err)
+		}
+		if m.Type != wire.TypePing {
+			return m
+		}
+		websocket.JSON.Send(conn, wire.Message{Type: wire.TypePong})
+	}
+}
+
+// TestJSONLogs runs a relay with --log-format json through refused tokens
+// (listen and API), a session that delivers a signed webhook, a refused
+// takeover of its endpoint, a revoked token and a shutdown: every stderr
+// line is a JSON object, each of those is logged, and no token, signing
+// secret or body is.
+func TestJSONLogs(t *testing.T) {
+	data := t.TempDir()
+	alice := strings.TrimSpace(mustRun(t, "token", "create", "--data", data, "--name", "alice"))
+	bob := strings.TrimSpace(mustRun(t, "token", "create", "--data", data, "--name", "bob"))
+	const (
+		badToken      = "hkt_notatokennotatokennotatokennota"
+		signingSecret = "whsec_signingsecretthatmustnotleak"
+		bodyMarker    = "body-marker-that-must-not-leak"
+	)
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	logs := &logLines{}
+	done := make(chan int, 1)
+	go func() {
+		done <- relaycmd.Run(ctx, []string{"--addr", "127.0.0.1:0", "--data", data, "--log-format", "json", "--revoke-check", "50ms"}, io.Discard, logs)
+	}()
+	var base string
+	if !waitUntil(t, 30*time.Second, "the listening line", func() bool {
+		for _, line := range logs.all() {
+			var rec struct{ Msg, URL string }
+			if json.Unmarshal([]byte(line), &rec) == nil && rec.Msg == "relay-server listening" {
+				base = rec.URL
+			}
+		}
+		return base != ""
+	}) {
+		t.FailNow()
+	}
+	client := &http.Client{Transport: &http.Transport{}}
+	defer client.CloseIdleConnections()
+
+	// Refusals: a wrong token on the websocket, a wrong and a missing one
+	// on the API.
+	if _, m := wsHello(t, base, wire.Message{Token: badToken, Endpoint: "alpha"}); m.Code != wire.CodeUnauthorized {
+		t.Fatalf("bad token: %+v", m)
+	}
+	for _, tok := range []string{badToken, ""} {
+		req, _ := http.NewRequest("GET", base+wire.EventsPath+"?endpoint=alpha", nil)
+		if tok != "" {
+			req.Header.Set("Authorization", "Bearer "+tok)
+		}
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusUnauthorized {
+			t.Fatalf("API with token %q: %d", tok, resp.StatusCode)
+		}
+	}
+
+	// A session delivers one signed webhook.
+	conn, m := wsHello(t, base, wire.Message{Token: alice, Endpoint: "alpha", Reply: &wire.ReplyOptions{Mode: wire.ReplyAck}})
+	if m.Type != wire.TypeWelcome {
+		t.Fatalf("alice's hello: %+v", m)
+	}
+	body := `{"note":"` + bodyMarker + `"}`
+	mac := hmac.New(sha256.New, []byte(signingSecret))
+	mac.Write([]byte(body))
+	signature := "sha256=" + hex.EncodeToString(mac.Sum(nil))
+	req, _ := http.NewRequest("POST", base+"/h/alpha/github", strings.NewReader(body))
+	req.Header.Set("X-Hub-Signature-256", signature)
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusAccepted {
+		t.Fatalf("webhook: %d", resp.StatusCode)
+	}
+	ev := wsRecv(t, conn)
+	if ev.Type != wire.TypeEvent {
+		t.Fatalf("got %+v, want the event", ev)
+	}
+	websocket.JSON.Send(conn, wire.Message{Type: wire.TypeAck, ID: ev.Event.ID})
+
+	// Bob may not take alice's endpoint.
+	if _, m := wsHello(t, base, wire.Message{Token: bob, Endpoint: "alpha"}); m.Code != wire.CodeForbidden {
+		t.Fatalf("bob on alice's endpoint: %+v", m)
+	}
+	// A ping answered after the ack: the ack has been counted.
+	websocket.JSON.Send(conn, wire.Message{Type: wire.TypePing})
+	if m := wsRecv(t, conn); m.Type != wire.TypePong {
+		t.Fatalf("got %+v, want pong", m)
+	}
+	conn.Close()
+	if !waitUntil(t, 20*time.Second, "the session's end logged", func() bool {
+		return len(find(logs.records(t), "listen: session ended")) == 1
+	}) {
+		t.FailNow()
+	}
+
+	// Alice again, then her token is revoked.
+	conn, m = wsHello(t, base, wire.Message{Token: alice, Endpoint: "alpha"})
+	if m.Type != wire.TypeWelcome {
+		t.Fatalf("alice's second hello: %+v", m)
+	}
+	mustRun(t, "token", "revoke", "--data", data, "alice")
+	if m := wsRecv(t, conn); m.Code != wire.CodeUnauthorized {
+		t.Fatalf("after revocation: %+v", m)
+	}
+
+	cancel()
+	if code := <-done; code != 0 {
+		t.Fatalf("exit %d", code)
+	}
+
+	recs := logs.records(t)
+	for _, line := range logs.all() {
+		for _, secret := range []string{alice, bob, badToken, signingSecret, signature, bodyMarker} {
+			if strings.Contains(line, secret) {
+				t.Errorf("a log line holds %q: %s", secret, line)
+			}
+		}
+	}
+	one := func(msg, level string, n int) []map[string]any {
+		t.Helper()
+		got := find(recs, msg)
+		if len(got) != n {
+			t.Errorf("%d %q lines, want %d", len(got), msg, n)
+		}
+		for _, r := range got {
+			if r["level"] != level {
+				t.Errorf("%q at %v, want %s", msg, r["level"], level)
+			}
+		}
+		return got
+	}
+	for _, r := range one("listen: refused: unknown or missing token", "WARN", 1) {
+		if r["endpoint"] != "alpha" || !strings.HasPrefix(fmt.Sprint(r["remote"]), "127.0.0.1:") {
+			t.Errorf("listen refusal %v, want the endpoint and the remote address", r)
+		}
+	}
+	for _, r := range one("api: refused: unknown or missing token", "WARN", 2) {
+		if r["endpoint"] != "alpha" || r["path"] != wire.EventsPath || !strings.HasPrefix(fmt.Sprint(r["remote"]), "127.0.0.1:") {
+			t.Errorf("API refusal %v, want the endpoint, path and remote address", r)
+		}
+	}
+	for _, r := range one("listen: refused: endpoint belongs to another token", "WARN", 1) {
+		if r["endpoint"] != "alpha" || !strings.HasPrefix(fmt.Sprint(r["token"]), "tok_") {
+			t.Errorf("forbidden %v, want the endpoint and bob's token id", r)
+		}
+	}
+	one("listen: session started", "INFO", 2)
+	ended := one("listen: session ended", "INFO", 2)
+	if len(ended) == 2 {
+		first := ended[0]
+		if first["endpoint"] != "alpha" || first["delivered"] != 1.0 || first["duration"] == nil ||
+			!strings.HasPrefix(fmt.Sprint(first["remote"]), "127.0.0.1:") {
+			t.Errorf("session end %v, want endpoint, remote, duration and 1 delivered", first)
+		}
+	}
+	one("listen: token revoked, ending session", "INFO", 1)
+	one("shutdown: begun", "INFO", 1)
+	one("shutdown: done", "INFO", 1)
+	one("webhook URLs", "INFO", 1)
+}
+
+// TestLogFormatUsage: an unknown --log-format is a usage error.
+func TestLogFormatUsage(t *testing.T) {
+	code, _, stderr := run(t, "--addr", "127.0.0.1:0", "--data", t.TempDir(), "--log-format", "xml")
+	if code != relaycmd.ExitUsage || !strings.Contains(stderr, "--log-format") {
+		t.Errorf("exit %d: %s", code, stderr)
 	}
 }

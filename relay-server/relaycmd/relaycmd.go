@@ -96,6 +96,7 @@ type serveOptions struct {
 	tlsKey       string
 	acmeDomain   string
 	logLevel     string
+	logFormat    string
 	metricsAddr  string
 
 	readHeaderTimeout time.Duration
@@ -137,7 +138,12 @@ text format: webhooks by status code, events stored, pending events of the 10
 endpoints with the most (the rest as endpoint="_other"), deliveries and their
 latency, connected CLIs, store commit latency and size, handoff overflows, body
 bytes in flight, Go and process metrics. They name endpoints, so they are never
-served on --addr: give --metrics-addr a loopback or internal address only.`,
+served on --addr: give --metrics-addr a loopback or internal address only.
+
+Logs (stderr, --log-format text or json): start-up and shutdown, sessions starting
+and ending (endpoint, remote address, duration, events delivered), refused tokens
+on the listen websocket and the API (endpoint and remote address, warn), token
+revocations, store errors. Tokens, signing secrets and bodies are never logged.`,
 		Example: `  relay-server --addr 127.0.0.1:8787 --data ./relay-data
   relay-server --data /var/lib/hookctl --acme-domain hooks.example.com
   relay-server token create --data ./relay-data --name alice
@@ -145,7 +151,7 @@ served on --addr: give --metrics-addr a loopback or internal address only.`,
   relay-server endpoints list --data ./relay-data
   relay-server events purge --data ./relay-data --endpoint old-app --pending --yes
   relay-server --addr :8787 --database postgres://hookctl@db/hookctl --public-url https://hooks.example.com
-  relay-server --addr :8787 --metrics-addr 127.0.0.1:9090
+  relay-server --addr :8787 --metrics-addr 127.0.0.1:9090 --log-format json
   relay-server token create --database postgres://hookctl@db/hookctl --name alice`,
 		Version:       Version,
 		Args:          cobra.NoArgs,
@@ -174,6 +180,7 @@ served on --addr: give --metrics-addr a loopback or internal address only.`,
 	f.StringVar(&opts.tlsKey, "tls-key", "", "TLS key file (PEM)")
 	f.StringVar(&opts.acmeDomain, "acme-domain", "", "get certificates for this domain automatically (listens on :443 and :80)")
 	f.StringVar(&opts.logLevel, "log-level", "info", "debug, info, warn or error")
+	f.StringVar(&opts.logFormat, "log-format", "text", "log lines on stderr as text (key=value) or json (one object a line, the start-up lines included)")
 	f.StringVar(&opts.metricsAddr, "metrics-addr", "", "serve Prometheus metrics at /metrics on this address, e.g. 127.0.0.1:9090 (default off; they name endpoints: keep it private)")
 	f.DurationVar(&opts.readHeaderTimeout, "read-header-timeout", 10*time.Second, "how long a client may take to send request headers")
 	f.MarkHidden("read-header-timeout")
@@ -268,7 +275,17 @@ func serveRun(ctx context.Context, opts *serveOptions, stderr io.Writer) error {
 	if err := level.UnmarshalText([]byte(opts.logLevel)); err != nil {
 		return &usageError{fmt.Errorf("--log-level: %w", err)}
 	}
-	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	var handler slog.Handler
+	switch opts.logFormat {
+	case "text":
+		handler = slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level})
+	case "json":
+		handler = slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: level})
+	default:
+		return &usageError{fmt.Errorf("--log-format %q: want text or json", opts.logFormat)}
+	}
+	logger := slog.New(handler)
+	say := &startup{w: stderr, log: logger, json: opts.logFormat == "json"}
 
 	unlock, err := opts.data.lock()
 	if err != nil {
@@ -314,11 +331,12 @@ func serveRun(ctx context.Context, opts *serveOptions, stderr io.Writer) error {
 			return fmt.Errorf("listen on --metrics-addr %s: %w", opts.metricsAddr, err)
 		}
 		defer metricsLn.Close()
-		fmt.Fprintf(stderr, "metrics: http://%s%s\n", metricsLn.Addr(), relay.MetricsPath)
+		u := "http://" + metricsLn.Addr().String() + relay.MetricsPath
+		say.line("metrics: "+u, "metrics", "url", u)
 	}
 	if opts.acmeDomain != "" {
 		return withMetrics(ctx, r, metricsLn, func(ctx context.Context) error {
-			return serveACME(ctx, r, opts, publicURL, mode, stderr)
+			return serveACME(ctx, r, opts, publicURL, mode, say)
 		})
 	}
 	ln, err := net.Listen("tcp", opts.addr)
@@ -339,9 +357,26 @@ func serveRun(ctx context.Context, opts *serveOptions, stderr io.Writer) error {
 	if base == "" {
 		base = scheme + "://" + ln.Addr().String()
 	}
-	fmt.Fprintf(stderr, "relay-server listening on %s://%s (%s; %s)\n", scheme, ln.Addr(), mode, opts.data)
-	fmt.Fprintf(stderr, "webhook URLs: %s/h/{endpoint}/...\n", base)
+	say.line(fmt.Sprintf("relay-server listening on %s://%s (%s; %s)", scheme, ln.Addr(), mode, opts.data),
+		"relay-server listening", "url", scheme+"://"+ln.Addr().String(), "mode", mode, "state", opts.data.String())
+	say.line(fmt.Sprintf("webhook URLs: %s/h/{endpoint}/...", base), "webhook URLs", "url", base+"/h/{endpoint}/...")
 	return withMetrics(ctx, r, metricsLn, func(ctx context.Context) error { return r.Serve(ctx, ln) })
+}
+
+// startup prints the start-up lines: as text, or, with --log-format json,
+// as log records, so that every line on stderr is one JSON object.
+type startup struct {
+	w    io.Writer
+	log  *slog.Logger
+	json bool
+}
+
+func (s *startup) line(text, msg string, attrs ...any) {
+	if s.json {
+		s.log.Info(msg, attrs...)
+		return
+	}
+	fmt.Fprintln(s.w, text)
 }
 
 // withMetrics runs serve and, when metricsLn is set, the relay's metrics on
@@ -358,7 +393,7 @@ func withMetrics(ctx context.Context, r *relay.Relay, metricsLn net.Listener, se
 
 // serveACME serves the relay on :443 with automatic certificates and the
 // ACME challenge (plus a redirect to https) on :80.
-func serveACME(ctx context.Context, r *relay.Relay, opts *serveOptions, publicURL, mode string, stderr io.Writer) error {
+func serveACME(ctx context.Context, r *relay.Relay, opts *serveOptions, publicURL, mode string, say *startup) error {
 	m := &autocert.Manager{
 		Prompt:     autocert.AcceptTOS,
 		HostPolicy: autocert.HostWhitelist(opts.acmeDomain),
@@ -379,8 +414,9 @@ func serveACME(ctx context.Context, r *relay.Relay, opts *serveOptions, publicUR
 		IdleTimeout:       time.Minute,
 		MaxHeaderBytes:    1 << 16,
 	}
-	fmt.Fprintf(stderr, "relay-server listening on https://%s (:443, ACME challenge on :80; %s; %s)\n", opts.acmeDomain, mode, opts.data)
-	fmt.Fprintf(stderr, "webhook URLs: %s/h/{endpoint}/...\n", publicURL)
+	say.line(fmt.Sprintf("relay-server listening on https://%s (:443, ACME challenge on :80; %s; %s)", opts.acmeDomain, mode, opts.data),
+		"relay-server listening", "url", "https://"+opts.acmeDomain, "acme_challenge", ":80", "mode", mode, "state", opts.data.String())
+	say.line(fmt.Sprintf("webhook URLs: %s/h/{endpoint}/...", publicURL), "webhook URLs", "url", publicURL+"/h/{endpoint}/...")
 	g, ctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return r.Serve(ctx, tls.NewListener(ln443, m.TLSConfig())) })
 	g.Go(func() error {
