@@ -22,6 +22,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/hookctl/hookctl/relay-server/relay"
+	"github.com/hookctl/hookctl/tunnel/capture"
 )
 
 // benchEnv is a relay, a fast app and a connected client.
@@ -47,7 +48,7 @@ func newBenchEnv(b *testing.B, connect bool) *benchEnv {
 }
 
 func (e *benchEnv) connect(b *testing.B) {
-	target, err := ParseForward(e.app.srv.URL)
+	target, err := capture.ParseTarget(e.app.srv.URL)
 	if err != nil {
 		b.Fatal(err)
 	}

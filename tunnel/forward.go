@@ -9,51 +9,12 @@ import (
 	"net/http"
 	"net/url"
 	"sort"
-	"strconv"
 	"strings"
 	"syscall"
 	"time"
 
 	"github.com/hookctl/hookctl/tunnel/capture"
 )
-
-// ParseForward turns a --forward value into a target URL. It accepts a port
-// ("3000"), "host:port", "host:port/prefix" or a full http(s) URL whose path
-// is used as a prefix.
-func ParseForward(s string) (*url.URL, error) {
-	s = strings.TrimSpace(s)
-	if s == "" {
-		return nil, errors.New("empty forward target")
-	}
-	if n, err := strconv.Atoi(s); err == nil {
-		if n <= 0 || n > 65535 {
-			return nil, fmt.Errorf("forward target %q: port out of range", s)
-		}
-		return &url.URL{Scheme: "http", Host: "localhost:" + s}, nil
-	}
-	if !strings.Contains(s, "://") {
-		s = "http://" + s
-	}
-	u, err := url.Parse(s)
-	if err != nil {
-		return nil, fmt.Errorf("forward target: %w", err)
-	}
-	if u.Scheme != "http" && u.Scheme != "https" {
-		return nil, fmt.Errorf("forward target %q: scheme must be http or https", s)
-	}
-	if u.Host == "" {
-		return nil, fmt.Errorf("forward target %q: no host", s)
-	}
-	if u.RawQuery != "" || u.Fragment != "" {
-		return nil, fmt.Errorf("forward target %q: a query or fragment is not allowed", s)
-	}
-	if p := u.Port(); p != "" {
-		if n, err := strconv.Atoi(p); err != nil || n <= 0 || n > 65535 {
-			return nil, fmt.Errorf("forward target %q: port out of range", s)
-		}
-	}
-	return u, nil
-}
 
 // Route sends requests whose path starts with Prefix to Target. The path is
 // kept as it is: /github/push with a route /github=localhost:3001 arrives as
@@ -69,7 +30,7 @@ func ParseRoute(s string) (Route, error) {
 	if !ok || !strings.HasPrefix(prefix, "/") {
 		return Route{}, fmt.Errorf("route %q: want /prefix=target, e.g. /github=localhost:3001", s)
 	}
-	u, err := ParseForward(target)
+	u, err := capture.ParseTarget(target)
 	if err != nil {
 		return Route{}, fmt.Errorf("route %q: %w", s, err)
 	}

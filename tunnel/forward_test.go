@@ -14,28 +14,8 @@ import (
 	"github.com/hookctl/hookctl/tunnel/capture"
 )
 
-func TestParseForward(t *testing.T) {
-	for in, want := range map[string]string{
-		"3000":                         "http://localhost:3000",
-		"localhost:3000":               "http://localhost:3000",
-		"127.0.0.1:8080":               "http://127.0.0.1:8080",
-		"localhost:3000/prefix":        "http://localhost:3000/prefix",
-		"https://app.test:8443/hooks/": "https://app.test:8443/hooks/",
-	} {
-		u, err := ParseForward(in)
-		if err != nil || u.String() != want {
-			t.Errorf("ParseForward(%q) = %v, %v; want %s", in, u, err, want)
-		}
-	}
-	for _, bad := range []string{"", "0", "70000", "ftp://x", "http://", "localhost:3000/?q=1", "localhost:99999", "http://localhost:0/x"} {
-		if _, err := ParseForward(bad); err == nil {
-			t.Errorf("ParseForward(%q) succeeded", bad)
-		}
-	}
-}
-
 func TestRoutesLongestPrefixWins(t *testing.T) {
-	def, _ := ParseForward("3000")
+	def, _ := capture.ParseTarget("3000")
 	var routes []Route
 	for _, s := range []string{"/github=3001", "/github/app=3002", "/stripe/=localhost:3003"} {
 		r, err := ParseRoute(s)
@@ -68,7 +48,7 @@ func TestRoutesLongestPrefixWins(t *testing.T) {
 
 func forwarderTo(t *testing.T, rawURL string, cfg ForwarderConfig) *Forwarder {
 	t.Helper()
-	u, err := ParseForward(rawURL)
+	u, err := capture.ParseTarget(rawURL)
 	if err != nil {
 		t.Fatal(err)
 	}

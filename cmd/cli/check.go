@@ -89,9 +89,9 @@ func checkRun(ctx context.Context, opts *checkOptions) error {
 	if opts.To == "" || opts.Provider == "" {
 		return &FlagError{Err: errors.New("--to and --provider are required")}
 	}
-	target, err := parseTarget(opts.To)
+	target, err := parseToFlag(opts.To)
 	if err != nil {
-		return &FlagError{Err: err}
+		return err
 	}
 	p, err := fixtures.LookupProvider(opts.Provider)
 	if err != nil {

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/url"
 	"os"
 	"strings"
 	"time"
@@ -195,9 +194,9 @@ func fireRun(ctx context.Context, opts *fireOptions) error {
 			toArg = opts.SignedURL
 		}
 	}
-	target, err := parseTarget(toArg)
+	target, err := parseToFlag(toArg)
 	if err != nil {
-		return &FlagError{Err: err}
+		return err
 	}
 
 	// build renders and signs request seq. A sequence shares one
@@ -376,24 +375,6 @@ func cutBody(res *fire.Result) []byte {
 }
 
 func httpStatusText(code int) string { return http.StatusText(code) }
-
-// parseTarget accepts full URLs, host:port/path and :port/path.
-func parseTarget(s string) (*url.URL, error) {
-	if strings.HasPrefix(s, ":") {
-		s = "localhost" + s
-	}
-	if !strings.Contains(s, "://") {
-		s = "http://" + s
-	}
-	u, err := url.Parse(s)
-	if err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
-		return nil, fmt.Errorf("--to %q: want an http(s) URL such as http://localhost:3000/webhooks", s)
-	}
-	if u.Path == "" {
-		u.Path = "/"
-	}
-	return u, nil
-}
 
 func parseOverrides(opts *fireOptions) (*fixtures.Overrides, error) {
 	o := &fixtures.Overrides{}

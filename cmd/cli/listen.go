@@ -130,7 +130,7 @@ func listenRun(ctx context.Context, opts *ListenOptions) error {
 	if opts.Forward == "" {
 		return &FlagError{Err: errors.New("--forward is required: where should webhooks go? e.g. --forward 3000")}
 	}
-	target, err := tunnel.ParseForward(opts.Forward)
+	target, err := capture.ParseTarget(opts.Forward)
 	if err != nil {
 		return &FlagError{Err: fmt.Errorf("--forward: %w", err)}
 	}

@@ -273,10 +273,10 @@ func printReplays(opts *ReplayOptions, results []replay.Result) error {
 	return nil
 }
 
-// parseToFlag parses a --to target (a port, host:port or URL with a path
-// prefix), as --forward does; a bad one is a usage error.
+// parseToFlag parses a --to target (capture.ParseTarget: a port, host:port
+// or URL with a path prefix), as --forward does; a bad one is a usage error.
 func parseToFlag(to string) (*url.URL, error) {
-	t, err := tunnel.ParseForward(to)
+	t, err := capture.ParseTarget(to)
 	if err != nil {
 		return nil, &FlagError{Err: fmt.Errorf("--to: %w", err)}
 	}

@@ -17,7 +17,6 @@ import (
 	"net/url"
 	"slices"
 	"sort"
-	"strings"
 	"time"
 
 	"github.com/charmbracelet/bubbles/cursor"
@@ -1067,17 +1066,8 @@ func (m *Model) reloadNewest() tea.Cmd {
 }
 
 func parseTarget(s string) *url.URL {
-	if s == "" {
-		return nil
-	}
-	if !strings.Contains(s, "://") {
-		if !strings.Contains(s, ":") { // a bare port
-			s = "localhost:" + s
-		}
-		s = "http://" + s
-	}
-	u, err := url.Parse(s)
-	if err != nil || u.Host == "" {
+	u, err := capture.ParseTarget(s)
+	if err != nil {
 		return nil
 	}
 	return u

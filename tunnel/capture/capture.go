@@ -324,7 +324,8 @@ type Target struct {
 }
 
 // NewHTTPRequest builds the request that delivers r to target. Method, path
-// (appended to the target's path prefix), raw query, every header value and
+// (appended to the target's path prefix), raw query (after the target's own,
+// if it has one), every header value and
 // the body bytes are kept, and header names are spelled as captured (but
 // see clientHeaders). Host is the target's. A path with a dot segment is
 // refused (CheckPath). Hop-by-hop headers are dropped
@@ -354,7 +355,14 @@ func (r *Request) NewHTTPRequest(ctx context.Context, target *url.URL) (*http.Re
 	} else {
 		req.URL.Opaque = p
 	}
+	// The target's own query (a token a receiver wants) comes first.
 	req.URL.RawQuery, req.URL.ForceQuery = r.Query, r.ForceQuery
+	if target.RawQuery != "" {
+		req.URL.RawQuery = target.RawQuery
+		if r.Query != "" {
+			req.URL.RawQuery += "&" + r.Query
+		}
+	}
 	req.Header = r.Headers.wireHeader()
 	RemoveHopByHop(req.Header)
 	req.Header.Del("Host")
