@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/url"
 	"strings"
@@ -677,7 +678,7 @@ func (s *conn) read(ctx context.Context) error {
 			if errors.As(err, &ne) && ne.Timeout() {
 				return fmt.Errorf("no message from the relay for %s: connection presumed dead", s.c.cfg.DeadAfter)
 			}
-			if errors.Is(err, net.ErrClosed) || err.Error() == "EOF" {
+			if errors.Is(err, net.ErrClosed) || errors.Is(err, io.EOF) {
 				return errConnClosed
 			}
 			return fmt.Errorf("read from relay: %w", err)
