@@ -882,8 +882,9 @@ func (s *conn) deliver(ctx context.Context, ev *capture.Request) error {
 		if s.quitting() {
 			return context.Canceled // stopping: no retry; the event stays pending
 		}
-		var down *AppDownError
-		if !errors.As(err, &down) && (attempt >= cfg.MaxAttempts || isTimeout(err)) {
+		var de *capture.DeliveryError
+		notSent := errors.As(err, &de) && de.NotSent()
+		if !notSent && (attempt >= cfg.MaxAttempts || isTimeout(err)) {
 			// The app was reached but gave no usable answer: give up, so a
 			// slow app does not get the same request again and again.
 			resp = &capture.Response{Error: err.Error(), At: time.Now()}

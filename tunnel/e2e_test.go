@@ -500,8 +500,8 @@ func TestAppDownThenUp(t *testing.T) {
 	}
 	rec.waitFor(t, "app-down reports", func(r *recorder) bool { return len(r.failures) >= 3 })
 	rec.mu.Lock()
-	var down *AppDownError
-	if !errors.As(rec.failures[0], &down) || !strings.Contains(rec.failures[0].Error(), "connection refused: is your app listening on "+addr+"?") {
+	var down *capture.DeliveryError
+	if !errors.As(rec.failures[0], &down) || !down.Refused() || !strings.Contains(rec.failures[0].Error(), "connection refused: is your app listening on "+addr+"?") {
 		t.Errorf("failure = %v", rec.failures[0])
 	}
 	if len(rec.delivered) != 0 {

@@ -128,9 +128,9 @@ func TestDeliverAppDown(t *testing.T) {
 	ln.Close() // nothing listens there now
 	f := forwarderTo(t, addr, ForwarderConfig{})
 	_, err = f.Deliver(t.Context(), &capture.Request{Method: "POST", Path: "/"})
-	var down *AppDownError
-	if !errors.As(err, &down) {
-		t.Fatalf("err = %v, want *AppDownError", err)
+	var down *capture.DeliveryError
+	if !errors.As(err, &down) || !down.NotSent() {
+		t.Fatalf("err = %v, want a *capture.DeliveryError, not sent", err)
 	}
 	if want := "connection refused: is your app listening on " + addr + "?"; err.Error() != want {
 		t.Errorf("err = %q, want %q", err, want)
@@ -146,8 +146,8 @@ func TestDeliverTimeoutIsNotAppDown(t *testing.T) {
 	defer close(release)
 	f := forwarderTo(t, app.URL, ForwarderConfig{Timeout: 50e6})
 	_, err := f.Deliver(context.Background(), &capture.Request{Method: "POST", Path: "/"})
-	var down *AppDownError
-	if err == nil || errors.As(err, &down) || !isTimeout(err) {
+	var down *capture.DeliveryError
+	if err == nil || !errors.As(err, &down) || down.NotSent() || !isTimeout(err) {
 		t.Fatalf("err = %v, want a timeout", err)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net"
+	"net/url"
 	"syscall"
 	"testing"
 	"testing/synctest"
@@ -47,7 +48,7 @@ func testConn(t *testing.T, cfg Config) *conn {
 // acked only once it answers. Fake time makes minutes of backoff instant.
 func TestDeliverRetriesWhileAppIsDown(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		refused := &AppDownError{Target: "localhost:3000", Err: &net.OpError{Op: "dial", Err: syscall.ECONNREFUSED}}
+		refused := capture.NewDeliveryError(&url.URL{Scheme: "http", Host: "localhost:3000"}, &net.OpError{Op: "dial", Err: syscall.ECONNREFUSED})
 		calls := 0
 		fwd := funcDeliverer(func(context.Context, *capture.Request) (*capture.Response, error) {
 			calls++
@@ -90,6 +91,8 @@ func TestDeliverGivesUp(t *testing.T) {
 	}{
 		{"reset", errors.New("read: connection reset by peer"), 3},
 		{"timeout", context.DeadlineExceeded, 1},
+		{"engine reset", capture.NewDeliveryError(&url.URL{Host: "x"}, syscall.ECONNRESET), 3},
+		{"engine timeout", capture.NewDeliveryError(&url.URL{Host: "x"}, context.DeadlineExceeded), 1},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
@@ -131,7 +134,7 @@ func TestDeliverGivesUp(t *testing.T) {
 func TestDeliverStopsWithSession(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		fwd := funcDeliverer(func(context.Context, *capture.Request) (*capture.Response, error) {
-			return nil, &AppDownError{Target: "x", Err: syscall.ECONNREFUSED}
+			return nil, &capture.DeliveryError{Target: &url.URL{Host: "x"}, Kind: capture.KindRefused, Err: syscall.ECONNREFUSED}
 		})
 		s := testConn(t, Config{Forwarder: fwd})
 		ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
