@@ -2,16 +2,16 @@
 // re-signed with a fresh timestamp, repeated — and exports them as curl, HAR
 // 1.2 or raw HTTP.
 //
-// Every delivery is built by capture.Request.NewHTTPRequest, the function the
-// tunnel forwards with, so a replay carries the original method, path, query,
-// header values and body bytes unless the user edited or re-signed it.
+// Every delivery goes through capture.Client, the engine the tunnel forwards
+// with, so a replay carries the original method, path, query, header values
+// and body bytes unless the user edited or re-signed it, and its response is
+// recorded as the tunnel records one.
 package replay
 
 import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"maps"
 	"net/http"
 	"net/url"
@@ -40,20 +40,20 @@ type Recorder interface {
 	RecordReplay(ctx context.Context, originalID string, req *capture.Request, resp *capture.Response) (string, error)
 }
 
-// DefaultMaxResponseBody bounds how much of a target's response body is kept.
+// DefaultMaxResponseBody bounds how much of a target's response body is kept
+// by the default client: a recorded replay, request and response, must fit
+// the relay API's limit.
 const DefaultMaxResponseBody = 10 << 20
 
 // Options configure Run.
 type Options struct {
-	Target      *url.URL // where to deliver; required
-	Count       int      // identical copies to deliver; 0 means 1
-	Concurrency int      // copies in flight at once; 0 means 1
-	Client      *http.Client
-	Signer      Signer   // when set, the copy is re-signed with Now() before delivery
-	Recorder    Recorder // when set, each delivery is recorded as a new event
+	Target      *url.URL        // where to deliver; required
+	Count       int             // identical copies to deliver; 0 means 1
+	Concurrency int             // copies in flight at once; 0 means 1
+	Client      *capture.Client // nil: NewClient's, shared
+	Signer      Signer          // when set, the copy is re-signed with Now() before delivery
+	Recorder    Recorder        // when set, each delivery is recorded as a new event
 	Now         func() time.Time
-
-	MaxResponseBody int64 // 0 means DefaultMaxResponseBody
 }
 
 // Result is one delivered copy.
@@ -147,16 +147,12 @@ func Send(ctx context.Context, req *capture.Request, opts Options) Result {
 	}
 	client := opts.Client
 	if client == nil {
-		client = NewClient()
-	}
-	limit := opts.MaxResponseBody
-	if limit <= 0 {
-		limit = DefaultMaxResponseBody
+		client = defaultClient()
 	}
 	if opts.Target == nil {
 		return Result{Request: req, Response: &capture.Response{Error: ErrNoTarget.Error(), At: now()}}
 	}
-	resp := Deliver(ctx, client, req, opts.Target, limit, now)
+	resp := Deliver(ctx, client, req, opts.Target, now)
 	res := Result{Request: req, Response: resp}
 	if opts.Recorder != nil && ctx.Err() == nil {
 		id, err := opts.Recorder.RecordReplay(ctx, req.ReplayOf, req, resp)
@@ -169,70 +165,33 @@ func Send(ctx context.Context, req *capture.Request, opts Options) Result {
 	return res
 }
 
-// NewClient returns the HTTP client replays use by default: no redirects
-// followed (the app's own answer is what matters), no cookie jar, and no
-// transparent compression — Go's default transport would add
-// "Accept-Encoding: gzip" to a request that had none and decompress the
-// answer, so the app would not see the original headers and the recorded
-// response would not be what the app sent (the tunnel's forwarder does the
-// same).
-func NewClient() *http.Client {
-	return &http.Client{
-		Transport: transport(),
-		Timeout:   60 * time.Second,
-		CheckRedirect: func(*http.Request, []*http.Request) error {
-			return http.ErrUseLastResponse
-		},
+// NewClient returns a client for replays: the delivery engine (no redirects
+// followed, nothing decompressed, hop-by-hop headers dropped from the
+// answer, a body past DefaultMaxResponseBody cut and marked), through
+// HTTP_PROXY when the environment sets it, since a replay may target any
+// host, with a timeout of 60 s.
+func NewClient() *capture.Client {
+	return &capture.Client{
+		Timeout:         60 * time.Second,
+		MaxResponseBody: DefaultMaxResponseBody,
+		Proxy:           http.ProxyFromEnvironment,
 	}
 }
 
-// Deliver sends req to target once and returns what came back. At most limit
-// bytes of the response body are kept.
-func Deliver(ctx context.Context, client *http.Client, req *capture.Request, target *url.URL, limit int64, now func() time.Time) *capture.Response {
+// defaultClient is shared by every replay without a client of its own, so
+// connections are reused across replays (the inspector's replay key).
+var defaultClient = sync.OnceValue(NewClient)
+
+// Deliver sends req to target once and returns what came back: the
+// target's response, or one with Error set and no status when there was
+// none. now times the attempt that failed.
+func Deliver(ctx context.Context, client *capture.Client, req *capture.Request, target *url.URL, now func() time.Time) *capture.Response {
 	start := now()
-	out := &capture.Response{}
-	hreq, err := req.NewHTTPRequest(ctx, target)
+	resp, err := client.Deliver(ctx, req, target)
 	if err != nil {
-		out.Error = err.Error()
-		out.At = now()
-		return out
+		at := now()
+		return &capture.Response{Error: err.Error(), At: at, Duration: at.Sub(start)}
 	}
-	hresp, err := client.Do(hreq)
-	if err != nil {
-		out.Error = deliveryError(err, target)
-		out.At = now()
-		out.Duration = out.At.Sub(start)
-		return out
-	}
-	defer hresp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(hresp.Body, limit))
-	out.Status = hresp.StatusCode
-	out.Headers = capture.HeadersFrom(hresp.Header)
-	out.Body = body
-	if err != nil {
-		out.Error = fmt.Sprintf("read response body: %v", err)
-	}
-	out.At = now()
-	out.Duration = out.At.Sub(start)
-	return out
-}
-
-// transport is shared by every default client so that connections are
-// reused across replays instead of one idle pool per replay.
-var transport = sync.OnceValue(func() *http.Transport {
-	tr := http.DefaultTransport.(*http.Transport).Clone()
-	tr.DisableCompression = true
-	return tr
-})
-
-func deliveryError(err error, target *url.URL) string {
-	var uerr *url.Error
-	if errors.As(err, &uerr) {
-		err = uerr.Err
-	}
-	msg := err.Error()
-	if isConnRefused(err) {
-		msg = fmt.Sprintf("connection refused: is your app listening on %s?", target.Host)
-	}
-	return msg
+	resp.At = now() // the caller's clock, as on failure; Duration is the engine's
+	return resp
 }

@@ -34,7 +34,7 @@ type ReplayOptions struct {
 	Concurrency int
 	Output      string
 
-	client *http.Client // tests
+	client *capture.Client // tests
 }
 
 // NewCmdReplay builds `hookctl replay`.
