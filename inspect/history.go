@@ -14,7 +14,7 @@ import (
 // Stored is a stored event as history commands show it.
 type Stored struct {
 	Req      *capture.Request
-	State    string // "pending" or "delivered"
+	State    string // "pending", "delivered" or "failed" (wire.State*)
 	Attempts int
 	Resp     *capture.Response
 }

@@ -130,31 +130,92 @@ var ErrNotFound = errors.New("not found")
 // EventsQuery filters Events.
 type EventsQuery struct {
 	Endpoint string
-	Limit    int
+	Limit    int    // events wanted; Events asks for at most wire.MaxListPage
 	Before   string // an event id: only older events
+	After    string // an event id: only newer events
+	// OldestFirst lists in delivery order instead of newest first.
+	OldestFirst bool
+	State       string    // wire.StatePending, StateDelivered or StateFailed; "" = any
+	Since       time.Time // received at or after; zero = any
+	Until       time.Time // received before; zero = any
 }
 
-// Events lists stored events, newest first. The result is never nil.
+// Events lists one page of stored events, newest first (or OldestFirst).
+// The result is never nil.
 func (c *APIClient) Events(ctx context.Context, q EventsQuery) ([]wire.EventRecord, error) {
+	list, err := c.EventsPage(ctx, q)
+	return list.Events, err
+}
+
+// EventsPage is Events with the cursor of the next page (list.Next, "" on
+// the last page).
+func (c *APIClient) EventsPage(ctx context.Context, q EventsQuery) (wire.EventList, error) {
 	v := url.Values{}
 	if q.Endpoint != "" {
 		v.Set("endpoint", q.Endpoint)
 	}
 	if q.Limit > 0 {
-		v.Set("limit", strconv.Itoa(q.Limit))
+		v.Set("limit", strconv.Itoa(min(q.Limit, wire.MaxListPage)))
 	}
 	if q.Before != "" {
 		v.Set("before", q.Before)
 	}
+	if q.After != "" {
+		v.Set("after", q.After)
+	}
+	if q.State != "" {
+		v.Set("state", q.State)
+	}
+	if q.OldestFirst {
+		v.Set("order", "oldest")
+	}
+	if !q.Since.IsZero() {
+		v.Set("since", q.Since.UTC().Format(time.RFC3339Nano))
+	}
+	if !q.Until.IsZero() {
+		v.Set("until", q.Until.UTC().Format(time.RFC3339Nano))
+	}
 	var list wire.EventList
 	if err := c.do(ctx, http.MethodGet, wire.EventsPath, v, nil, &list); err != nil {
-		return nil, err
+		return wire.EventList{Events: []wire.EventRecord{}}, err
 	}
 	list.RestoreRaw()
 	if list.Events == nil {
 		list.Events = []wire.EventRecord{}
 	}
-	return list.Events, nil
+	return list, nil
+}
+
+// EachEvent calls fn for up to max events (max <= 0: all) that q selects,
+// in the order Events gives, paging through the relay's API: each event
+// once, however many there are. q.Limit is ignored. It stops at fn's first
+// error and returns it.
+func (c *APIClient) EachEvent(ctx context.Context, q EventsQuery, max int, fn func(wire.EventRecord) error) error {
+	n := 0
+	for {
+		q.Limit = wire.MaxListPage
+		if max > 0 {
+			q.Limit = min(max-n, wire.MaxListPage)
+		}
+		list, err := c.EventsPage(ctx, q)
+		if err != nil {
+			return err
+		}
+		for _, rec := range list.Events {
+			if err := fn(rec); err != nil {
+				return err
+			}
+			n++
+		}
+		if list.Next == "" || (max > 0 && n >= max) {
+			return nil
+		}
+		if q.OldestFirst {
+			q.After = list.Next
+		} else {
+			q.Before = list.Next
+		}
+	}
 }
 
 // Event returns one stored event.

@@ -7,13 +7,12 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/hookctl/hookctl/relay-server/store"
 	"github.com/hookctl/hookctl/tunnel/capture"
 	"github.com/hookctl/hookctl/tunnel/wire"
 )
-
-const maxListLimit = 500
 
 // apiAuth returns the caller's token id ("" in open mode), or answers 401.
 func (r *Relay) apiAuth(w http.ResponseWriter, req *http.Request) (string, bool) {
@@ -62,20 +61,48 @@ func (r *Relay) visible(w http.ResponseWriter, req *http.Request, owner, id stri
 	return rec, true
 }
 
+// serveList answers GET /api/v1/events: one page of at most
+// wire.MaxListPage events, with the cursor of the next page when there is
+// one, so a caller asking for more learns to page instead of getting a
+// silently shorter list.
 func (r *Relay) serveList(w http.ResponseWriter, req *http.Request) {
 	owner, ok := r.apiAuth(w, req)
 	if !ok {
 		return
 	}
 	q := req.URL.Query()
-	lq := store.ListQuery{Endpoint: q.Get("endpoint"), Owner: owner, Before: q.Get("before"), Limit: 50}
+	lq := store.ListQuery{Endpoint: q.Get("endpoint"), Owner: owner, Before: q.Get("before"), After: q.Get("after"),
+		State: q.Get("state"), OldestFirst: q.Get("order") == "oldest", Limit: 50}
+	if o := q.Get("order"); o != "" && o != "oldest" && o != "newest" {
+		writeError(w, http.StatusBadRequest, "bad_request", "order must be newest or oldest")
+		return
+	}
 	if s := q.Get("limit"); s != "" {
 		n, err := strconv.Atoi(s)
 		if err != nil || n < 1 {
 			writeError(w, http.StatusBadRequest, "bad_request", "limit must be a positive number")
 			return
 		}
-		lq.Limit = min(n, maxListLimit)
+		lq.Limit = min(n, wire.MaxListPage)
+	}
+	switch lq.State {
+	case "", wire.StatePending, wire.StateDelivered, wire.StateFailed:
+	default:
+		writeError(w, http.StatusBadRequest, "bad_request", "state must be pending, delivered or failed")
+		return
+	}
+	for _, p := range []struct {
+		name string
+		t    *time.Time
+	}{{"since", &lq.Since}, {"until", &lq.Until}} {
+		if s := q.Get(p.name); s != "" {
+			t, err := time.Parse(time.RFC3339Nano, s)
+			if err != nil {
+				writeError(w, http.StatusBadRequest, "bad_request", p.name+" must be an RFC 3339 time")
+				return
+			}
+			*p.t = t
+		}
 	}
 	if lq.Endpoint != "" && owner != "" {
 		ep, err := r.st.GetEndpoint(req.Context(), lq.Endpoint)
@@ -85,13 +112,31 @@ func (r *Relay) serveList(w http.ResponseWriter, req *http.Request) {
 			return
 		}
 	}
+	for _, id := range []string{lq.Before, lq.After} {
+		if id != "" {
+			if _, ok := r.visible(w, req, owner, id); !ok {
+				return
+			}
+		}
+	}
+	want := lq.Limit
+	lq.Limit++ // one more tells whether there is a next page
 	evs, err := r.st.ListEvents(req.Context(), lq)
+	if errors.Is(err, store.ErrNotFound) { // a cursor deleted meanwhile
+		writeError(w, http.StatusNotFound, "not_found", "no event "+lq.Before+lq.After)
+		return
+	}
 	if err != nil {
 		r.log.Error("api: list events", "err", err)
 		writeError(w, http.StatusServiceUnavailable, "internal", "relay storage unavailable")
 		return
 	}
-	writeJSON(w, http.StatusOK, wire.EventList{Events: evs})
+	list := wire.EventList{Events: evs}
+	if len(evs) > want {
+		list.Events = evs[:want]
+		list.Next = evs[want-1].Request.ID
+	}
+	writeJSON(w, http.StatusOK, list)
 }
 
 func (r *Relay) serveShow(w http.ResponseWriter, req *http.Request) {
@@ -148,5 +193,5 @@ func (r *Relay) serveReplay(w http.ResponseWriter, req *http.Request) {
 		writeError(w, http.StatusServiceUnavailable, "internal", "relay storage unavailable")
 		return
 	}
-	writeJSON(w, http.StatusCreated, wire.EventRecord{Request: &c, State: wire.StateDelivered, Response: in.Response, DeliveredAt: &at})
+	writeJSON(w, http.StatusCreated, wire.EventRecord{Request: &c, State: wire.RecordState(wire.StateDelivered, in.Response), Response: in.Response, DeliveredAt: &at})
 }

@@ -57,7 +57,7 @@ func TestNodesPassthrough(t *testing.T) {
 	}
 	waitFor(t, "event delivered", func() bool {
 		rec, err := a.Store.GetEvent(context.Background(), ev.ID)
-		return err == nil && rec.State == wire.StateDelivered && rec.Response != nil && rec.Response.Status == 418
+		return err == nil && rec.State == wire.StateFailed && rec.Response != nil && rec.Response.Status == 418
 	})
 }
 

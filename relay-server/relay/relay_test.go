@@ -286,7 +286,7 @@ func TestPassthrough(t *testing.T) {
 	}
 	waitFor(t, "event delivered", func() bool {
 		rec, err := r.Store.GetEvent(context.Background(), ev.ID)
-		return err == nil && rec.State == wire.StateDelivered && rec.Response != nil && rec.Response.Status == 418 && rec.Attempts == 1
+		return err == nil && rec.State == wire.StateFailed && rec.Response != nil && rec.Response.Status == 418 && rec.Attempts == 1
 	})
 }
 

@@ -35,7 +35,12 @@ type Store interface {
 	InsertDelivered(ctx context.Context, ev *capture.Request, resp *capture.Response, at time.Time) error
 	// GetEvent returns one event with its delivery state.
 	GetEvent(ctx context.Context, id string) (*wire.EventRecord, error)
-	// ListEvents returns events newest first.
+	// ListEvents returns the events q selects, newest first, or oldest
+	// first (q.OldestFirst). The order is the events' Seq, so paging with
+	// the last id as the next Before (After, oldest first) returns every
+	// event exactly once. A cursor id that is not stored is
+	// ErrNotFound. Records show wire.StateFailed for a delivered event
+	// whose last answer was not 2xx (wire.RecordState).
 	ListEvents(ctx context.Context, q ListQuery) ([]wire.EventRecord, error)
 	// Pending returns up to limit pending events of endpoint captured after
 	// the cursor (0 = from the start), oldest first, with their cursors. It
@@ -208,7 +213,15 @@ type ListQuery struct {
 	Endpoint string // only this endpoint; "" = all
 	Owner    string // only endpoints owned by this token id; "" = any owner
 	Before   string // only events older than this event id; "" = from the newest
-	Limit    int    // at most this many; <= 0 means 50
+	After    string // only events newer than this event id
+	// OldestFirst lists in delivery order instead of newest first.
+	OldestFirst bool
+	// State is wire.StatePending, StateDelivered or StateFailed (as
+	// wire.RecordState shows it); "" = any.
+	State string
+	Since time.Time // only events received at or after this; zero = any
+	Until time.Time // only events received before this; zero = any
+	Limit int       // at most this many; <= 0 means 50
 }
 
 // Pending is a pending event and its position in the delivery order.

@@ -214,7 +214,12 @@ type ReplyOptions struct {
 // Requests carry "Authorization: Bearer TOKEN" unless the relay is open.
 //
 //	GET  /healthz                          200 {"status":"ok"}
-//	GET  /api/v1/events?endpoint=&limit=&before=ID   {"events":[EventRecord...]} newest first
+//	GET  /api/v1/events?endpoint=&state=&since=&until=&before=ID&after=ID&order=&limit=
+//	                                       {"events":[EventRecord...],"next":"ID"} newest first, or oldest first
+//	                                       with order=oldest. next, when present, is the cursor of the following
+//	                                       page: pass it as before (after with order=oldest). limit is at most
+//	                                       MaxListPage; since and until are RFC 3339 receive times (since
+//	                                       inclusive, until exclusive); state is one of the State* values.
 //	GET  /api/v1/events/{id}               EventRecord
 //	POST /api/v1/events/{id}/replays       ReplayRecord in, EventRecord out (a new event with ReplayOf set)
 //
@@ -224,13 +229,38 @@ const (
 	HealthzPath = "/healthz"
 )
 
+// MaxListPage is the most events one GET /api/v1/events answers; a caller
+// asking for more gets a next cursor and pages.
+const MaxListPage = 500
+
 // Event delivery states.
 const (
 	StatePending   = "pending"   // stored, not yet acked by a CLI
-	StateDelivered = "delivered" // acked by a CLI
+	StateDelivered = "delivered" // acked by a CLI, and the app's last answer was 2xx
+	// StateFailed: acked by a CLI, but the app's last answer was not 2xx or
+	// there was none (the delivery failed), or retries were exhausted. A
+	// failed event is not sent again by itself; replay it.
+	StateFailed = "failed"
 )
 
-// EventRecord is a stored event with what is known of its delivery.
+// AnswerOK reports whether resp is an answer that counts as delivered: a
+// 2xx status.
+func AnswerOK(resp *capture.Response) bool {
+	return resp != nil && resp.Status >= 200 && resp.Status <= 299
+}
+
+// RecordState is the state a record shows for a stored state and response:
+// a delivered event whose last answer was not 2xx is failed.
+func RecordState(stored string, resp *capture.Response) string {
+	if stored == StateDelivered && !AnswerOK(resp) {
+		return StateFailed
+	}
+	return stored
+}
+
+// EventRecord is a stored event with what is known of its delivery. In JSON
+// it also carries the event's id at the top level ("id", the same as
+// request.id), for scripts.
 type EventRecord struct {
 	Request     *capture.Request  `json:"request"`
 	State       string            `json:"state"`
@@ -239,9 +269,25 @@ type EventRecord struct {
 	DeliveredAt *time.Time        `json:"delivered_at,omitempty"`
 }
 
+// MarshalJSON adds "id" beside the record's fields.
+func (r EventRecord) MarshalJSON() ([]byte, error) {
+	type plain EventRecord
+	out := struct {
+		ID string `json:"id"`
+		plain
+	}{plain: plain(r)}
+	if r.Request != nil {
+		out.ID = r.Request.ID
+	}
+	return json.Marshal(out)
+}
+
 // EventList is the body of GET /api/v1/events.
 type EventList struct {
 	Events []EventRecord `json:"events"`
+	// Next is the cursor of the page after this one, "" when this is the
+	// last.
+	Next string `json:"next,omitempty"`
 }
 
 // RestoreRaw gives the record's strings back the exact bytes JSON could not

@@ -134,6 +134,7 @@ func scanEvent(row pgx.Row) (int64, *wire.EventRecord, error) {
 		}
 		rec.Response.RestoreRaw()
 	}
+	rec.State = wire.RecordState(state, rec.Response)
 	if delivered != nil {
 		t := fromNanos(*delivered)
 		rec.DeliveredAt = &t
@@ -153,6 +154,32 @@ func (s *Store) GetEvent(ctx context.Context, id string) (*wire.EventRecord, err
 	return rec, nil
 }
 
+// answerOK is wire.AnswerOK in SQL: the stored response's status is 2xx.
+// The response is JSON text whose only "status" key is its top-level one
+// (quotes inside strings are escaped); it is not cast to jsonb, which
+// refuses \u0000.
+const answerOK = `coalesce(substring(response from '"status":(\d+)')::int, 0) BETWEEN 200 AND 299`
+
+// stateWhere is the condition of a store.ListQuery State.
+var stateWhere = map[string]string{
+	wire.StatePending:   "state = 'pending'",
+	wire.StateDelivered: "state = 'delivered' AND " + answerOK,
+	wire.StateFailed:    "(state = 'failed' OR (state = 'delivered' AND NOT (" + answerOK + ")))",
+}
+
+// cursorSeq is the seq of the event a list cursor names.
+func (s *Store) cursorSeq(ctx context.Context, id string) (int64, error) {
+	var seq int64
+	err := s.pool.QueryRow(ctx, "SELECT seq FROM events WHERE id = $1", id).Scan(&seq)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return 0, fmt.Errorf("list events: cursor %s: %w", id, store.ErrNotFound)
+	}
+	if err != nil {
+		return 0, fmt.Errorf("list events: cursor %s: %w", id, err)
+	}
+	return seq, nil
+}
+
 // ListEvents implements store.Store.
 func (s *Store) ListEvents(ctx context.Context, q store.ListQuery) ([]wire.EventRecord, error) {
 	var (
@@ -170,7 +197,31 @@ func (s *Store) ListEvents(ctx context.Context, q store.ListQuery) ([]wire.Event
 		where = append(where, "endpoint IN (SELECT name FROM endpoints WHERE owner = "+arg(q.Owner)+")")
 	}
 	if q.Before != "" {
-		where = append(where, "seq < (SELECT seq FROM events WHERE id = "+arg(q.Before)+")")
+		seq, err := s.cursorSeq(ctx, q.Before)
+		if err != nil {
+			return nil, err
+		}
+		where = append(where, "seq < "+arg(seq))
+	}
+	if q.After != "" {
+		seq, err := s.cursorSeq(ctx, q.After)
+		if err != nil {
+			return nil, err
+		}
+		where = append(where, "seq > "+arg(seq))
+	}
+	if q.State != "" {
+		cond, ok := stateWhere[q.State]
+		if !ok {
+			return nil, fmt.Errorf("list events: unknown state %q", q.State)
+		}
+		where = append(where, cond)
+	}
+	if !q.Since.IsZero() {
+		where = append(where, "received_at >= "+arg(nanos(q.Since)))
+	}
+	if !q.Until.IsZero() {
+		where = append(where, "received_at < "+arg(nanos(q.Until)))
 	}
 	limit := q.Limit
 	if limit <= 0 {
@@ -180,7 +231,11 @@ func (s *Store) ListEvents(ctx context.Context, q store.ListQuery) ([]wire.Event
 	if len(where) > 0 {
 		query += " WHERE " + strings.Join(where, " AND ")
 	}
-	query += " ORDER BY seq DESC LIMIT " + arg(limit)
+	if q.OldestFirst {
+		query += " ORDER BY seq LIMIT " + arg(limit)
+	} else {
+		query += " ORDER BY seq DESC LIMIT " + arg(limit)
+	}
 	rows, err := s.pool.Query(ctx, query, args...)
 	if err != nil {
 		return nil, fmt.Errorf("list events: %w", err)

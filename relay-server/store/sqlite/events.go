@@ -146,6 +146,7 @@ func scanEvent(row scanner) (int64, *wire.EventRecord, error) {
 		}
 		rec.Response.RestoreRaw() // the response's Raw is inside its JSON
 	}
+	rec.State = wire.RecordState(state, rec.Response)
 	if delivered.Valid {
 		t := fromNanos(delivered.Int64)
 		rec.DeliveredAt = &t
@@ -165,6 +166,29 @@ func (s *Store) GetEvent(ctx context.Context, id string) (*wire.EventRecord, err
 	return rec, nil
 }
 
+// answerOK is wire.AnswerOK in SQL: the stored response's status is 2xx.
+const answerOK = "coalesce(json_extract(response, '$.status'), 0) BETWEEN 200 AND 299"
+
+// stateWhere is the condition of a store.ListQuery State.
+var stateWhere = map[string]string{
+	wire.StatePending:   "state = 'pending'",
+	wire.StateDelivered: "state = 'delivered' AND " + answerOK,
+	wire.StateFailed:    "(state = 'failed' OR (state = 'delivered' AND NOT (" + answerOK + ")))",
+}
+
+// cursorSeq is the seq of the event a list cursor names.
+func (s *Store) cursorSeq(ctx context.Context, id string) (int64, error) {
+	var seq int64
+	err := s.rdb.QueryRowContext(ctx, "SELECT seq FROM events WHERE id = ?", id).Scan(&seq)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, fmt.Errorf("list events: cursor %s: %w", id, store.ErrNotFound)
+	}
+	if err != nil {
+		return 0, fmt.Errorf("list events: cursor %s: %w", id, err)
+	}
+	return seq, nil
+}
+
 // ListEvents implements store.Store.
 func (s *Store) ListEvents(ctx context.Context, q store.ListQuery) ([]wire.EventRecord, error) {
 	var (
@@ -180,8 +204,35 @@ func (s *Store) ListEvents(ctx context.Context, q store.ListQuery) ([]wire.Event
 		args = append(args, q.Owner)
 	}
 	if q.Before != "" {
-		where = append(where, "seq < (SELECT seq FROM events WHERE id = ?)")
-		args = append(args, q.Before)
+		seq, err := s.cursorSeq(ctx, q.Before)
+		if err != nil {
+			return nil, err
+		}
+		where = append(where, "seq < ?")
+		args = append(args, seq)
+	}
+	if q.After != "" {
+		seq, err := s.cursorSeq(ctx, q.After)
+		if err != nil {
+			return nil, err
+		}
+		where = append(where, "seq > ?")
+		args = append(args, seq)
+	}
+	if q.State != "" {
+		cond, ok := stateWhere[q.State]
+		if !ok {
+			return nil, fmt.Errorf("list events: unknown state %q", q.State)
+		}
+		where = append(where, cond)
+	}
+	if !q.Since.IsZero() {
+		where = append(where, "received_at >= ?")
+		args = append(args, nanos(q.Since))
+	}
+	if !q.Until.IsZero() {
+		where = append(where, "received_at < ?")
+		args = append(args, nanos(q.Until))
 	}
 	limit := q.Limit
 	if limit <= 0 {
@@ -191,7 +242,11 @@ func (s *Store) ListEvents(ctx context.Context, q store.ListQuery) ([]wire.Event
 	if len(where) > 0 {
 		query += " WHERE " + strings.Join(where, " AND ")
 	}
-	query += " ORDER BY seq DESC LIMIT ?"
+	if q.OldestFirst {
+		query += " ORDER BY seq LIMIT ?"
+	} else {
+		query += " ORDER BY seq DESC LIMIT ?"
+	}
 	args = append(args, limit)
 	rows, err := s.rdb.QueryContext(ctx, query, args...)
 	if err != nil {
