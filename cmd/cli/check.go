@@ -14,7 +14,7 @@ import (
 
 	"github.com/hookctl/hookctl/fixtures"
 	"github.com/hookctl/hookctl/fixtures/check"
-	"github.com/hookctl/hookctl/fixtures/fire"
+	"github.com/hookctl/hookctl/tunnel/capture"
 )
 
 type checkOptions struct {
@@ -131,7 +131,7 @@ func checkRun(ctx context.Context, opts *checkOptions) error {
 		Now: opts.Now, Getenv: opts.Getenv, Progress: progress,
 	})
 	if err != nil {
-		var de *fire.DeliveryError
+		var de *capture.DeliveryError
 		if errors.As(err, &de) {
 			// Nothing listens: one Error line, and reports that say
 			// so check by check (status error), not a missing file.
@@ -142,6 +142,9 @@ func checkRun(ctx context.Context, opts *checkOptions) error {
 			}
 			if werr := writeCheckJUnit(opts, p.Name, target.Redacted(), started, results); werr != nil {
 				return werr
+			}
+			if de.Refused() {
+				return err // "connection refused: is your app listening on …?": the hint is the message
 			}
 			return WithHint(err, fmt.Sprintf("is your app listening on %s?", target.Host))
 		}

@@ -62,7 +62,7 @@ func TestCheckCommand(t *testing.T) {
 	addr := l.Addr().String()
 	l.Close()
 	r = runCLI(t, "", "check", "--to", addr, "--provider", "stripe", "--secret", secret)
-	if r.code != 1 || !strings.Contains(r.err, "connection refused") || !strings.Contains(r.err, "Hint: is your app listening on "+addr) {
+	if r.code != 1 || !strings.Contains(r.err, "Error: connection refused: is your app listening on "+addr+"?") || strings.Contains(r.err, "Hint:") {
 		t.Errorf("%+v", r)
 	}
 }
@@ -96,7 +96,7 @@ func TestCheckWarningsAndErrors(t *testing.T) {
 	r = runCLI(t, "", "check", "--to", addr, "--provider", "stripe", "--secret", secret, "--only", "valid-signature,burst",
 		"-o", "json", "--junit", junit)
 	lines := strings.Split(strings.TrimSpace(r.out), "\n")
-	if r.code != 1 || len(lines) != 2 || !strings.Contains(r.err, "Hint: is your app listening on "+addr) {
+	if r.code != 1 || len(lines) != 2 || !strings.Contains(r.err, "Error: connection refused: is your app listening on "+addr+"?") {
 		t.Fatalf("unreachable: %+v", r)
 	}
 	for _, l := range lines {

@@ -266,7 +266,7 @@ func fireRun(ctx context.Context, opts *fireOptions) error {
 		if !ok {
 			failed++
 		}
-		var de *fire.DeliveryError
+		var de *capture.DeliveryError
 		if res.Err == nil || !errors.As(res.Err, &de) || !de.Refused() {
 			allRefused = false
 		}
@@ -331,10 +331,10 @@ func fireRun(ctx context.Context, opts *fireOptions) error {
 		return nil
 	}
 	if allRefused && firstErr != nil {
-		return WithHint(firstErr, fmt.Sprintf("is your app listening on %s?", target.Host))
+		return firstErr // "connection refused: is your app listening on …?": the hint is the message
 	}
 	if firstErr != nil && sum.Errors == sum.Count {
-		var de *fire.DeliveryError
+		var de *capture.DeliveryError
 		if errors.As(firstErr, &de) && de.Timeout() {
 			return WithHint(firstErr, fmt.Sprintf("the app did not answer within %s (--timeout); webhook senders give up after a few seconds, so acknowledge first and work later", opts.Timeout))
 		}
