@@ -148,7 +148,7 @@ func checkRun(ctx context.Context, opts *checkOptions) error {
 			}
 			return WithHint(err, fmt.Sprintf("is your app listening on %s?", target.Host))
 		}
-		if strings.HasPrefix(err.Error(), "unknown check") {
+		if errors.Is(err, check.ErrUnknownCheck) {
 			return &FlagError{Err: err}
 		}
 		return err
