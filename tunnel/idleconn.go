@@ -1,0 +1,103 @@
+package tunnel
+
+import (
+	"net"
+	"sync"
+	"time"
+
+	"github.com/hookctl/hookctl/tunnel/wire"
+)
+
+// The websocket connection's adapter on the CLI side. The relay's
+// (progressReader, batchWriter, hijackedConn) are in relay-server/relay/progress.go.
+
+// idleConn extends its read and write deadlines on every call, so only a
+// connection that makes no progress for idle times out. Writes go in chunks
+// for the same reason.
+//
+// Between hold and release, writes are collected and go out together on
+// release: the writer holds while it sends every queued message, so a burst
+// of messages costs one write syscall instead of one per websocket frame.
+type idleConn struct {
+	net.Conn
+	idle   time.Duration
+	frames *wire.FrameChecker // reads through idleReader, checking the relay's frames
+
+	mu   sync.Mutex // guards held and buf; writes come from the writer and from websocket.Conn.Close
+	held bool
+	buf  []byte
+}
+
+// holdMax bounds what a hold collects; past it, writes go out at once.
+const holdMax = 64 << 10
+
+func (c *idleConn) Read(p []byte) (int, error) {
+	if c.frames != nil {
+		return c.frames.Read(p)
+	}
+	return idleReader{c}.Read(p)
+}
+
+// idleReader is an idleConn's read side without the frame checks.
+type idleReader struct{ c *idleConn }
+
+func (r idleReader) Read(p []byte) (int, error) {
+	r.c.Conn.SetReadDeadline(time.Now().Add(r.c.idle))
+	return r.c.Conn.Read(p)
+}
+
+func (c *idleConn) Write(p []byte) (int, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.held && len(c.buf)+len(p) <= holdMax {
+		c.buf = append(c.buf, p...)
+		return len(p), nil
+	}
+	if err := c.flushLocked(); err != nil {
+		return 0, err
+	}
+	return c.writeLocked(p)
+}
+
+// hold collects writes until release.
+func (c *idleConn) hold() {
+	c.mu.Lock()
+	c.held = true
+	c.mu.Unlock()
+}
+
+// release writes what was collected since hold; an error is the error of
+// the writes collected.
+func (c *idleConn) release() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.held = false
+	return c.flushLocked()
+}
+
+func (c *idleConn) flushLocked() error {
+	if len(c.buf) == 0 {
+		return nil
+	}
+	_, err := c.writeLocked(c.buf)
+	if cap(c.buf) > 2*holdMax {
+		c.buf = nil // after a large write-through burst, do not keep it
+	} else {
+		c.buf = c.buf[:0]
+	}
+	return err
+}
+
+func (c *idleConn) writeLocked(p []byte) (int, error) {
+	const chunk = 256 << 10
+	n := 0
+	for n < len(p) {
+		c.Conn.SetWriteDeadline(time.Now().Add(c.idle))
+		m, err := c.Conn.Write(p[n:min(len(p), n+chunk)])
+		n += m
+		if err != nil {
+			return n, err
+		}
+	}
+	return n, nil
+}
