@@ -5,6 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
+	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -31,6 +34,12 @@ type EventsListOptions struct {
 	relayFlags
 	Endpoint string
 	Limit    int
+	All      bool
+	Before   string
+	After    string
+	State    string
+	Since    string // a duration ago ("1h") or an RFC 3339 time
+	Until    string
 	JSON     bool
 }
 
@@ -40,7 +49,16 @@ func NewCmdEventsList(f *Factory) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "list",
 		Short: "List captured events, newest first",
-		Args:  cobra.NoArgs,
+		Long: `List captured events, newest first (oldest first with --after alone).
+
+The list pages through the relay's API, so --limit may be any size, and --all
+lists everything selected. States: pending (not yet delivered to a CLI),
+delivered (your app answered 2xx), failed (your app's last answer was not 2xx,
+there was none, or retries were exhausted).`,
+		Example: `  hookctl events list --state failed --since 1h
+  hookctl events list --limit 2000 --json
+  hookctl events list --before evt_01J... --limit 100`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return eventsListRun(cmd.Context(), opts)
 		},
@@ -48,20 +66,86 @@ func NewCmdEventsList(f *Factory) *cobra.Command {
 	opts.relayFlags.register(cmd)
 	cmd.Flags().StringVar(&opts.Endpoint, "endpoint", "", "only this endpoint's events")
 	cmd.Flags().IntVar(&opts.Limit, "limit", 20, "how many events")
+	cmd.Flags().BoolVar(&opts.All, "all", false, "every event selected (no --limit)")
+	cmd.Flags().StringVar(&opts.Before, "before", "", "only events older than event `ID`")
+	cmd.Flags().StringVar(&opts.After, "after", "", "only events newer than event `ID` (listed oldest first)")
+	cmd.Flags().StringVar(&opts.State, "state", "", "only events in this state: pending, delivered or failed")
+	cmd.Flags().StringVar(&opts.Since, "since", "", "only events received since a `time`: a duration ago (30m, 1h, 2d) or RFC 3339")
+	cmd.Flags().StringVar(&opts.Until, "until", "", "only events received before a `time`: a duration ago or RFC 3339")
 	cmd.Flags().BoolVar(&opts.JSON, "json", false, "print a JSON array of event records")
 	return cmd
 }
 
+// eventSelection is the event filter shared by `events list` and bulk
+// `replay`: flags in, an API query out.
+type eventSelection struct {
+	Endpoint, Before, After, State, Since, Until string
+}
+
+func (sel eventSelection) query(now time.Time) (tunnel.EventsQuery, error) {
+	// After alone reads on from an event: in the order events came.
+	q := tunnel.EventsQuery{Endpoint: sel.Endpoint, Before: sel.Before, After: sel.After, OldestFirst: sel.After != "" && sel.Before == ""}
+	switch sel.State {
+	case "", wire.StatePending, wire.StateDelivered, wire.StateFailed:
+		q.State = sel.State
+	default:
+		return q, &FlagError{Err: fmt.Errorf("--state %q: want pending, delivered or failed", sel.State)}
+	}
+	var err error
+	if q.Since, err = parseTimeFlag("--since", sel.Since, now); err != nil {
+		return q, err
+	}
+	if q.Until, err = parseTimeFlag("--until", sel.Until, now); err != nil {
+		return q, err
+	}
+	return q, nil
+}
+
+// parseTimeFlag reads a time flag: "" (none), a duration before now (90s,
+// 30m, 1h, 2d) or an RFC 3339 time.
+func parseTimeFlag(name, s string, now time.Time) (time.Time, error) {
+	if s == "" {
+		return time.Time{}, nil
+	}
+	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
+		return t, nil
+	}
+	d, err := time.ParseDuration(s)
+	if days, ok := strings.CutSuffix(s, "d"); ok && err != nil {
+		var n int
+		if n, err = strconv.Atoi(days); err == nil {
+			d = time.Duration(n) * 24 * time.Hour
+		}
+	}
+	if err != nil || d < 0 {
+		return time.Time{}, &FlagError{Err: fmt.Errorf("%s %q: want a duration ago (30m, 1h, 2d) or an RFC 3339 time", name, s)}
+	}
+	return now.Add(-d), nil
+}
+
 func eventsListRun(ctx context.Context, opts *EventsListOptions) error {
-	if opts.Limit < 1 {
+	if opts.Limit < 1 && !opts.All {
 		return &FlagError{Err: errors.New("--limit must be at least 1")}
+	}
+	sel := eventSelection{Endpoint: opts.Endpoint, Before: opts.Before, After: opts.After, State: opts.State, Since: opts.Since, Until: opts.Until}
+	q, err := sel.query(opts.Factory.Now())
+	if err != nil {
+		return err
 	}
 	api, closeAPI, err := relayAPI(ctx, opts.Factory, opts.relayFlags)
 	if err != nil {
 		return err
 	}
 	defer closeAPI()
-	recs, err := api.Events(ctx, tunnel.EventsQuery{Endpoint: opts.Endpoint, Limit: opts.Limit})
+	max := opts.Limit
+	if opts.All {
+		max = 0
+	}
+	recs := []wire.EventRecord{}
+	err = api.EachEvent(ctx, q, max, func(r wire.EventRecord) error {
+		recs = append(recs, r)
+		return nil
+	})
 	if err != nil {
 		return fmt.Errorf("list events: %w", err)
 	}
@@ -69,7 +153,7 @@ func eventsListRun(ctx context.Context, opts *EventsListOptions) error {
 		return writeJSON(opts.IO, recs)
 	}
 	if len(recs) == 0 {
-		fmt.Fprintln(opts.IO.ErrOut, "No events yet.")
+		fmt.Fprintln(opts.IO.ErrOut, "No events.")
 		return nil
 	}
 	rows := make([]inspect.Stored, len(recs))

@@ -6,12 +6,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -242,8 +244,9 @@ func cmdSetenvRe(ts *testscript.TestScript, neg bool, args []string) {
 }
 
 // echoAppMain is a tiny local app: echo-app ADDR. It answers every request
-// with 200, an X-Echo-Method header and a body of "METHOD URI\n" followed by
-// the request body, and logs "METHOD URI" lines to stdout.
+// with 200 (or the status its X-Echo-Status header asks for), an
+// X-Echo-Method header and a body of "METHOD URI\n" followed by the request
+// body, and logs "METHOD URI" lines to stdout.
 func echoAppMain() int {
 	if len(os.Args) != 2 {
 		fmt.Fprintln(os.Stderr, "usage: echo-app ADDR")
@@ -253,7 +256,11 @@ func echoAppMain() int {
 		body, _ := io.ReadAll(r.Body)
 		fmt.Printf("%s %s %s\n", r.Method, r.RequestURI, r.Header.Get("X-Test"))
 		w.Header().Set("X-Echo-Method", r.Method)
-		w.WriteHeader(http.StatusOK)
+		status := http.StatusOK
+		if n, err := strconv.Atoi(r.Header.Get("X-Echo-Status")); err == nil {
+			status = n
+		}
+		w.WriteHeader(status)
 		fmt.Fprintf(w, "%s %s\n", r.Method, r.RequestURI)
 		w.Write(body)
 	})
@@ -265,11 +272,12 @@ func echoAppMain() int {
 	return 0
 }
 
-// sendhookMain stands in for curl: sendhook [-X METHOD] [-H 'Name: value']... URL [FILE].
+// sendhookMain stands in for curl: sendhook [-X METHOD] [-H 'Name: value']... [-n N] URL [FILE].
 // It prints the status code, the response headers it was asked about with
-// -show, and the body.
+// -show, and the body; with -n it sends N times, one after another, and
+// prints "STATUS xCOUNT" lines instead.
 func sendhookMain() int {
-	method, show := "POST", []string{}
+	method, show, n := "POST", []string{}, 1
 	hdr := http.Header{}
 	args := os.Args[1:]
 	for len(args) > 1 && strings.HasPrefix(args[0], "-") {
@@ -281,6 +289,12 @@ func sendhookMain() int {
 			hdr.Add(strings.TrimSpace(k), strings.TrimSpace(v))
 		case "-show":
 			show = append(show, args[1])
+		case "-n":
+			var err error
+			if n, err = strconv.Atoi(args[1]); err != nil || n < 1 {
+				fmt.Fprintln(os.Stderr, "sendhook: bad -n", args[1])
+				return 2
+			}
 		default:
 			fmt.Fprintln(os.Stderr, "sendhook: unknown flag", args[0])
 			return 2
@@ -298,6 +312,29 @@ func sendhookMain() int {
 			fmt.Fprintln(os.Stderr, err)
 			return 1
 		}
+	}
+	if n > 1 {
+		counts := map[int]int{}
+		for range n {
+			req, err := http.NewRequest(method, args[0], bytes.NewReader(body))
+			if err != nil {
+				fmt.Fprintln(os.Stderr, err)
+				return 1
+			}
+			req.Header = hdr.Clone()
+			res, err := http.DefaultClient.Do(req)
+			if err != nil {
+				fmt.Fprintln(os.Stderr, err)
+				return 1
+			}
+			io.Copy(io.Discard, res.Body)
+			res.Body.Close()
+			counts[res.StatusCode]++
+		}
+		for _, code := range slices.Sorted(maps.Keys(counts)) {
+			fmt.Printf("%d x%d\n", code, counts[code])
+		}
+		return 0
 	}
 	req, err := http.NewRequest(method, args[0], bytes.NewReader(body))
 	if err != nil {
