@@ -216,7 +216,10 @@ func kindOf(err error) ErrorKind {
 	case errors.Is(err, context.DeadlineExceeded), errors.As(err, &ne) && ne.Timeout():
 		return KindTimeout
 	case errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.EPIPE),
-		errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+		errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF),
+		// The transport closes the connection when its read side sees
+		// the reset; a body still being written then fails with this.
+		errors.Is(err, net.ErrClosed):
 		return KindReset
 	}
 	return KindOther

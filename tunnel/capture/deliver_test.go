@@ -227,6 +227,23 @@ func hijack(t *testing.T, f func(c net.Conn, buf io.Writer)) *url.URL {
 }
 
 func TestDeliverReset(t *testing.T) {
+	big := post()
+	big.Body = bytes.Repeat([]byte("x"), 8<<20)
+	unread := serve(t, func(w http.ResponseWriter, r *http.Request) {
+		c, _, err := http.NewResponseController(w).Hijack()
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		c.(*net.TCPConn).SetLinger(0)
+		c.Close() // the body unread: RST while the client still writes it
+	})
+	for range 5 { // the client sees ECONNRESET, EPIPE or its own closed connection: all resets
+		_, err := (&Client{}).Deliver(t.Context(), big, unread)
+		if de := deliveryError(t, err); de.Kind != KindReset {
+			t.Errorf("RST while the body is sent: kind %v (%v), want reset", de.Kind, err)
+		}
+	}
 	for name, f := range map[string]func(net.Conn, io.Writer){
 		"RST": func(c net.Conn, _ io.Writer) {
 			c.(*net.TCPConn).SetLinger(0) // close sends RST
