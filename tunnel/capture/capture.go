@@ -317,12 +317,6 @@ func (hs Headers) wireHeader() http.Header {
 	return h
 }
 
-// Target is where a captured request is delivered: a base URL whose path is
-// used as a prefix.
-type Target struct {
-	URL *url.URL
-}
-
 // NewHTTPRequest builds the request that delivers r to target. Method, path
 // (appended to the target's path prefix), raw query (after the target's own,
 // if it has one), every header value and
