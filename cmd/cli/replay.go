@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net/http"
 	"net/url"
 	"strings"
@@ -24,7 +25,11 @@ type ReplayOptions struct {
 	Factory *Factory
 	relayFlags
 
-	ID          string
+	IDs     []string // in the order given
+	Shuffle bool
+	// Selection picks the events to replay through the events list
+	// query, instead of IDs.
+	Selection   eventSelection
 	To          string
 	Edit        bool
 	Resign      bool
@@ -41,8 +46,8 @@ type ReplayOptions struct {
 func NewCmdReplay(f *Factory) *cobra.Command {
 	opts := &ReplayOptions{IO: f.IO, Factory: f}
 	cmd := &cobra.Command{
-		Use:   "replay EVENT_ID --to URL",
-		Short: "Send a captured webhook again",
+		Use:   "replay EVENT_ID... --to URL",
+		Short: "Send captured webhooks again",
 		Long: `Send a captured webhook again, with the same method, path, query, headers and
 body bytes, to --to (a port, host:port or URL with a path prefix). Each copy is
 recorded on the relay as a new event linked to the original.
@@ -50,13 +55,21 @@ recorded on the relay as a new event linked to the original.
 --edit opens the request in $VISUAL or $EDITOR first; saving it unchanged, or an
 editor that fails, sends nothing. --resign replaces the signature with a fresh
 one (new timestamp) using the provider's scheme, so receivers that reject old
-timestamps accept the replay; without it the original headers go out untouched.`,
+timestamps accept the replay; without it the original headers go out untouched.
+
+Several ids are replayed one event after another, in the order given (or
+shuffled with --shuffle). Instead of ids, --state, --since, --until, --endpoint,
+--before and --after select the events as 'hookctl events list' does, oldest
+first; replays themselves are not selected again. A bulk replay shows its
+progress on stderr, ends with a summary, and exits 1 when any copy got no 2xx.`,
 		Example: `  hookctl replay evt_01J... --to 3000
   hookctl replay evt_01J... --to localhost:3000 --edit --resign --provider stripe --secret whsec_...
-  hookctl replay evt_01J... --to 3000 --count 5 --concurrency 5 --output json`,
-		Args: cobra.ExactArgs(1),
+  hookctl replay evt_01J... --to 3000 --count 5 --concurrency 5 --output json
+  hookctl replay evt_A evt_B evt_C --to 3000 --shuffle
+  hookctl replay --state failed --since 1h --to localhost:3000`,
+		Args: cobra.ArbitraryArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			opts.ID = args[0]
+			opts.IDs = args
 			return replayRun(cmd.Context(), opts)
 		},
 	}
@@ -70,6 +83,14 @@ timestamps accept the replay; without it the original headers go out untouched.`
 	fl.IntVar(&opts.Count, "count", 1, "identical copies to send")
 	fl.IntVar(&opts.Concurrency, "concurrency", 1, "copies in flight at once")
 	fl.StringVarP(&opts.Output, "output", "o", "text", "output format: text or json")
+	fl.BoolVar(&opts.Shuffle, "shuffle", false, "replay the events in a random order")
+	sel := &opts.Selection
+	fl.StringVar(&sel.State, "state", "", "replay the events in this state: pending, delivered or failed")
+	fl.StringVar(&sel.Since, "since", "", "replay the events received since a `time`: a duration ago (1h) or RFC 3339")
+	fl.StringVar(&sel.Until, "until", "", "replay the events received before a `time`: a duration ago or RFC 3339")
+	fl.StringVar(&sel.Endpoint, "endpoint", "", "replay this endpoint's events")
+	fl.StringVar(&sel.Before, "before", "", "replay the events older than event `ID`")
+	fl.StringVar(&sel.After, "after", "", "replay the events newer than event `ID`")
 	return cmd
 }
 
@@ -89,6 +110,26 @@ func replayRun(ctx context.Context, opts *ReplayOptions) error {
 	}
 	if opts.Count < 1 || opts.Concurrency < 1 {
 		return &FlagError{Err: errors.New("--count and --concurrency must be at least 1")}
+	}
+	selecting := opts.Selection != (eventSelection{})
+	switch {
+	case selecting && len(opts.IDs) > 0:
+		return &FlagError{Err: errors.New("give event ids or --state/--since/--until/--endpoint/--before/--after, not both")}
+	case !selecting && len(opts.IDs) == 0:
+		return &FlagError{Err: errors.New("which events? give an id, or select with e.g. --state failed --since 1h")}
+	}
+	bulk := selecting || len(opts.IDs) > 1
+	if bulk && opts.Edit {
+		return &FlagError{Err: errors.New("--edit replays one event: give one id")}
+	}
+	var query tunnel.EventsQuery
+	if selecting {
+		var err error
+		if query, err = opts.Selection.query(opts.Factory.Now()); err != nil {
+			return err
+		}
+		// In the order events came, unless the selection says otherwise.
+		query.OldestFirst = opts.Selection.Before == ""
 	}
 	if opts.To == "" {
 		return &FlagError{Err: errors.New("--to is required: where should the replay go? e.g. --to 3000")}
@@ -112,11 +153,21 @@ func replayRun(ctx context.Context, opts *ReplayOptions) error {
 		return err
 	}
 	defer closeAPI()
-	req, err := fetchEvent(ctx, api, opts.ID)
+	ropts := replay.Options{
+		Target: target, Count: opts.Count, Concurrency: opts.Concurrency,
+		Recorder: apiRecorder{api}, Now: opts.Factory.Now, Client: opts.client,
+	}
+	if opts.Resign {
+		ropts.Signer = signer
+	}
+	if bulk {
+		return replayBulk(ctx, opts, api, query, ropts)
+	}
+
+	req, err := fetchEvent(ctx, api, opts.IDs[0])
 	if err != nil {
 		return err
 	}
-
 	if opts.Edit {
 		edited, err := editRequest(opts.Factory, req)
 		if err != nil {
@@ -127,19 +178,85 @@ func replayRun(ctx context.Context, opts *ReplayOptions) error {
 		}
 		req = edited
 	}
-
-	ropts := replay.Options{
-		Target: target, Count: opts.Count, Concurrency: opts.Concurrency,
-		Recorder: apiRecorder{api}, Now: opts.Factory.Now, Client: opts.client,
-	}
-	if opts.Resign {
-		ropts.Signer = signer
-	}
 	results, err := replay.Run(ctx, req, ropts)
 	if err != nil {
 		return err
 	}
 	return printReplays(opts, results)
+}
+
+// replayBulk replays several events, one after another: the ids given, or
+// those query selects (read in full before the first is sent, so the
+// replays it records are not selected again).
+func replayBulk(ctx context.Context, opts *ReplayOptions, api *tunnel.APIClient, query tunnel.EventsQuery, ropts replay.Options) error {
+	var reqs []*capture.Request
+	if len(opts.IDs) > 0 {
+		for _, id := range opts.IDs {
+			req, err := fetchEvent(ctx, api, id)
+			if err != nil {
+				return err
+			}
+			reqs = append(reqs, req)
+		}
+	} else {
+		err := api.EachEvent(ctx, query, 0, func(rec wire.EventRecord) error {
+			if rec.Request != nil && rec.Request.ReplayOf == "" {
+				reqs = append(reqs, rec.Request)
+			}
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("select events: %w", err)
+		}
+		if len(reqs) == 0 {
+			fmt.Fprintln(opts.IO.ErrOut, "No events selected: nothing sent.")
+			return nil
+		}
+	}
+	if opts.Shuffle {
+		rand.Shuffle(len(reqs), func(i, j int) { reqs[i], reqs[j] = reqs[j], reqs[i] })
+	}
+	var total replayTally
+	for i, req := range reqs {
+		if opts.IO.StderrTTY {
+			fmt.Fprintf(opts.IO.ErrOut, "\r\x1b[KReplaying %d/%d: %s", i+1, len(reqs), inspect.Printable(req.ID, false))
+		}
+		results, err := replay.Run(ctx, req, ropts)
+		if err != nil {
+			if opts.IO.StderrTTY {
+				fmt.Fprint(opts.IO.ErrOut, "\r\x1b[K")
+			}
+			return fmt.Errorf("replay %s (%d of %d): %w", req.ID, i+1, len(reqs), err)
+		}
+		t, err := printReplayLines(opts, results)
+		if err != nil {
+			return err
+		}
+		total.add(t)
+	}
+	if opts.IO.StderrTTY {
+		fmt.Fprint(opts.IO.ErrOut, "\r\x1b[K")
+	}
+	fmt.Fprintf(opts.IO.ErrOut, "Replayed %d events: %d sent, %d 2xx, %d failed\n", len(reqs), total.sent, total.ok, total.sent-total.ok)
+	if total.ok < total.sent {
+		return &ExitCodeError{Code: ExitError, Err: fmt.Errorf("%d of %d replays got no 2xx answer", total.sent-total.ok, total.sent)}
+	}
+	return nil
+}
+
+// replayTally counts replayed copies by outcome.
+type replayTally struct {
+	sent, ok, noAnswer int
+	firstErr           string // the first copy's error that got no answer
+}
+
+func (t *replayTally) add(o replayTally) {
+	t.sent += o.sent
+	t.ok += o.ok
+	t.noAnswer += o.noAnswer
+	if t.firstErr == "" {
+		t.firstErr = o.firstErr
+	}
 }
 
 // fetchEventRecord reads one stored event with its delivery, turning a 404
@@ -214,9 +331,22 @@ func orDefault(s, def string) string {
 	return s
 }
 
+// printReplays prints the copies of one event; an error when any got no
+// answer at all.
 func printReplays(opts *ReplayOptions, results []replay.Result) error {
-	failed := 0
-	var firstErr string
+	tally, err := printReplayLines(opts, results)
+	if err != nil {
+		return err
+	}
+	if tally.noAnswer > 0 {
+		return &ExitCodeError{Code: ExitError, Err: fmt.Errorf("%d of %d replays got no response: %s", tally.noAnswer, tally.sent, inspect.Printable(tally.firstErr, false))}
+	}
+	return nil
+}
+
+// printReplayLines prints one line per copy and counts them.
+func printReplayLines(opts *ReplayOptions, results []replay.Result) (replayTally, error) {
+	var tally replayTally
 	var out []replayJSON
 	cs := opts.IO.ColorScheme()
 	ecs := opts.IO.ErrColorScheme()
@@ -226,10 +356,14 @@ func printReplays(opts *ReplayOptions, results []replay.Result) error {
 			j.Status = r.Response.Status
 			j.DurationMS = float64(r.Response.Duration.Microseconds()) / 1000
 		} else {
-			failed++
-			if firstErr == "" {
-				firstErr = r.Response.Error
+			tally.noAnswer++
+			if tally.firstErr == "" {
+				tally.firstErr = r.Response.Error
 			}
+		}
+		tally.sent++
+		if wire.AnswerOK(r.Response) {
+			tally.ok++
 		}
 		if r.RecordErr != nil {
 			j.RecordError = r.RecordErr.Error()
@@ -263,14 +397,11 @@ func printReplays(opts *ReplayOptions, results []replay.Result) error {
 		enc := json.NewEncoder(opts.IO.Out)
 		for _, j := range out {
 			if err := enc.Encode(j); err != nil {
-				return err
+				return tally, err
 			}
 		}
 	}
-	if failed > 0 {
-		return &ExitCodeError{Code: ExitError, Err: fmt.Errorf("%d of %d replays got no response: %s", failed, len(results), inspect.Printable(firstErr, false))}
-	}
-	return nil
+	return tally, nil
 }
 
 // parseToFlag parses a --to target (capture.ParseTarget: a port, host:port
