@@ -53,6 +53,11 @@ type Store interface {
 	MarkSent(ctx context.Context, endpoint string, ids []string) error
 	// SetResponse records the local app's answer to the event.
 	SetResponse(ctx context.Context, endpoint, id string, resp *capture.Response) error
+	// Retry records a retryable answer to a pending event (resp; the
+	// app's 5xx, 429, or none) and when it may be sent again: it stays
+	// pending, its Retries count one more, and Pending reports next as its
+	// NextAttempt. Asynchronous, like SetResponse.
+	Retry(ctx context.Context, endpoint, id string, resp *capture.Response, next time.Time) error
 	// Ack marks the event delivered; it is never pending again. A non-nil
 	// resp is recorded in the same write (the usual response-then-ack).
 	Ack(ctx context.Context, endpoint, id string, resp *capture.Response, at time.Time) error
@@ -232,6 +237,10 @@ type ListQuery struct {
 type Pending struct {
 	Seq   int64
 	Event *capture.Request
+	// Retries is the retryable answers recorded so far (Retry), and
+	// NextAttempt when the event may be sent again; zero: now.
+	Retries     int
+	NextAttempt time.Time
 	// Endpoint, in a notice without an Event (Notifier), is the endpoint
 	// that has new events; "" means any.
 	Endpoint string

@@ -13,6 +13,7 @@
 //	CLI → relay  ack       {id}                                   delivered; never sent again
 //	CLI → relay  response  {id, response, ack: true}              both in one message (FeatureResponseAck)
 //	CLI → relay  response  {id, response, body_frame: n} + binary frame   likewise (FeatureBinaryBody)
+//	CLI → relay  response  {id, response, retry_in}               not delivered: send it again later (FeatureRetry)
 //	either way   ping/pong                                        keepalive
 //	CLI → relay  pause/resume                                     stop/restart new deliveries
 //
@@ -77,6 +78,10 @@ const (
 	// SplitBody). A peer sends one only when the body is at least
 	// BinaryBodyMin bytes, and reads either form.
 	FeatureBinaryBody = "binary-body"
+	// FeatureRetry: a response may carry "retry_in" (the relay records
+	// the answer and sends the event again after it, across connections),
+	// and an event carries its "attempt".
+	FeatureRetry = "retry"
 )
 
 // Features is a set of Feature* names; in JSON a list of strings. Underneath
@@ -183,12 +188,20 @@ type Message struct {
 
 	// event
 	Event *capture.Request `json:"event,omitempty"`
+	// Attempt (event, FeatureRetry only) numbers this delivery attempt: 1
+	// plus the retries recorded for the event, so a CLI that restarts
+	// continues the event's retry schedule.
+	Attempt int `json:"attempt,omitempty"`
 
 	// response, ack
 	ID       string            `json:"id,omitempty"`
 	Response *capture.Response `json:"response,omitempty"`
 	// Ack on a response acks its id too (FeatureResponseAck only).
 	Ack bool `json:"ack,omitempty"`
+	// RetryIn on a response (FeatureRetry only, never with Ack) asks the
+	// relay to record the answer, keep the event pending and send it again
+	// after this long: the relay keeps the schedule.
+	RetryIn time.Duration `json:"retry_in,omitempty"`
 
 	// BodyFrame (event, response; FeatureBinaryBody only) is set when the
 	// event's or response's body is not in the JSON: the next data frame
@@ -267,6 +280,11 @@ type EventRecord struct {
 	Attempts    int               `json:"attempts"` // times sent to a CLI
 	Response    *capture.Response `json:"response,omitempty"`
 	DeliveredAt *time.Time        `json:"delivered_at,omitempty"`
+	// Retries counts the retryable answers (5xx, 429, none) the app gave
+	// under a CLI's --retry; NextAttemptAt is when a pending event is sent
+	// again.
+	Retries       int        `json:"retries,omitempty"`
+	NextAttemptAt *time.Time `json:"next_attempt_at,omitempty"`
 }
 
 // MarshalJSON adds "id" beside the record's fields.

@@ -95,12 +95,13 @@ func (s *Store) insertEvent(ctx context.Context, ev *capture.Request, state stri
 	return nil
 }
 
-const eventCols = `seq, id, endpoint, received_at, method, path, query, force_query, headers, body, host, proto, remote_addr, replay_of, state, attempts, response, delivered_at, raw`
+const eventCols = `seq, id, endpoint, received_at, method, path, query, force_query, headers, body, host, proto, remote_addr, replay_of, state, attempts, response, delivered_at, raw, retries, next_attempt_at`
 
 func scanEvent(row pgx.Row) (int64, *wire.EventRecord, error) {
 	var (
 		seq, recv         int64
-		attempts          int32
+		attempts, retries int32
+		next              *int64
 		headers, state    string
 		resp, raw         *string
 		delivered         *int64
@@ -108,7 +109,7 @@ func scanEvent(row pgx.Row) (int64, *wire.EventRecord, error) {
 		ev                capture.Request
 	)
 	err := row.Scan(&seq, &ev.ID, &ev.Endpoint, &recv, &ev.Method, &path, &query, &ev.ForceQuery, &headers, &ev.Body,
-		&host, &ev.Proto, &ev.RemoteAddr, &ev.ReplayOf, &state, &attempts, &resp, &delivered, &raw)
+		&host, &ev.Proto, &ev.RemoteAddr, &ev.ReplayOf, &state, &attempts, &resp, &delivered, &raw, &retries, &next)
 	if err != nil {
 		return 0, nil, err
 	}
@@ -135,6 +136,11 @@ func scanEvent(row pgx.Row) (int64, *wire.EventRecord, error) {
 		rec.Response.RestoreRaw()
 	}
 	rec.State = wire.RecordState(state, rec.Response)
+	rec.Retries = int(retries)
+	if next != nil {
+		t := fromNanos(*next)
+		rec.NextAttemptAt = &t
+	}
 	if delivered != nil {
 		t := fromNanos(*delivered)
 		rec.DeliveredAt = &t
@@ -272,7 +278,7 @@ func (s *Store) Pending(ctx context.Context, endpoint string, after int64, limit
 		if err != nil {
 			return nil, fmt.Errorf("pending events of %s: %w", endpoint, err)
 		}
-		out = append(out, store.Pending{Seq: seq, Event: rec.Request})
+		out = append(out, pendingOf(seq, rec))
 		if size += int64(len(rec.Request.Body)); maxBytes > 0 && size >= maxBytes {
 			break
 		}
@@ -281,6 +287,15 @@ func (s *Store) Pending(ctx context.Context, endpoint string, after int64, limit
 		return nil, fmt.Errorf("pending events of %s: %w", endpoint, err)
 	}
 	return out, nil
+}
+
+// pendingOf is a pending event's record as Pending reports it.
+func pendingOf(seq int64, rec *wire.EventRecord) store.Pending {
+	p := store.Pending{Seq: seq, Event: rec.Request, Retries: rec.Retries}
+	if rec.NextAttemptAt != nil {
+		p.NextAttempt = *rec.NextAttemptAt
+	}
+	return p
 }
 
 // CountPending implements store.Store.
@@ -331,6 +346,18 @@ func (s *Store) SetResponse(ctx context.Context, endpoint, id string, resp *capt
 	}
 	return s.send(ctx, op{nres: 3, exec: func(b *pgx.Batch) {
 		queueCustom(b, "UPDATE events SET response = $1 WHERE id = $2 AND endpoint = $3", string(j), id, endpoint)
+	}}, false)
+}
+
+// Retry implements store.Store. It is asynchronous.
+func (s *Store) Retry(ctx context.Context, endpoint, id string, resp *capture.Response, next time.Time) error {
+	j, err := gojson.Marshal(resp)
+	if err != nil {
+		return fmt.Errorf("response of %s: %w", id, err)
+	}
+	return s.send(ctx, op{nres: 3, exec: func(b *pgx.Batch) {
+		queueCustom(b, `UPDATE events SET response = $1, retries = retries + 1, next_attempt_at = $2
+			WHERE id = $3 AND endpoint = $4 AND state = 'pending'`, string(j), nanos(next), id, endpoint)
 	}}, false)
 }
 

@@ -108,20 +108,20 @@ func (s *Store) insertEvent(ctx context.Context, ev *capture.Request, state stri
 	return nil
 }
 
-const eventCols = `seq, id, endpoint, received_at, method, path, query, force_query, headers, body, host, proto, remote_addr, replay_of, state, attempts, response, delivered_at, raw`
+const eventCols = `seq, id, endpoint, received_at, method, path, query, force_query, headers, body, host, proto, remote_addr, replay_of, state, attempts, response, delivered_at, raw, retries, next_attempt_at`
 
 type scanner interface{ Scan(...any) error }
 
 func scanEvent(row scanner) (int64, *wire.EventRecord, error) {
 	var (
-		seq, recv, attempts int64
-		headers, state      string
-		resp, raw           sql.NullString
-		delivered           sql.NullInt64
-		ev                  capture.Request
+		seq, recv, attempts, retries int64
+		headers, state               string
+		resp, raw                    sql.NullString
+		delivered, next              sql.NullInt64
+		ev                           capture.Request
 	)
 	err := row.Scan(&seq, &ev.ID, &ev.Endpoint, &recv, &ev.Method, &ev.Path, &ev.Query, &ev.ForceQuery, &headers, &ev.Body,
-		&ev.Host, &ev.Proto, &ev.RemoteAddr, &ev.ReplayOf, &state, &attempts, &resp, &delivered, &raw)
+		&ev.Host, &ev.Proto, &ev.RemoteAddr, &ev.ReplayOf, &state, &attempts, &resp, &delivered, &raw, &retries, &next)
 	if err != nil {
 		return 0, nil, err
 	}
@@ -147,6 +147,11 @@ func scanEvent(row scanner) (int64, *wire.EventRecord, error) {
 		rec.Response.RestoreRaw() // the response's Raw is inside its JSON
 	}
 	rec.State = wire.RecordState(state, rec.Response)
+	rec.Retries = int(retries)
+	if next.Valid {
+		t := fromNanos(next.Int64)
+		rec.NextAttemptAt = &t
+	}
 	if delivered.Valid {
 		t := fromNanos(delivered.Int64)
 		rec.DeliveredAt = &t
@@ -286,7 +291,7 @@ func (s *Store) Pending(ctx context.Context, endpoint string, after int64, limit
 		if err != nil {
 			return nil, fmt.Errorf("pending events of %s: %w", endpoint, err)
 		}
-		out = append(out, store.Pending{Seq: seq, Event: rec.Request})
+		out = append(out, pendingOf(seq, rec))
 		if size += int64(len(rec.Request.Body)); maxBytes > 0 && size >= maxBytes {
 			break
 		}
@@ -295,6 +300,15 @@ func (s *Store) Pending(ctx context.Context, endpoint string, after int64, limit
 		return nil, fmt.Errorf("pending events of %s: %w", endpoint, err)
 	}
 	return out, nil
+}
+
+// pendingOf is a pending event's record as Pending reports it.
+func pendingOf(seq int64, rec *wire.EventRecord) store.Pending {
+	p := store.Pending{Seq: seq, Event: rec.Request, Retries: rec.Retries}
+	if rec.NextAttemptAt != nil {
+		p.NextAttempt = *rec.NextAttemptAt
+	}
+	return p
 }
 
 // CountPending implements store.Store.
@@ -356,6 +370,19 @@ func (s *Store) SetResponse(ctx context.Context, endpoint, id string, resp *capt
 	}
 	return s.write(ctx, false, func(x *txExec) error {
 		_, err := x.exec("UPDATE events SET response = ? WHERE id = ? AND endpoint = ?", string(b), id, endpoint)
+		return err
+	})
+}
+
+// Retry implements store.Store. It is asynchronous.
+func (s *Store) Retry(ctx context.Context, endpoint, id string, resp *capture.Response, next time.Time) error {
+	b, err := marshalJSON(resp)
+	if err != nil {
+		return fmt.Errorf("response of %s: %w", id, err)
+	}
+	return s.write(ctx, false, func(x *txExec) error {
+		_, err := x.exec(`UPDATE events SET response = ?, retries = retries + 1, next_attempt_at = ?
+			WHERE id = ? AND endpoint = ? AND state = 'pending'`, string(b), nanos(next), id, endpoint)
 		return err
 	})
 }

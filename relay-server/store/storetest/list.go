@@ -192,3 +192,75 @@ func testListTime(t *testing.T, open func(t *testing.T) store.Store) {
 	check(store.ListQuery{Since: base.Add(time.Minute), Until: base.Add(3 * time.Minute)}, "[evt_2 evt_1]")
 	check(store.ListQuery{Since: base.Add(time.Hour)}, "[]")
 }
+
+func testRetry(t *testing.T, open func(t *testing.T) store.Store) {
+	s := open(t)
+	ctx := context.Background()
+	insert(t, s, Event("evt_1", "alpha", base), Event("evt_2", "alpha", base))
+	next := base.Add(time.Hour)
+	if err := s.Retry(ctx, "alpha", "evt_1", &capture.Response{Status: 503, At: base}, next); err != nil {
+		t.Fatal(err)
+	}
+	// Another endpoint's retry touches nothing.
+	if err := s.Retry(ctx, "beta", "evt_2", &capture.Response{Status: 500, At: base}, next); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Retry(ctx, "alpha", "evt_1", &capture.Response{Error: "connection refused", At: base}, next.Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	check := func(s store.Store) {
+		t.Helper()
+		rec, err := s.GetEvent(ctx, "evt_1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rec.State != wire.StatePending || rec.Retries != 2 || rec.NextAttemptAt == nil || !rec.NextAttemptAt.Equal(next.Add(time.Hour)) ||
+			rec.Response == nil || rec.Response.Error != "connection refused" {
+			t.Errorf("after two retries: %+v", rec)
+		}
+		ps, err := s.Pending(ctx, "alpha", 0, 10, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(ps) != 2 || ps[0].Event.ID != "evt_1" || ps[0].Retries != 2 || !ps[0].NextAttempt.Equal(next.Add(time.Hour)) ||
+			ps[1].Retries != 0 || !ps[1].NextAttempt.IsZero() {
+			t.Errorf("pending: %+v", ps)
+		}
+	}
+	check(s)
+	// The schedule is durable: a restarted relay continues it.
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s = mustOpen(t, open)
+	check(s)
+	recs, err := s.ListEvents(ctx, store.ListQuery{State: wire.StatePending})
+	if err != nil || len(recs) != 2 {
+		t.Errorf("pending list: %d, %v", len(recs), err)
+	}
+	// Retries exhausted: the last answer acked, the event failed.
+	if err := s.Ack(ctx, "alpha", "evt_1", &capture.Response{Status: 500, At: next}, next); err != nil {
+		t.Fatal(err)
+	}
+	// A retry after the ack changes nothing.
+	if err := s.Retry(ctx, "alpha", "evt_1", &capture.Response{Status: 502, At: next}, next); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	rec, err := s.GetEvent(ctx, "evt_1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rec.State != wire.StateFailed || rec.Retries != 2 || rec.Response == nil || rec.Response.Status != 500 {
+		t.Errorf("after the last answer: %+v", rec)
+	}
+	recs, err = s.ListEvents(ctx, store.ListQuery{State: wire.StateFailed})
+	if err != nil || fmt.Sprint(ids(recs)) != "[evt_1]" {
+		t.Errorf("failed list: %v, %v", ids(recs), err)
+	}
+}

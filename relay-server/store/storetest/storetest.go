@@ -33,6 +33,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"ListPaging", testListPaging},
 		{"ListState", testListState},
 		{"ListTime", testListTime},
+		{"Retry", testRetry},
 		{"PendingOldestFirst", testPending},
 		{"AckAndResponse", testAckResponse},
 		{"InsertDelivered", testInsertDelivered},
