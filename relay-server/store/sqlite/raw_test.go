@@ -12,7 +12,8 @@ import (
 )
 
 // TestMigrateRaw: a database from before the raw column (migration 0004)
-// opens, keeps its events, and stores raw bytes from then on.
+// opens, keeps its events, and stores raw bytes from then on; 0005
+// (retries) applies on top.
 func TestMigrateRaw(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "relay.db")
 	ctx := context.Background()
@@ -30,7 +31,8 @@ func TestMigrateRaw(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := db.Exec("ALTER TABLE events DROP COLUMN raw; PRAGMA user_version = 3"); err != nil {
+	if _, err := db.Exec(`ALTER TABLE events DROP COLUMN raw; ALTER TABLE events DROP COLUMN retries;
+		ALTER TABLE events DROP COLUMN next_attempt_at; PRAGMA user_version = 3`); err != nil {
 		t.Fatal(err)
 	}
 	db.Close()
@@ -44,7 +46,7 @@ func TestMigrateRaw(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if rec.Request.Raw != nil || rec.Request.Path != "/hooks/a%2Fb/c" {
+	if rec.Request.Raw != nil || rec.Request.Path != "/hooks/a%2Fb/c" || rec.Retries != 0 || rec.NextAttemptAt != nil {
 		t.Errorf("old event read back as %+v", rec.Request)
 	}
 	ev := storetest.Event("evt_new", "alpha", at)
