@@ -55,6 +55,17 @@ type Config struct {
 	// reported to the relay and the event acked. An app that cannot be
 	// reached at all is retried forever instead. Default 3.
 	MaxAttempts int
+	// Retry is how many times an event is retried after a retryable
+	// answer (5xx, 429, 408, a timeout, no connection, no usable answer);
+	// 0: off, as above. The relay keeps the schedule (wire.FeatureRetry),
+	// so a restarted CLI continues it; once the retries are spent the
+	// last answer is acked and the event is failed. Other answers are
+	// final at once. RetrySchedule gives the delay before retry n
+	// (default RetrySchedule(30s)); a Retry-After the app sends is
+	// honoured when longer. With a relay that does not keep retries,
+	// events are acked at once, as without Retry.
+	Retry         int
+	RetrySchedule Backoff
 
 	// Keepalive; zero means wire.PingInterval and wire.DeadAfter.
 	PingInterval time.Duration
@@ -207,6 +218,12 @@ func NewClient(cfg Config) (*Client, error) {
 	}
 	if cfg.MaxAttempts <= 0 {
 		cfg.MaxAttempts = 3
+	}
+	if cfg.Retry < 0 {
+		return nil, errors.New("tunnel: negative retry count")
+	}
+	if cfg.RetrySchedule == nil {
+		cfg.RetrySchedule = RetrySchedule(DefaultRetryBackoff)
 	}
 	if cfg.PingInterval <= 0 {
 		cfg.PingInterval = wire.PingInterval
@@ -393,7 +410,7 @@ func (c *Client) session(ctx context.Context) (welcomed bool, err error) {
 		Endpoint: c.Endpoint(),
 		Window:   c.cfg.Window,
 		Reply:    c.cfg.Reply,
-		Features: wire.NewFeatures(wire.FeatureResponseAck, wire.FeatureBinaryBody),
+		Features: wire.NewFeatures(wire.FeatureResponseAck, wire.FeatureBinaryBody, wire.FeatureRetry),
 	}
 	if err := websocket.JSON.Send(ws, &hello); err != nil {
 		return false, fmt.Errorf("send hello: %w", err)
@@ -447,8 +464,9 @@ func (c *Client) session(ctx context.Context) (welcomed bool, err error) {
 		// two messages.
 		responseAck: welcome.Features.Has(wire.FeatureResponseAck),
 		binary:      welcome.Features.Has(wire.FeatureBinaryBody),
+		retry:       welcome.Features.Has(wire.FeatureRetry),
 		out:         make(chan *wire.Message, window+concurrency+4),
-		work:        make(chan *capture.Request, window),
+		work:        make(chan job, window),
 		seen:        make(map[string]bool),
 		quit:        ctx.Done(),
 		flush:       make(chan chan struct{}),
@@ -539,19 +557,22 @@ func relayError(m *wire.Message) error {
 type conn struct {
 	c        *Client
 	ws       *websocket.Conn
-	ic       *idleConn             // under ws: the writer holds and releases its writes
-	out      chan *wire.Message    // to the writer; bounded
-	work     chan *capture.Request // to the workers; the relay's window bounds it
-	lastRecv atomic.Int64          // unix nanos of the last message received
-	maxBody  int64                 // the relay's limit on a response body; 0: none announced
+	ic       *idleConn          // under ws: the writer holds and releases its writes
+	out      chan *wire.Message // to the writer; bounded
+	work     chan job           // to the workers; the relay's window bounds it
+	lastRecv atomic.Int64       // unix nanos of the last message received
+	maxBody  int64              // the relay's limit on a response body; 0: none announced
 	// responseAck: the relay accepted wire.FeatureResponseAck, so a
 	// response carries its ack.
 	responseAck bool
 	// binary: the relay accepted wire.FeatureBinaryBody, so large bodies
 	// travel as binary frames both ways.
 	binary bool
-	mu     sync.Mutex
-	seen   map[string]bool // ids being delivered on this connection
+	// retry: the relay accepted wire.FeatureRetry: it keeps the retry
+	// schedule and numbers each event's attempt.
+	retry bool
+	mu    sync.Mutex
+	seen  map[string]bool // ids being delivered on this connection
 
 	// quit is closed when the client is stopping: no new delivery or retry
 	// starts; one in progress finishes (see drain). nil: never.
@@ -607,7 +628,7 @@ func (s *conn) read(ctx context.Context) error {
 			}
 			s.c.obs.EventReceived(m.Event)
 			select {
-			case s.work <- m.Event:
+			case s.work <- job{ev: m.Event, attempt: max(m.Attempt, 1)}:
 			case <-ctx.Done():
 				return ctx.Err()
 			}
@@ -760,11 +781,15 @@ func (s *conn) deliverLoop(ctx context.Context) error {
 			return nil
 		case <-s.quit:
 			return nil
-		case ev := <-s.work:
+		case j := <-s.work:
 			if s.quitting() {
 				return nil // stopping: the event stays pending
 			}
-			if err := s.deliver(ctx, ev); err != nil {
+			deliver := s.deliver
+			if s.retry && s.c.cfg.Retry > 0 {
+				deliver = func(ctx context.Context, ev *capture.Request) error { return s.deliverOnce(ctx, ev, j.attempt) }
+			}
+			if err := deliver(ctx, j.ev); err != nil {
 				if ctx.Err() != nil || s.quitting() {
 					return nil // the connection ended; the event stays pending
 				}
@@ -812,13 +837,23 @@ func (s *conn) deliver(ctx context.Context, ev *capture.Request) error {
 			return context.Canceled
 		}
 	}
+	s.c.obs.EventDelivered(ev, s.prepare(resp))
+	return s.answer(ctx, ev, resp)
+}
+
+// prepare readies the app's answer for the relay.
+func (s *conn) prepare(resp *capture.Response) *capture.Response {
 	if s.maxBody > 0 {
 		// A response larger than the relay accepts would end the session
 		// and the event would be redelivered forever.
 		resp.Truncate(s.maxBody, 0)
 	}
 	resp.SetRaw() // after the last change to its headers; keeps bytes that are not UTF-8 through JSON
-	s.c.obs.EventDelivered(ev, resp)
+	return resp
+}
+
+// answer sends the final answer to ev and its ack.
+func (s *conn) answer(ctx context.Context, ev *capture.Request, resp *capture.Response) error {
 	// With the relay's response-ack the response carries the ack;
 	// otherwise the ack follows it.
 	if err := s.send(ctx, &wire.Message{Type: wire.TypeResponse, ID: ev.ID, Response: resp, Ack: s.responseAck}); err != nil {

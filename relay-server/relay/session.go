@@ -48,6 +48,7 @@ type session struct {
 	out      *batchWriter       // conn's write side; nil when not hijacked by serveListenHTTP
 	frames   *wire.FrameChecker // conn's read side; nil when not hijacked
 	binary   bool               // wire.FeatureBinaryBody was accepted
+	retry    bool               // wire.FeatureRetry was accepted
 	id       string
 	endpoint string
 	owner    string // token id; "" in open mode
@@ -68,6 +69,10 @@ type session struct {
 	// with the app's response once it came: it is stored with the ack, in
 	// one write instead of two.
 	inflight map[string]sentEvent
+	// later holds the events whose retry is scheduled (store.Retry), by
+	// id, with the time each is due: they are not in flight, and the
+	// writer sends them again when due (session_retry.go).
+	later map[string]dueEvent
 	// delivered counts the events acked on this connection.
 	delivered int
 	started   time.Time // when it was welcomed
@@ -89,6 +94,7 @@ type session struct {
 type sentEvent struct {
 	received time.Time         // when the relay received it, for the delivery time
 	resp     *capture.Response // the app's answer, once it came
+	attempt  int               // 1 + the retries recorded before it was sent
 }
 
 // farewell is what the writer sends before it closes the connection: an
@@ -257,8 +263,10 @@ func (r *Relay) open(conn *websocket.Conn) *session {
 		final:    make(chan farewell, 1),
 		done:     make(chan struct{}),
 		inflight: map[string]sentEvent{},
+		later:    map[string]dueEvent{},
 		frames:   frames,
 		binary:   acceptedFeatures(hello.Features).Has(wire.FeatureBinaryBody),
+		retry:    acceptedFeatures(hello.Features).Has(wire.FeatureRetry),
 	}
 	if old := r.hub.attach(s); old != nil {
 		// One session per endpoint: the newer wins. The old CLI is told
@@ -350,7 +358,7 @@ func (r *Relay) detach(s *session) {
 // for that this relay speaks. A response with ack set is handled whether or
 // not it was negotiated.
 func acceptedFeatures(asked wire.Features) wire.Features {
-	return asked.Intersect(wire.NewFeatures(wire.FeatureResponseAck, wire.FeatureBinaryBody))
+	return asked.Intersect(wire.NewFeatures(wire.FeatureResponseAck, wire.FeatureBinaryBody, wire.FeatureRetry))
 }
 
 // run is the welcomed session. The caller's goroutine is the reader; the
@@ -718,6 +726,7 @@ func (s *session) handle(ctx context.Context, m wire.Message) error {
 		// pending (or it woke itself for more), and new events poke it.
 		full := len(s.inflight) >= s.window
 		delete(s.inflight, m.ID)
+		delete(s.later, m.ID)
 		if mine {
 			s.delivered++
 		}
@@ -743,6 +752,9 @@ func (s *session) handle(ctx context.Context, m wire.Message) error {
 			if err := s.r.cluster.PublishResponse(ctx, s.endpoint, m.ID, m.Response); err != nil && ctx.Err() == nil {
 				s.r.log.Error("listen: publish response", "endpoint", s.endpoint, "id", m.ID, "err", err)
 			}
+		}
+		if m.RetryIn != 0 {
+			return s.scheduleRetry(ctx, m)
 		}
 		s.mu.Lock()
 		sent, mine := s.inflight[m.ID]
@@ -839,6 +851,8 @@ func (s *session) writeLoop(ctx context.Context) {
 	}()
 	ping := time.NewTimer(s.r.cfg.PingInterval)
 	defer ping.Stop()
+	retryT := time.NewTimer(time.Hour)
+	defer retryT.Stop()
 	var (
 		cursor   int64  // last seq sent on this connection
 		caughtUp bool   // nothing pending after cursor is missing from the handoff
@@ -846,8 +860,9 @@ func (s *session) writeLoop(ctx context.Context) {
 	)
 	for {
 		var (
-			batch []store.Pending
-			more  bool // maybe more to send at once
+			batch  []store.Pending
+			more   bool  // maybe more to send at once
+			readTo int64 // the last seq read from the store, sent or deferred
 		)
 		if caughtUp {
 			batch, more, caughtUp = s.takeHandoff(cursor, gen)
@@ -874,6 +889,10 @@ func (s *session) writeLoop(ctx context.Context) {
 			}
 			// A read cut by count or by size may have left some behind.
 			more = len(batch) == n || size >= pendingBytes
+			if len(batch) > 0 {
+				readTo = batch[len(batch)-1].Seq
+			}
+			batch = s.deferScheduled(batch)
 			s.mu.Lock()
 			if !more && s.r.notified {
 				caughtUp, gen = s.handoffGen == g, g
@@ -882,7 +901,7 @@ func (s *session) writeLoop(ctx context.Context) {
 				more = true
 			}
 			for _, p := range batch {
-				s.inflight[p.Event.ID] = sentEvent{received: p.Event.ReceivedAt}
+				s.inflight[p.Event.ID] = sentEvent{received: p.Event.ReceivedAt, attempt: p.Retries + 1}
 			}
 			s.mu.Unlock()
 		}
@@ -891,11 +910,19 @@ func (s *session) writeLoop(ctx context.Context) {
 			if len(sent) > 0 {
 				cursor = batch[len(sent)-1].Seq
 			}
+			if len(sent) == len(batch) {
+				cursor = max(cursor, readTo) // past the deferred ones too
+			}
 			s.markSent(ctx, sent)
 			if err != nil {
 				return
 			}
 			ping.Reset(s.r.cfg.PingInterval)
+		} else if readTo > 0 {
+			cursor = max(cursor, readTo) // all deferred
+		}
+		if !s.sendDue(ctx) {
+			return
 		}
 		if more {
 			// Look again once pending control replies and cancellation
@@ -915,6 +942,7 @@ func (s *session) writeLoop(ctx context.Context) {
 			}
 			ping.Reset(s.r.cfg.PingInterval)
 		case <-s.wakeCh:
+		case <-s.dueTimer(retryT):
 		case <-ping.C:
 			if err := s.write(wire.Message{Type: wire.TypePing}); err != nil {
 				return
@@ -934,7 +962,11 @@ func (s *session) sendEvents(batch []store.Pending) ([]string, error) {
 	sent := make([]string, 0, len(batch))
 	var err error
 	for _, p := range batch {
-		if err = s.write(wire.Message{Type: wire.TypeEvent, Event: p.Event}); err != nil {
+		m := wire.Message{Type: wire.TypeEvent, Event: p.Event}
+		if s.retry {
+			m.Attempt = p.Retries + 1
+		}
+		if err = s.write(m); err != nil {
 			break
 		}
 		sent = append(sent, p.Event.ID)
@@ -970,7 +1002,7 @@ func (s *session) takeHandoff(cursor int64, gen uint64) (batch []store.Pending, 
 		copy(batch, s.handoff[skip:skip+n])
 	}
 	for _, p := range batch {
-		s.inflight[p.Event.ID] = sentEvent{received: p.Event.ReceivedAt}
+		s.inflight[p.Event.ID] = sentEvent{received: p.Event.ReceivedAt, attempt: p.Retries + 1}
 		s.releaseLocked(p)
 	}
 	for _, p := range s.handoff[:skip] {
