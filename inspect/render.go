@@ -86,6 +86,17 @@ func (r *LogRenderer) stamp(t time.Time) string {
 
 // Event prints a delivered event.
 func (r *LogRenderer) Event(req *capture.Request, resp *capture.Response) {
+	r.event(req, resp, 0)
+}
+
+// EventFailed prints an event whose retries ran out after attempts: its
+// last answer, marked failed.
+func (r *LogRenderer) EventFailed(req *capture.Request, resp *capture.Response, attempts int) {
+	r.event(req, resp, attempts)
+}
+
+// event prints an event's line; failedAfter > 0 marks it failed.
+func (r *LogRenderer) event(req *capture.Request, resp *capture.Response, failedAfter int) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	s := r.opts.Styles
@@ -111,6 +122,9 @@ func (r *LogRenderer) Event(req *capture.Request, resp *capture.Response) {
 		paint(c, fmt.Sprintf("%3s", status)), dur, paint(s.Faint, req.ID))
 	if resp != nil && resp.Error != "" {
 		line += "  " + paint(s.ServerError, Printable(resp.Error, false))
+	}
+	if failedAfter > 0 {
+		line += "  " + paint(s.ServerError, fmt.Sprintf("failed after %d attempts", failedAfter))
 	}
 	fmt.Fprintln(r.out, line)
 }
@@ -176,6 +190,10 @@ type EventRecord struct {
 	DurationMS float64   `json:"duration_ms"`
 	ReceivedAt time.Time `json:"received_at"`
 	Error      string    `json:"error,omitempty"`
+	// State is "failed" when the event's retries ran out (listen --retry),
+	// after Attempts deliveries; absent otherwise.
+	State    string `json:"state,omitempty"`
+	Attempts int    `json:"attempts,omitempty"`
 }
 
 // ErrorRecord is printed for a failed delivery attempt (ID set) or a failure
@@ -207,13 +225,25 @@ func (r *JSONRenderer) Ready(rd Ready) {
 
 // Event prints an event record.
 func (r *JSONRenderer) Event(req *capture.Request, resp *capture.Response) {
+	r.write(eventRecord(req, resp))
+}
+
+// EventFailed prints the event record of an event whose retries ran out,
+// with "state": "failed" and its attempts.
+func (r *JSONRenderer) EventFailed(req *capture.Request, resp *capture.Response, attempts int) {
+	rec := eventRecord(req, resp)
+	rec.State, rec.Attempts = "failed", attempts
+	r.write(rec)
+}
+
+func eventRecord(req *capture.Request, resp *capture.Response) EventRecord {
 	rec := EventRecord{Type: "event", ID: req.ID, Method: req.Method, Path: req.Path, Query: req.Query, ReceivedAt: req.ReceivedAt}
 	if resp != nil {
 		rec.Status = resp.Status
 		rec.DurationMS = roundMS(resp.Duration)
 		rec.Error = resp.Error
 	}
-	r.write(rec)
+	return rec
 }
 
 // DeliveryFailed prints an error record for a failed attempt.

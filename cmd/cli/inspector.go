@@ -369,4 +369,5 @@ func errString(err error) string {
 type discardOutput struct{}
 
 func (discardOutput) Event(*capture.Request, *capture.Response)                  {}
+func (discardOutput) EventFailed(*capture.Request, *capture.Response, int)       {}
 func (discardOutput) DeliveryFailed(*capture.Request, error, int, time.Duration) {}

@@ -35,6 +35,8 @@ type ListenOptions struct {
 	Reply        string // passthrough, ack or status:NNN
 	ReplyTimeout time.Duration
 	Timeout      time.Duration
+	Retry        int
+	RetryBackoff time.Duration
 
 	// Set by tests: called with the client once it exists (to pause, or to
 	// learn the endpoint).
@@ -82,6 +84,8 @@ in the config file) a relay runs inside hookctl on 127.0.0.1:8787.`,
 	fl.StringVar(&opts.Reply, "reply", "passthrough", "how the relay answers senders: passthrough, ack (202 at once) or status:NNN")
 	fl.DurationVar(&opts.ReplyTimeout, "reply-timeout", 0, "passthrough: how long the relay waits for your app before answering 202 (default: the relay's, 8s)")
 	fl.DurationVar(&opts.Timeout, "timeout", 30*time.Second, "how long to wait for your app's answer")
+	fl.IntVar(&opts.Retry, "retry", 0, "retry an event up to N times when your app answers 5xx, 429 or 408, times out or is down; the relay keeps the schedule, and an event whose retries run out is failed (0: off)")
+	fl.DurationVar(&opts.RetryBackoff, "retry-backoff", tunnel.DefaultRetryBackoff, "--retry: the first delay; each next one doubles, up to 1h, with jitter; a longer Retry-After from your app wins")
 	return cmd
 }
 
@@ -110,6 +114,7 @@ func parseReply(s string, timeout time.Duration) (*wire.ReplyOptions, error) {
 // listenOutput is what listen prints to; inspect's renderers provide it.
 type listenOutput interface {
 	Event(*capture.Request, *capture.Response)
+	EventFailed(*capture.Request, *capture.Response, int)
 	DeliveryFailed(*capture.Request, error, int, time.Duration)
 }
 
@@ -239,6 +244,9 @@ func listenRun(ctx context.Context, opts *ListenOptions) error {
 		Reply:       reply,
 		Forwarder:   fwd,
 		Observer:    observer,
+		Retry:       opts.Retry,
+		// --retry-backoff's schedule.
+		RetrySchedule: tunnel.RetrySchedule(opts.RetryBackoff),
 	})
 	if err != nil {
 		return err
@@ -287,6 +295,10 @@ func (o *listenObserver) EventReceived(*capture.Request) {}
 
 func (o *listenObserver) EventDelivered(req *capture.Request, resp *capture.Response) {
 	o.out.Event(req, resp)
+}
+
+func (o *listenObserver) EventFailed(req *capture.Request, resp *capture.Response, attempts int) {
+	o.out.EventFailed(req, resp, attempts)
 }
 
 func (o *listenObserver) DeliveryFailed(req *capture.Request, err error, attempt int, retryIn time.Duration) {
