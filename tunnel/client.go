@@ -195,6 +195,11 @@ type Client struct {
 	ctl    chan struct{} // wakes the writer to send pause/resume
 }
 
+// passthrough reports whether senders wait for the app's answer.
+func (c *Client) passthrough() bool {
+	return c.cfg.Reply == nil || c.cfg.Reply.Mode == "" || c.cfg.Reply.Mode == wire.ReplyPassthrough
+}
+
 // NewClient checks cfg and returns a Client.
 func NewClient(cfg Config) (*Client, error) {
 	if cfg.Forwarder == nil {
@@ -823,6 +828,15 @@ func (s *conn) deliver(ctx context.Context, ev *capture.Request) error {
 			// slow app does not get the same request again and again.
 			resp = &capture.Response{Error: err.Error(), At: time.Now()}
 			break
+		}
+		if notSent && attempt == 1 && s.c.passthrough() {
+			// A sender waiting for the app's answer would wait out the
+			// relay's reply timeout: an answer without an ack has the relay
+			// answer it (202) now. The event stays pending.
+			early := &capture.Response{Error: err.Error(), At: time.Now()}
+			if err := s.send(ctx, &wire.Message{Type: wire.TypeResponse, ID: ev.ID, Response: early}); err != nil {
+				return err
+			}
 		}
 		d := cfg.RetryBackoff(attempt)
 		s.c.obs.DeliveryFailed(ev, err, attempt, d)

@@ -2,6 +2,7 @@ package tunnel
 
 import (
 	"encoding/json"
+	"net"
 	"net/http"
 	"strconv"
 	"testing"
@@ -144,5 +145,42 @@ func TestRetryScheduleSurvivesRestart(t *testing.T) {
 	app.mu.Unlock()
 	if r.State != wire.StateFailed || r.Retries != 1 || r.Response == nil || r.Response.Status != http.StatusBadGateway || got != 2 {
 		t.Errorf("after the restart: state %s, %d retries, answer %+v, app saw %d requests; want failed, 1, 502, 2", r.State, r.Retries, r.Response, got)
+	}
+}
+
+// TestAppDownSenderAnsweredAtOnce: in passthrough, a sender whose event
+// cannot reach the app (connection refused) gets the relay's 202 at once,
+// not after the reply timeout (5 minutes here, longer than the sender
+// waits);
+// the event stays pending and reaches the app once it is up.
+func TestAppDownSenderAnsweredAtOnce(t *testing.T) {
+	rl := startRelay(t, t.TempDir(), "127.0.0.1:0", relay.Config{Open: true})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close() // the app is not running yet
+	runClient(t, Config{RelayURL: rl.URL, Endpoint: "downpass", Forwarder: forwarderFor(t, addr),
+		Reply: &wire.ReplyOptions{Mode: wire.ReplyPassthrough, Timeout: 5 * time.Minute}})
+	res, b := send(t, newSender(t), "POST", rl.URL+"/h/downpass/x", nil, []byte("early"))
+	if res.StatusCode != http.StatusAccepted {
+		t.Fatalf("sender got %d %s, want 202", res.StatusCode, b)
+	}
+	id := queuedIDOf(t, b)
+	if r, err := rl.st.GetEvent(t.Context(), id); err != nil || r.State != wire.StatePending {
+		t.Fatalf("event while the app is down: %+v, %v", r, err)
+	}
+	ln, err = net.Listen("tcp", addr)
+	if err != nil {
+		t.Skipf("port %s taken meanwhile: %v", addr, err)
+	}
+	app := newTestAppOn(t, ln, nil)
+	r := waitEvent(t, rl, id, "delivered", func(r *wire.EventRecord) bool { return r.State != wire.StatePending })
+	app.mu.Lock()
+	got := len(app.got)
+	app.mu.Unlock()
+	if r.State != wire.StateDelivered || r.Response == nil || r.Response.Status != 200 || got != 1 {
+		t.Errorf("after the app came up: %+v, app saw %d requests", r, got)
 	}
 }

@@ -45,7 +45,9 @@ func testConn(t *testing.T, cfg Config) *conn {
 }
 
 // An app that is down is retried with backoff, forever, and the event is
-// acked only once it answers. Fake time makes minutes of backoff instant.
+// acked only once it answers; in passthrough the first refusal goes to the
+// relay at once, un-acked, so a waiting sender is answered without waiting
+// out the reply timeout. Fake time makes minutes of backoff instant.
 func TestDeliverRetriesWhileAppIsDown(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		refused := capture.NewDeliveryError(&url.URL{Scheme: "http", Host: "localhost:3000"}, &net.OpError{Op: "dial", Err: syscall.ECONNREFUSED})
@@ -71,11 +73,14 @@ func TestDeliverRetriesWhileAppIsDown(t *testing.T) {
 		if elapsed < 20*time.Second || elapsed > 60*time.Second {
 			t.Errorf("retried for %s of fake time", elapsed)
 		}
+		if m := <-s.out; m.Type != wire.TypeResponse || m.Ack || m.Response.Error != refused.Error() {
+			t.Errorf("first message %+v, want the refusal, un-acked", m)
+		}
 		if m := <-s.out; m.Type != wire.TypeResponse || m.Response.Status != 204 {
-			t.Errorf("first message %+v, want the response", m)
+			t.Errorf("second message %+v, want the response", m)
 		}
 		if m := <-s.out; m.Type != wire.TypeAck || m.ID != "e1" {
-			t.Errorf("second message %+v, want the ack", m)
+			t.Errorf("third message %+v, want the ack", m)
 		}
 	})
 }
@@ -131,21 +136,33 @@ func TestDeliverGivesUp(t *testing.T) {
 }
 
 // Cancelling the session while the app is down leaves the event un-acked.
+// Only in passthrough does the relay hear of the refusal (for the sender).
 func TestDeliverStopsWithSession(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		fwd := funcDeliverer(func(context.Context, *capture.Request) (*capture.Response, error) {
-			return nil, &capture.DeliveryError{Target: &url.URL{Host: "x"}, Kind: capture.KindRefused, Err: syscall.ECONNREFUSED}
+	for _, reply := range []*wire.ReplyOptions{nil, {Mode: wire.ReplyAck}} {
+		synctest.Test(t, func(t *testing.T) {
+			fwd := funcDeliverer(func(context.Context, *capture.Request) (*capture.Response, error) {
+				return nil, &capture.DeliveryError{Target: &url.URL{Host: "x"}, Kind: capture.KindRefused, Err: syscall.ECONNREFUSED}
+			})
+			s := testConn(t, Config{Forwarder: fwd, Reply: reply})
+			ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+			defer cancel()
+			if err := s.deliver(ctx, &capture.Request{ID: "e1"}); !errors.Is(err, context.DeadlineExceeded) {
+				t.Errorf("deliver = %v", err)
+			}
+			want := 1
+			if reply != nil {
+				want = 0
+			}
+			if len(s.out) != want {
+				t.Errorf("reply %+v: %d messages sent for an undelivered event, want %d", reply, len(s.out), want)
+			}
+			for len(s.out) > 0 {
+				if m := <-s.out; m.Type == wire.TypeAck || m.Ack {
+					t.Errorf("an undelivered event acked: %+v", m)
+				}
+			}
 		})
-		s := testConn(t, Config{Forwarder: fwd})
-		ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
-		defer cancel()
-		if err := s.deliver(ctx, &capture.Request{ID: "e1"}); !errors.Is(err, context.DeadlineExceeded) {
-			t.Errorf("deliver = %v", err)
-		}
-		if len(s.out) != 0 {
-			t.Errorf("%d messages sent for an undelivered event", len(s.out))
-		}
-	})
+	}
 }
 
 // Reconnect attempts follow the backoff: counted, capped at 30s, and Run

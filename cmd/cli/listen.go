@@ -122,6 +122,9 @@ func listenRun(ctx context.Context, opts *ListenOptions) error {
 	if opts.Output != "log" && opts.Output != "json" {
 		return &FlagError{Err: fmt.Errorf("--output %q: want log or json", opts.Output)}
 	}
+	if opts.Retry < 0 || (opts.Retry > 0 && opts.RetryBackoff <= 0) {
+		return &FlagError{Err: errors.New("--retry must be 0 or more, and --retry-backoff positive")}
+	}
 	reply, err := parseReply(opts.Reply, opts.ReplyTimeout)
 	if err != nil {
 		return &FlagError{Err: err}
