@@ -17,6 +17,10 @@ type Stored struct {
 	State    string // "pending", "delivered" or "failed" (wire.State*)
 	Attempts int
 	Resp     *capture.Response
+	// Retries made under listen --retry, and when a pending event is sent
+	// again (zero: as soon as a CLI takes it).
+	Retries     int
+	NextAttempt time.Time
 }
 
 // TableOptions configure WriteTable.
@@ -78,6 +82,12 @@ func WriteDetail(w io.Writer, r Stored) error {
 		fmt.Fprintf(w, "from:        %s\n", q.RemoteAddr)
 	}
 	fmt.Fprintf(w, "state:       %s (%d attempts)\n", r.State, r.Attempts)
+	if r.Retries > 0 {
+		fmt.Fprintf(w, "retries:     %d\n", r.Retries)
+	}
+	if !r.NextAttempt.IsZero() && r.State == "pending" {
+		fmt.Fprintf(w, "next try:    %s\n", r.NextAttempt.UTC().Format(time.RFC3339Nano))
+	}
 	if q.ReplayOf != "" {
 		fmt.Fprintf(w, "replay of:   %s\n", q.ReplayOf)
 	}

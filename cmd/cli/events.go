@@ -206,7 +206,11 @@ func eventsShowRun(ctx context.Context, opts *EventsShowOptions) error {
 }
 
 func storedOf(r wire.EventRecord) inspect.Stored {
-	return inspect.Stored{Req: r.Request, State: r.State, Attempts: r.Attempts, Resp: r.Response}
+	st := inspect.Stored{Req: r.Request, State: r.State, Attempts: r.Attempts, Resp: r.Response, Retries: r.Retries}
+	if r.NextAttemptAt != nil {
+		st.NextAttempt = *r.NextAttemptAt
+	}
+	return st
 }
 
 func writeJSON(io *IOStreams, v any) error {
