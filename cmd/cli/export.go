@@ -7,6 +7,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/hookctl/hookctl/internal/buildinfo"
 	"github.com/hookctl/hookctl/replay"
 )
 
@@ -88,7 +89,7 @@ func eventsExportRun(ctx context.Context, opts *EventsExportOptions) error {
 		_, err = fmt.Fprintln(opts.IO.Out, s)
 		return err
 	case "har":
-		data, err := replay.HAR(req, rec.Response, t, Version)
+		data, err := replay.HAR(req, rec.Response, t, buildinfo.Get().Version)
 		if err != nil {
 			return err
 		}

@@ -134,8 +134,8 @@ func TestFireBadInput(t *testing.T) {
 		code int
 		want []string
 	}{
-		{[]string{"fire", "strip", "invoice.paid", "--to", ":1", "--secret", "s"}, 1, []string{`unknown provider "strip"; did you mean stripe?`, "Hint:"}},
-		{[]string{"fire", "stripe", "invoice.payed", "--to", ":1", "--secret", "s"}, 1, []string{`unknown event "invoice.payed" for stripe; did you mean invoice.paid`}},
+		{[]string{"fire", "strip", "invoice.paid", "--to", ":1", "--secret", "s"}, 2, []string{`unknown provider "strip"; did you mean stripe?`, "Hint:"}},
+		{[]string{"fire", "stripe", "invoice.payed", "--to", ":1", "--secret", "s"}, 2, []string{`unknown event "invoice.payed" for stripe; did you mean invoice.paid`}},
 		{[]string{"fire", "github", "push", "--secret", "s", "--print", "--set", "repository.nme=api"}, 1, []string{`--set repository.nme: path does not exist (no "nme" in repository); use --set-new to create it`}},
 		{[]string{"fire", "github", "push", "--to", ":1"}, 2, []string{"--secret is required", "Hint: pass the webhook's secret"}},
 		{[]string{"fire", "discord", "ping", "--to", ":1"}, 2, []string{"hookctl fixtures keygen discord"}},

@@ -13,6 +13,8 @@ import (
 	"syscall"
 
 	"github.com/spf13/cobra"
+
+	"github.com/hookctl/hookctl/fixtures"
 )
 
 // Exit codes.
@@ -59,8 +61,10 @@ func (f *Factory) exitCode(ctx context.Context, err error) int {
 		return ExitInt
 	}
 	f.printError(err)
+	// An unknown provider or event is a name the user typed: usage.
 	var flagErr *FlagError
-	if errors.As(err, &flagErr) {
+	var unknown *fixtures.NotFoundError
+	if errors.As(err, &flagErr) || errors.As(err, &unknown) {
 		return ExitUsage
 	}
 	return ExitError

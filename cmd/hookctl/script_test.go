@@ -64,8 +64,39 @@ func TestScripts(t *testing.T) {
 			"waithttp": cmdWaitHTTP,
 			"setenvre": cmdSetenvRe,
 			"waitcmd":  cmdWaitCmd,
+			"exitcode": cmdExitCode,
 		},
 	})
+}
+
+// exitcode N PROGRAM ARGS... runs PROGRAM and fails unless it exits with
+// status N; its stdout and stderr go to $WORK/exit.out and $WORK/exit.err.
+func cmdExitCode(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) < 2 {
+		ts.Fatalf("usage: exitcode N PROGRAM [ARGS...]")
+	}
+	want, err := strconv.Atoi(args[0])
+	ts.Check(err)
+	path, err := exec.LookPath(args[1])
+	ts.Check(err)
+	var stdout, stderr strings.Builder
+	cmd := exec.Command(path, args[2:]...)
+	cmd.Dir = ts.MkAbs(".")
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	cmd.Env = os.Environ()
+	for _, k := range envKeys {
+		cmd.Env = append(cmd.Env, k+"="+ts.Getenv(k))
+	}
+	err = cmd.Run()
+	var exitErr *exec.ExitError
+	if err != nil && !errors.As(err, &exitErr) {
+		ts.Fatalf("%s: %v", args[1], err)
+	}
+	ts.Check(os.WriteFile(ts.MkAbs("exit.out"), []byte(stdout.String()), 0o644))
+	ts.Check(os.WriteFile(ts.MkAbs("exit.err"), []byte(stderr.String()), 0o644))
+	if got := cmd.ProcessState.ExitCode(); got != want {
+		ts.Fatalf("%s exited %d, want %d\nstderr: %s", strings.Join(args[1:], " "), got, want, stderr.String())
+	}
 }
 
 // freePort returns a loopback port that was free a moment ago.

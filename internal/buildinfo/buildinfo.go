@@ -42,8 +42,11 @@ func from(bi *debug.BuildInfo, version, commit, date string) Info {
 	info := Info{Version: version, Commit: commit, Date: date, Go: runtime.Version(), Platform: runtime.GOOS + "/" + runtime.GOARCH}
 	if bi != nil {
 		info.Go = bi.GoVersion
-		if info.Version == "" && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
-			info.Version = strings.TrimPrefix(bi.Main.Version, "v")
+		// A build from a clone has "(devel)" or, since Go 1.24, a pseudo-version
+		// such as v0.0.0-20261206134349-5e75ee577d24+dirty: that is "dev", with
+		// the commit and date below. go install module@v1.2.3 gives 1.2.3.
+		if v := bi.Main.Version; info.Version == "" && v != "" && v != "(devel)" && !strings.HasPrefix(v, "v0.0.0-") {
+			info.Version = strings.TrimPrefix(v, "v")
 		}
 		for _, s := range bi.Settings {
 			switch s.Key {

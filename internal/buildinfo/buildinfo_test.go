@@ -9,7 +9,7 @@ import (
 func TestFrom(t *testing.T) {
 	stamped := &debug.BuildInfo{
 		GoVersion: "go1.26.8",
-		Main:      debug.Module{Path: "github.com/hookctl/hookctl", Version: "(devel)"},
+		Main:      debug.Module{Path: "github.com/hookctl/hookctl", Version: "v0.0.0-20261206100000-0123456789ab+dirty"},
 		Settings: []debug.BuildSetting{
 			{Key: "vcs.revision", Value: "0123456789abcdef0123456789abcdef01234567"},
 			{Key: "vcs.time", Value: "2026-12-06T10:00:00Z"},

@@ -6,6 +6,7 @@ package relaycmd
 import (
 	"context"
 	"crypto/tls"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -24,6 +25,7 @@ import (
 	"golang.org/x/crypto/acme/autocert"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/hookctl/hookctl/internal/buildinfo"
 	"github.com/hookctl/hookctl/relay-server/relay"
 )
 
@@ -33,9 +35,6 @@ const (
 	ExitError = 1
 	ExitUsage = 2
 )
-
-// Version is set at build time by the release (-ldflags -X).
-var Version = "dev"
 
 // Main runs relay-server with the process's arguments and streams.
 func Main() int {
@@ -153,8 +152,13 @@ revocations, store errors. Tokens, signing secrets and bodies are never logged.`
   relay-server --addr :8787 --database postgres://hookctl@db/hookctl --public-url https://hooks.example.com
   relay-server --addr :8787 --metrics-addr 127.0.0.1:9090 --log-format json
   relay-server token create --database postgres://hookctl@db/hookctl --name alice`,
-		Version:       Version,
-		Args:          cobra.NoArgs,
+		Version: buildinfo.Get().Short(),
+		Args: func(cmd *cobra.Command, args []string) error {
+			if err := cobra.NoArgs(cmd, args); err != nil {
+				return &usageError{err} // an unknown command
+			}
+			return nil
+		},
 		SilenceErrors: true,
 		SilenceUsage:  true,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -187,11 +191,31 @@ revocations, store errors. Tokens, signing secrets and bodies are never logged.`
 	f.DurationVar(&opts.revokeCheck, "revoke-check", relay.DefaultRevokeCheck, "how often connected sessions of revoked tokens are looked for")
 	f.MarkHidden("revoke-check")
 
-	root.AddCommand(newCmdToken(ios), newCmdEndpoints(ios), newCmdEvents(ios))
+	root.AddCommand(newCmdToken(ios), newCmdEndpoints(ios), newCmdEvents(ios), newCmdVersion(ios))
 	for _, c := range root.Commands() {
 		setUsageErrors(c)
 	}
 	return root
+}
+
+// newCmdVersion prints the relay's version, commit and build date.
+func newCmdVersion(ios *streams) *cobra.Command {
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "version",
+		Short: "Print relay-server's version, commit and build date",
+		Args:  cobra.NoArgs,
+		RunE: func(*cobra.Command, []string) error {
+			info := buildinfo.Get()
+			if asJSON {
+				return json.NewEncoder(ios.out).Encode(info)
+			}
+			_, err := io.WriteString(ios.out, info.Text("relay-server"))
+			return err
+		},
+	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, `print {"version":…,"commit":…,"date":…,"go":…,"platform":…}`)
+	return cmd
 }
 
 // setUsageErrors makes flag errors of cmd and its subcommands usage errors
