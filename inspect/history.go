@@ -91,6 +91,9 @@ func WriteDetail(w io.Writer, r Stored) error {
 	if q.ReplayOf != "" {
 		fmt.Fprintf(w, "replay of:   %s\n", q.ReplayOf)
 	}
+	if r.Resp != nil && r.Resp.Route != "" {
+		fmt.Fprintf(w, "route:       %s\n", Printable(r.Resp.Route, false))
+	}
 	fmt.Fprintf(w, "\n%s %s\n", Printable(q.Method, false), Printable(q.URI(), false))
 	writeHeaders(w, q.Headers)
 	writeBody(w, q.Body)
