@@ -281,7 +281,7 @@ func globMatch(pattern, s string) bool {
 		}
 		s = s[i+len(p):]
 	}
-	return len(s) >= len(last) && strings.HasSuffix(s, last)
+	return strings.HasSuffix(s, last)
 }
 
 // quote puts s in double quotes for an error, escaping only what would not

@@ -59,6 +59,7 @@ func TestParseRoute(t *testing.T) {
 		{"header:X-GitHub-Event=push=99999", `port "99999" is out of range`},
 		{"header:X=a\\b=3001", `unknown escape \b`},
 		{"header:X=ab\\", "lone backslash"},
+		{"header:X=a\x00b=3001", "holds a NUL byte"},
 		{"json:=x=3001", "no field before '='"},
 		{"json:data..type=x=3001", `field "data..type" has an empty segment`},
 		{"json:.type=x=3001", `field ".type" has an empty segment`},
@@ -69,7 +70,7 @@ func TestParseRoute(t *testing.T) {
 			t.Errorf("ParseRoute(%q) accepted", tc.in)
 			continue
 		}
-		if !strings.Contains(err.Error(), tc.want) || !strings.HasPrefix(err.Error(), "route \""+tc.in+"\": ") {
+		if !strings.Contains(err.Error(), tc.want) || !strings.HasPrefix(err.Error(), "route "+quote(tc.in)+": ") {
 			t.Errorf("ParseRoute(%q) = %v, want it to name the route and say %q", tc.in, err, tc.want)
 		}
 	}
