@@ -106,8 +106,7 @@ func TestGlobMatch(t *testing.T) {
 
 func TestPickRoute(t *testing.T) {
 	def, _ := capture.ParseTarget("3000")
-	var routes []Route
-	for _, s := range []string{
+	routes := mustRoutes(t,
 		"/github=3001",
 		"header:X-GitHub-Event=pull_request*=3002",
 		"json:data.object.type=invoice.*=3003",
@@ -116,13 +115,7 @@ func TestPickRoute(t *testing.T) {
 		"json:items.1.n=2=3006",
 		"json:live=true=3007",
 		"json:gone=null=3008",
-	} {
-		r, err := ParseRoute(s)
-		if err != nil {
-			t.Fatal(err)
-		}
-		routes = append(routes, r)
-	}
+	)
 	f, err := NewForwarder(ForwarderConfig{Target: def, Routes: routes})
 	if err != nil {
 		t.Fatal(err)
@@ -183,4 +176,18 @@ func TestPickRoute(t *testing.T) {
 	if _, err := NewForwarder(ForwarderConfig{RouteOnly: true}); err == nil {
 		t.Error("route-only forwarder without routes accepted")
 	}
+}
+
+// mustRoutes parses --route values.
+func mustRoutes(t *testing.T, specs ...string) []Route {
+	t.Helper()
+	var routes []Route
+	for _, s := range specs {
+		r, err := ParseRoute(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		routes = append(routes, r)
+	}
+	return routes
 }
