@@ -2,8 +2,8 @@ package tunnel
 
 import (
 	"bytes"
-	"encoding/json"
 	"fmt"
+	json "github.com/goccy/go-json"
 	"net/url"
 	"strconv"
 	"strings"
@@ -169,6 +169,9 @@ func cutGlob(s string) (string, *string, error) {
 	return b.String(), nil, nil
 }
 
+// globEscaper writes a glob back as it is typed.
+var globEscaper = strings.NewReplacer(`\`, `\\`, "=", `\=`, string(globEscapedStar), `\*`)
+
 // String spells the route's matcher the way it is written, without its
 // target: /github, header:X-GitHub-Event=push, json:type=invoice.*. It is
 // the "route" of a delivery.
@@ -179,7 +182,7 @@ func (r Route) String() string {
 	case RoutePath:
 		return r.Prefix
 	}
-	g := strings.NewReplacer(`\`, `\\`, "=", `\=`, string(globEscapedStar), `\*`).Replace(r.Glob)
+	g := globEscaper.Replace(r.Glob)
 	return r.Kind + ":" + r.Field + "=" + g
 }
 

@@ -1,6 +1,9 @@
 package tunnel
 
 import (
+	"encoding/json"
+	"fmt"
+	"net/url"
 	"strings"
 	"testing"
 
@@ -148,6 +151,12 @@ func TestPickRoute(t *testing.T) {
 		{"not JSON", capture.Request{Path: "/s", Body: []byte(`type=invoice.paid`)}, "", "3000"},
 		{"JSON then more", capture.Request{Path: "/s", Body: []byte(`{"type":"a"} {"type":"b"}`)}, "", "3000"},
 		{"empty body", capture.Request{Path: "/s"}, "", "3000"},
+		{"trailing comma", capture.Request{Path: "/s", Body: []byte(`{"type":"a",}`)}, "", "3000"},
+		{"cut short", capture.Request{Path: "/s", Body: []byte(`{"type":"a"`)}, "", "3000"},
+		{"single quotes", capture.Request{Path: "/s", Body: []byte(`{'type':'a'}`)}, "", "3000"},
+		{"bad escape", capture.Request{Path: "/s", Body: []byte(`{"type":"a\q"}`)}, "", "3000"},
+		{"trailing garbage", capture.Request{Path: "/s", Body: []byte(`{"type":"a"}x`)}, "", "3000"},
+		{"escaped value", capture.Request{Path: "/s", Body: []byte(`{"type":"invoice\u002epaid"}`)}, "json:type=*", "3004"},
 	} {
 		r, ok := f.Pick(&tc.req)
 		if ok != (tc.route != "") || r.String() != tc.route {
@@ -179,7 +188,7 @@ func TestPickRoute(t *testing.T) {
 }
 
 // mustRoutes parses --route values.
-func mustRoutes(t *testing.T, specs ...string) []Route {
+func mustRoutes(t testing.TB, specs ...string) []Route {
 	t.Helper()
 	var routes []Route
 	for _, s := range specs {
@@ -190,4 +199,42 @@ func mustRoutes(t *testing.T, specs ...string) []Route {
 		routes = append(routes, r)
 	}
 	return routes
+}
+
+// BenchmarkPick: the cost routing adds per event, for a Stripe-sized body
+// (about 3 KB of JSON) against three header and JSON routes.
+func BenchmarkPick(b *testing.B) {
+	obj := map[string]any{"type": "invoice.paid", "id": "in_1"}
+	for i := range 60 {
+		obj[fmt.Sprintf("field_%02d", i)] = strings.Repeat("x", 30)
+	}
+	body, _ := json.Marshal(map[string]any{"id": "evt_1", "type": "invoice.paid", "data": map[string]any{"object": obj}})
+	f, err := NewForwarder(ForwarderConfig{Target: &url.URL{Scheme: "http", Host: "localhost:3000"}, Routes: mustRoutes(b,
+		"header:X-GitHub-Event=push=3001",
+		"json:type=charge.*=3002",
+		"json:data.object.type=invoice.*=3003",
+	)})
+	if err != nil {
+		b.Fatal(err)
+	}
+	hdrs := capture.Headers{{Name: "Content-Type", Value: "application/json"}, {Name: "Stripe-Signature", Value: "t=1,v1=abc"}}
+	for _, bc := range []struct {
+		name string
+		req  capture.Request
+		want string
+	}{
+		{"header", capture.Request{Path: "/gh", Headers: capture.Headers{{Name: "X-GitHub-Event", Value: "push"}}, Body: body}, "header:X-GitHub-Event=push"},
+		{"json-nested", capture.Request{Path: "/s", Headers: hdrs, Body: body}, "json:data.object.type=invoice.*"},
+		{"not-json", capture.Request{Path: "/s", Headers: hdrs, Body: []byte("a=b&c=d")}, ""},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			b.SetBytes(int64(len(bc.req.Body)))
+			b.ReportAllocs()
+			for b.Loop() {
+				if r, _ := f.Pick(&bc.req); r.String() != bc.want {
+					b.Fatalf("Pick = %s, want %s", r, bc.want)
+				}
+			}
+		})
+	}
 }
