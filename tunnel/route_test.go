@@ -2,7 +2,11 @@ package tunnel
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
+	"net"
+	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
@@ -236,5 +240,40 @@ func BenchmarkPick(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// TestDeliverOnRoute: an answer names the route it took, and a delivery
+// error on a route still reads as the engine's (not sent: the app is down)
+// while carrying the route for the answer recorded from it.
+func TestDeliverOnRoute(t *testing.T) {
+	app := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusAccepted) }))
+	defer app.Close()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	down := ln.Addr().String()
+	ln.Close() // nothing listens there now
+	f, err := NewForwarder(ForwarderConfig{Target: &url.URL{Scheme: "http", Host: down}, Routes: mustRoutes(t,
+		"header:X-Kind=up=http://"+app.Listener.Addr().String(),
+		"header:X-Kind=down=http://"+down,
+	)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	up := &capture.Request{Method: "POST", Path: "/", Headers: capture.Headers{{Name: "X-Kind", Value: "up"}}}
+	resp, err := f.Deliver(t.Context(), up)
+	if err != nil || resp.Status != http.StatusAccepted || resp.Route != "header:X-Kind=up" {
+		t.Fatalf("routed delivery = %+v, %v", resp, err)
+	}
+	_, err = f.Deliver(t.Context(), &capture.Request{Method: "POST", Path: "/", Headers: capture.Headers{{Name: "X-Kind", Value: "down"}}})
+	var de *capture.DeliveryError
+	if !errors.As(err, &de) || !de.NotSent() || routeOf(err) != "header:X-Kind=down" || err.Error() != de.Error() {
+		t.Errorf("delivery to a down app on a route: %v (route %q)", err, routeOf(err))
+	}
+	_, err = f.Deliver(t.Context(), &capture.Request{Method: "POST", Path: "/"})
+	if !errors.As(err, &de) || routeOf(err) != "" {
+		t.Errorf("delivery to the default target: %v (route %q)", err, routeOf(err))
 	}
 }
