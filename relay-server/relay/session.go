@@ -403,6 +403,9 @@ func (r *Relay) replyOptions(o *wire.ReplyOptions) (wire.ReplyOptions, error) {
 		if out.Timeout < 0 || out.Timeout > maxReplyTimeout {
 			return out, fmt.Errorf("reply timeout %v out of range (0 to %v)", out.Timeout, maxReplyTimeout)
 		}
+		if out.DownStatus != 0 && (out.DownStatus < 200 || out.DownStatus > 599) {
+			return out, fmt.Errorf("app-down status %d out of range (200 to 599)", out.DownStatus)
+		}
 	case wire.ReplyAck:
 	case wire.ReplyStatus:
 		if out.Status < 200 || out.Status > 599 {
