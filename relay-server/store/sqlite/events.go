@@ -15,8 +15,12 @@ import (
 )
 
 const insertEvent = `INSERT INTO events
-	(id, endpoint, received_at, method, path, query, force_query, headers, body, host, proto, remote_addr, replay_of, state, response, delivered_at, raw)
-	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+	(id, endpoint, received_at, method, path, query, force_query, headers, host, proto, remote_addr, replay_of, state, response, delivered_at, raw)
+	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+
+// insertBody writes a non-empty body beside its event's row
+// (migrations/0006_bodies.sql says why it is not inline).
+const insertBody = `INSERT INTO bodies (event_seq, data) VALUES (?, ?)`
 
 func eventArgs(ev *capture.Request, state string, resp *capture.Response, deliveredAt *time.Time) ([]any, error) {
 	headers := ev.Headers
@@ -26,10 +30,6 @@ func eventArgs(ev *capture.Request, state string, resp *capture.Response, delive
 	hj, err := marshalJSON(headers)
 	if err != nil {
 		return nil, err
-	}
-	body := ev.Body
-	if body == nil {
-		body = []byte{}
 	}
 	var rj, da, raw any
 	if ev.Raw != nil {
@@ -49,7 +49,7 @@ func eventArgs(ev *capture.Request, state string, resp *capture.Response, delive
 	if deliveredAt != nil {
 		da = nanos(*deliveredAt)
 	}
-	return []any{ev.ID, ev.Endpoint, nanos(ev.ReceivedAt), ev.Method, ev.Path, ev.Query, ev.ForceQuery, string(hj), body,
+	return []any{ev.ID, ev.Endpoint, nanos(ev.ReceivedAt), ev.Method, ev.Path, ev.Query, ev.ForceQuery, string(hj),
 		ev.Host, ev.Proto, ev.RemoteAddr, ev.ReplayOf, state, rj, da, raw}, nil
 }
 
@@ -81,9 +81,14 @@ func (s *Store) insertEvent(ctx context.Context, ev *capture.Request, state stri
 	var seq int64
 	o := op{seq: &seq, size: int64(len(ev.Body)), fn: func(x *txExec) error {
 		res, err := x.exec(insertEvent, args...)
-		if err == nil {
-			// The row is in; only its announcement needs the seq.
-			seq, _ = res.LastInsertId()
+		if err != nil {
+			return err
+		}
+		if seq, err = res.LastInsertId(); err != nil {
+			return err
+		}
+		if len(ev.Body) > 0 {
+			_, err = x.exec(insertBody, seq, ev.Body)
 		}
 		return err
 	}}
@@ -108,7 +113,10 @@ func (s *Store) insertEvent(ctx context.Context, ev *capture.Request, state stri
 	return nil
 }
 
-const eventCols = `seq, id, endpoint, received_at, method, path, query, force_query, headers, body, host, proto, remote_addr, replay_of, state, attempts, response, delivered_at, raw, retries, next_attempt_at`
+// eventCols are read from eventsFrom, which joins each event's body.
+const eventCols = `seq, id, endpoint, received_at, method, path, query, force_query, headers, data, host, proto, remote_addr, replay_of, state, attempts, response, delivered_at, raw, retries, next_attempt_at`
+
+const eventsFrom = ` FROM events LEFT JOIN bodies ON event_seq = seq`
 
 type scanner interface{ Scan(...any) error }
 
@@ -161,7 +169,7 @@ func scanEvent(row scanner) (int64, *wire.EventRecord, error) {
 
 // GetEvent implements store.Store.
 func (s *Store) GetEvent(ctx context.Context, id string) (*wire.EventRecord, error) {
-	_, rec, err := scanEvent(s.rdb.QueryRowContext(ctx, "SELECT "+eventCols+" FROM events WHERE id = ?", id))
+	_, rec, err := scanEvent(s.rdb.QueryRowContext(ctx, "SELECT "+eventCols+eventsFrom+" WHERE id = ?", id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("event %s: %w", id, store.ErrNotFound)
 	}
@@ -243,7 +251,7 @@ func (s *Store) ListEvents(ctx context.Context, q store.ListQuery) ([]wire.Event
 	if limit <= 0 {
 		limit = 50
 	}
-	query := "SELECT " + eventCols + " FROM events"
+	query := "SELECT " + eventCols + eventsFrom
 	if len(where) > 0 {
 		query += " WHERE " + strings.Join(where, " AND ")
 	}
@@ -272,8 +280,8 @@ func (s *Store) ListEvents(ctx context.Context, q store.ListQuery) ([]wire.Event
 	return out, nil
 }
 
-const pendingQuery = "SELECT " + eventCols +
-	" FROM events WHERE endpoint = ? AND state = 'pending' AND seq > ? ORDER BY seq LIMIT ?"
+const pendingQuery = "SELECT " + eventCols + eventsFrom +
+	" WHERE endpoint = ? AND state = 'pending' AND seq > ? ORDER BY seq LIMIT ?"
 
 // Pending implements store.Store.
 func (s *Store) Pending(ctx context.Context, endpoint string, after int64, limit int, maxBytes int64) ([]store.Pending, error) {

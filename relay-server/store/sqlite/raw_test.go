@@ -1,6 +1,7 @@
 package sqlite_test
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"path/filepath"
@@ -13,7 +14,7 @@ import (
 
 // TestMigrateRaw: a database from before the raw column (migration 0004)
 // opens, keeps its events, and stores raw bytes from then on; 0005
-// (retries) applies on top.
+// (retries) and 0006 (bodies) apply on top.
 func TestMigrateRaw(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "relay.db")
 	ctx := context.Background()
@@ -31,7 +32,7 @@ func TestMigrateRaw(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := db.Exec(`ALTER TABLE events DROP COLUMN raw; ALTER TABLE events DROP COLUMN retries;
+	if _, err := db.Exec(undoBodies + `ALTER TABLE events DROP COLUMN raw; ALTER TABLE events DROP COLUMN retries;
 		ALTER TABLE events DROP COLUMN next_attempt_at; PRAGMA user_version = 3`); err != nil {
 		t.Fatal(err)
 	}
@@ -46,7 +47,7 @@ func TestMigrateRaw(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if rec.Request.Raw != nil || rec.Request.Path != "/hooks/a%2Fb/c" || rec.Retries != 0 || rec.NextAttemptAt != nil {
+	if rec.Request.Raw != nil || !bytes.Equal(rec.Request.Body, []byte{0, 1, 2, 0xff, 0xfe, 'a'}) || rec.Request.Path != "/hooks/a%2Fb/c" || rec.Retries != 0 || rec.NextAttemptAt != nil {
 		t.Errorf("old event read back as %+v", rec.Request)
 	}
 	ev := storetest.Event("evt_new", "alpha", at)
