@@ -162,8 +162,29 @@ func (m *Model) columns() columns {
 	if m.verifier != nil {
 		fixed += 8
 	}
-	id := min(max((m.width-50)/3, 10), 26)
-	return columns{path: max(m.width-fixed-id, 8), id: id, width: m.width}
+	return sizeColumns(m.width, fixed, m.visible)
+}
+
+// sizeColumns sizes PATH and ID by what the rows in view hold: both whole
+// when they fit; otherwise the ID keeps at least a third of the room (its
+// tail tells rows apart) and the path takes the rest. Spare room is left at
+// the end of the row rather than padded into PATH.
+func sizeColumns(width, fixed int, rows []*entry) columns {
+	pathNeed, idNeed := len("PATH"), len("ID")
+	for _, e := range rows {
+		n := len(e.req.Path)
+		if e.req.Query != "" || e.req.ForceQuery {
+			n += 1 + len(e.req.Query)
+		}
+		pathNeed, idNeed = max(pathNeed, n), max(idNeed, len(e.req.ID))
+	}
+	avail := max(width-fixed, 16)
+	id := idNeed
+	if id+pathNeed > avail {
+		id = min(idNeed, max(avail-pathNeed, avail/3, 8))
+	}
+	path := max(min(pathNeed, avail-id), 8)
+	return columns{path: path, id: id, width: width}
 }
 
 func (m *Model) listView(rows int) []string {
@@ -386,8 +407,16 @@ func (m *Model) detailContent(e *entry) string {
 	if sig := m.signature(e); sig.State != SigNone {
 		s, style := sigText(st, sig)
 		b.WriteString(section(st, "Signature", w) + "\n" + style.Render(s))
-		if sig.Detail != "" {
-			b.WriteString(": " + printable(sig.Detail, false))
+		// A reason may run over several lines (a verifier's hint on its
+		// own line): each is shown as a line, not as an escaped \x0a.
+		for i, l := range strings.Split(strings.TrimRight(sig.Detail, "\n"), "\n") {
+			switch {
+			case sig.Detail == "":
+			case i == 0:
+				b.WriteString(": " + printable(l, false))
+			default:
+				b.WriteString("\n  " + printable(l, false))
+			}
 		}
 		b.WriteString("\n\n")
 	}
