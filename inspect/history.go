@@ -31,7 +31,8 @@ type TableOptions struct {
 }
 
 // WriteTable prints stored events as aligned columns:
-// ID, RECEIVED, METHOD, PATH, STATE, STATUS, DURATION.
+// ID, RECEIVED, METHOD, PATH, STATE, STATUS, DURATION. STATUS is ERR for no
+// answer, SKIP for an event listen --route-only did not send.
 func WriteTable(w io.Writer, rows []Stored, opts TableOptions) error {
 	if opts.Now == nil {
 		opts.Now = time.Now
@@ -45,9 +46,12 @@ func WriteTable(w io.Writer, rows []Stored, opts TableOptions) error {
 		}
 		status, dur := "-", "-"
 		if r.Resp != nil {
-			if r.Resp.Error != "" {
+			switch {
+			case r.Resp.Skipped:
+				status = "SKIP" // not sent: no listen --route took it
+			case r.Resp.Error != "":
 				status = "ERR"
-			} else {
+			default:
 				status = fmt.Sprint(r.Resp.Status)
 			}
 			dur = FormatDuration(r.Resp.Duration)
@@ -90,6 +94,9 @@ func WriteDetail(w io.Writer, r Stored) error {
 	}
 	if q.ReplayOf != "" {
 		fmt.Fprintf(w, "replay of:   %s\n", q.ReplayOf)
+	}
+	if r.Resp != nil && r.Resp.Route != "" {
+		fmt.Fprintf(w, "route:       %s\n", Printable(r.Resp.Route, false))
 	}
 	fmt.Fprintf(w, "\n%s %s\n", Printable(q.Method, false), Printable(q.URI(), false))
 	writeHeaders(w, q.Headers)

@@ -46,8 +46,10 @@ type LogOptions struct {
 
 // LogRenderer prints one aligned line per delivered event:
 //
-//	TIME  METHOD  PATH  STATUS  DURATION  ID
+//	TIME  METHOD  PATH  STATUS  DURATION  ID  [→ ROUTE]  [ERROR]
 //
+// ROUTE is the listen --route that took the event, when one did; an event
+// no route took under --route-only shows SKIP and why.
 // Delivery failures that will be retried go to a separate (diagnostic)
 // writer, at most one line per distinct error every few seconds, so an app
 // that is down does not flood the screen.
@@ -103,6 +105,8 @@ func (r *LogRenderer) event(req *capture.Request, resp *capture.Response, failed
 	status := "ERR"
 	var c *color.Color
 	switch {
+	case resp != nil && resp.Skipped:
+		status, c = "SKIP", s.ClientError
 	case resp == nil || resp.Error != "":
 		c = s.ServerError
 	case resp.Status >= 500:
@@ -118,9 +122,18 @@ func (r *LogRenderer) event(req *capture.Request, resp *capture.Response, failed
 	if resp != nil && resp.Error == "" {
 		dur = FormatDuration(resp.Duration)
 	}
-	line := fmt.Sprintf("%s  %-7s %-*s %s %8s  %s", r.stamp(req.ReceivedAt), Printable(req.Method, false), pathWidth, Printable(req.URI(), false),
-		paint(c, fmt.Sprintf("%3s", status)), dur, paint(s.Faint, req.ID))
-	if resp != nil && resp.Error != "" {
+	// SKIP takes one column of the (then empty) duration's, so the ids
+	// stay aligned.
+	durWidth := 8 - max(0, len(status)-3)
+	line := fmt.Sprintf("%s  %-7s %-*s %s %*s  %s", r.stamp(req.ReceivedAt), Printable(req.Method, false), pathWidth, Printable(req.URI(), false),
+		paint(c, fmt.Sprintf("%3s", status)), durWidth, dur, paint(s.Faint, req.ID))
+	if resp != nil && resp.Route != "" {
+		line += "  → " + Printable(resp.Route, false)
+	}
+	switch {
+	case resp != nil && resp.Skipped:
+		line += "  " + paint(s.ClientError, Printable(resp.Error, false))
+	case resp != nil && resp.Error != "":
 		line += "  " + paint(s.ServerError, Printable(resp.Error, false))
 	}
 	if failedAfter > 0 {
@@ -155,12 +168,15 @@ func FormatDuration(d time.Duration) string {
 // JSONRenderer prints NDJSON records, one per line, with stable keys:
 //
 //	{"type":"ready","url":...,"endpoint":...,"forward":[...]}
-//	{"type":"event","id":...,"method":...,"path":...,"query":...,"status":200,"duration_ms":1.4,"received_at":...}
+//	{"type":"event","id":...,"method":...,"path":...,"query":...,"status":200,"duration_ms":1.4,"received_at":...,"route":"header:X-GitHub-Event=push"}
 //	{"type":"error","id":...,"method":...,"path":...,"query":...,"error":...,"attempt":1,"retry_in_ms":250}
 //	{"type":"error","error":"...; reconnecting","attempt":2,"retry_in_ms":500}   (the relay connection)
 //
 // An event given up on (the app never answered usefully) is an "event"
-// record with status 0 and an "error" field: it was acked.
+// record with status 0 and an "error" field: it was acked. "route" names the
+// listen --route that took the event (absent: --forward); an event no route
+// took under --route-only has "state":"skipped", status 0 and the reason in
+// "error" (acked, recorded as failed by the relay, replayable).
 type JSONRenderer struct {
 	mu  sync.Mutex
 	enc *json.Encoder
@@ -191,9 +207,11 @@ type EventRecord struct {
 	ReceivedAt time.Time `json:"received_at"`
 	Error      string    `json:"error,omitempty"`
 	// State is "failed" when the event's retries ran out (listen --retry),
-	// after Attempts deliveries; absent otherwise.
+	// after Attempts deliveries; "skipped" when no route took it under
+	// --route-only; absent otherwise.
 	State    string `json:"state,omitempty"`
 	Attempts int    `json:"attempts,omitempty"`
+	Route    string `json:"route,omitempty"`
 }
 
 // ErrorRecord is printed for a failed delivery attempt (ID set) or a failure
@@ -242,6 +260,10 @@ func eventRecord(req *capture.Request, resp *capture.Response) EventRecord {
 		rec.Status = resp.Status
 		rec.DurationMS = roundMS(resp.Duration)
 		rec.Error = resp.Error
+		rec.Route = resp.Route
+		if resp.Skipped {
+			rec.State = "skipped"
+		}
 	}
 	return rec
 }

@@ -18,7 +18,7 @@ func TestJSONRecordsMatchEncodingJSON(t *testing.T) {
 	for _, s := range odd {
 		recs = append(recs,
 			EventRecord{Type: "event", ID: "evt_1", Method: "POST", Path: s, Query: s, Status: 200, DurationMS: 1.234, ReceivedAt: at},
-			EventRecord{Type: "event", ID: s, Method: s, Path: "/", Error: s, ReceivedAt: at.In(time.FixedZone("x", 5*3600+1800))},
+			EventRecord{Type: "event", ID: s, Method: s, Path: "/", Error: s, Route: s, State: "skipped", ReceivedAt: at.In(time.FixedZone("x", 5*3600+1800))},
 			ErrorRecord{Type: "error", ID: "evt_1", Method: "GET", Path: s, Query: s, Error: s, Attempt: 2, RetryInMS: 250},
 			ReadyRecord{Type: "ready", Ready: Ready{URL: "http://127.0.0.1:8787/h/" + s, Endpoint: s, Forward: []string{s}}},
 		)

@@ -162,3 +162,40 @@ func TestInvisibleCharactersEscaped(t *testing.T) {
 		t.Errorf("NDJSON changed the path: %q", js.String())
 	}
 }
+
+// TestRenderRoute: the route an event took shows in the log and in NDJSON,
+// and an event skipped under --route-only is marked so, aligned with the rest.
+func TestRenderRoute(t *testing.T) {
+	req := &capture.Request{ID: "evt_1", Method: "POST", Path: "/gh", ReceivedAt: at}
+	routed := &capture.Response{Status: 200, Duration: 1400 * time.Microsecond, Route: "header:X-GitHub-Event=push"}
+	skipped := &capture.Response{Skipped: true, Error: "skipped: no --route matched"}
+	var out, diag bytes.Buffer
+	r := NewLogRenderer(&out, &diag, LogOptions{})
+	r.Event(req, routed)
+	r.Event(req, skipped)
+	r.Event(req, &capture.Response{Status: 204})
+	want := "2026-11-25T09:00:00.000Z  POST    /gh                              200    1.4ms  evt_1  → header:X-GitHub-Event=push\n" +
+		"2026-11-25T09:00:00.000Z  POST    /gh                              SKIP          evt_1  skipped: no --route matched\n" +
+		"2026-11-25T09:00:00.000Z  POST    /gh                              204    0.0ms  evt_1\n"
+	if out.String() != want {
+		t.Errorf("got\n%s\nwant\n%s", out.String(), want)
+	}
+
+	out.Reset()
+	j := NewJSONRenderer(&out)
+	j.Event(req, routed)
+	j.Event(req, skipped)
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	wantJSON := []string{
+		`{"type":"event","id":"evt_1","method":"POST","path":"/gh","query":"","status":200,"duration_ms":1.4,"received_at":"2026-11-25T09:00:00Z","route":"header:X-GitHub-Event=push"}`,
+		`{"type":"event","id":"evt_1","method":"POST","path":"/gh","query":"","status":0,"duration_ms":0,"received_at":"2026-11-25T09:00:00Z","error":"skipped: no --route matched","state":"skipped"}`,
+	}
+	if len(lines) != len(wantJSON) {
+		t.Fatalf("got %q", out.String())
+	}
+	for i := range wantJSON {
+		if lines[i] != wantJSON[i] {
+			t.Errorf("line %d:\n got %s\nwant %s", i, lines[i], wantJSON[i])
+		}
+	}
+}

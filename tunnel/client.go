@@ -826,14 +826,14 @@ func (s *conn) deliver(ctx context.Context, ev *capture.Request) error {
 		if !notSent && (attempt >= cfg.MaxAttempts || isTimeout(err)) {
 			// The app was reached but gave no usable answer: give up, so a
 			// slow app does not get the same request again and again.
-			resp = &capture.Response{Error: err.Error(), At: time.Now()}
+			resp = &capture.Response{Error: err.Error(), At: time.Now(), Route: routeOf(err)}
 			break
 		}
 		if notSent && attempt == 1 && s.c.passthrough() {
 			// A sender waiting for the app's answer would wait out the
 			// relay's reply timeout: an answer without an ack has the relay
 			// answer it (202) now. The event stays pending.
-			early := &capture.Response{Error: err.Error(), At: time.Now()}
+			early := &capture.Response{Error: err.Error(), At: time.Now(), Route: routeOf(err)}
 			if err := s.send(ctx, &wire.Message{Type: wire.TypeResponse, ID: ev.ID, Response: early}); err != nil {
 				return err
 			}

@@ -16,14 +16,7 @@ import (
 
 func TestRoutesLongestPrefixWins(t *testing.T) {
 	def, _ := capture.ParseTarget("3000")
-	var routes []Route
-	for _, s := range []string{"/github=3001", "/github/app=3002", "/stripe/=localhost:3003"} {
-		r, err := ParseRoute(s)
-		if err != nil {
-			t.Fatal(err)
-		}
-		routes = append(routes, r)
-	}
+	routes := mustRoutes(t, "/github=3001", "/github/app=3002", "/stripe/=localhost:3003")
 	f, err := NewForwarder(ForwarderConfig{Target: def, Routes: routes})
 	if err != nil {
 		t.Fatal(err)

@@ -80,7 +80,7 @@ func (s *conn) deliverOnce(ctx context.Context, ev *capture.Request, attempt int
 		if s.quitting() {
 			return context.Canceled // stopping: the event stays pending
 		}
-		resp = &capture.Response{Error: err.Error(), At: time.Now()}
+		resp = &capture.Response{Error: err.Error(), At: time.Now(), Route: routeOf(err)}
 	}
 	resp = s.prepare(resp)
 	if !Retryable(resp, err) {

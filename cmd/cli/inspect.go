@@ -9,6 +9,7 @@ import (
 
 	"github.com/hookctl/hookctl/inspect/tui"
 	"github.com/hookctl/hookctl/tunnel"
+	"github.com/hookctl/hookctl/tunnel/capture"
 )
 
 // InspectOptions are the inputs of `hookctl inspect`.
@@ -76,7 +77,7 @@ func newInspectModel(ctx context.Context, opts *InspectOptions, api *tunnel.APIC
 	)
 	actions := &inspectorActions{rec: apiRecorder{api}, now: f.Now}
 	if target != nil {
-		actions.target = func(string) *url.URL { return target }
+		actions.target = func(*capture.Request) *url.URL { return target }
 		mopts = append(mopts, tui.WithTargets(target.String()), tui.WithReplayTarget(target))
 	}
 	mopts = append(mopts, tui.WithActions(actions))

@@ -47,7 +47,7 @@ func (a apiRecorder) RecordReplay(ctx context.Context, orig string, req *capture
 // target and are recorded through the relay API; pause needs a tunnel
 // client (listen), not available in `hookctl inspect`.
 type inspectorActions struct {
-	target func(path string) *url.URL // nil: no target
+	target func(*capture.Request) *url.URL // nil: no target
 	rec    replay.Recorder
 	now    func() time.Time
 	client *tunnel.Client
@@ -62,7 +62,7 @@ var (
 func (a *inspectorActions) Replay(ctx context.Context, req *capture.Request) (*capture.Request, *capture.Response, error) {
 	var target *url.URL
 	if a.target != nil {
-		target = a.target(req.Path)
+		target = a.target(req)
 	}
 	if target == nil {
 		return nil, nil, errors.New("no replay target: start hookctl inspect with --to URL")
@@ -299,9 +299,10 @@ type listenInspector struct {
 }
 
 // newListenInspector builds the inspector for listen. targetFor picks where
-// r replays a path (the forwarder's routes); relayURL and token reach the
+// r replays a request (the forwarder's routes, header and JSON ones
+// included); relayURL and token reach the
 // relay API to record replays; verify is the --verify value ("" for none).
-func newListenInspector(ctx context.Context, f *Factory, relayURL, token string, targetFor func(string) *url.URL, targets []string, verify string) (*listenInspector, error) {
+func newListenInspector(ctx context.Context, f *Factory, relayURL, token string, targetFor func(*capture.Request) *url.URL, targets []string, verify string) (*listenInspector, error) {
 	api, err := tunnel.NewAPIClient(relayURL, token)
 	if err != nil {
 		return nil, err
@@ -310,7 +311,7 @@ func newListenInspector(ctx context.Context, f *Factory, relayURL, token string,
 	li.actions = &inspectorActions{target: targetFor, rec: apiRecorder{api}, now: f.Now, api: api}
 	opts := append(f.inspectorOptions(ctx),
 		tui.WithFeed(li.feed), tui.WithActions(li.actions), tui.WithTargets(targets...),
-		tui.WithTargetFor(targetFor), tui.WithConn(tui.ConnMsg{State: tui.ConnConnecting}))
+		tui.WithTargetFor(func(path string) *url.URL { return targetFor(&capture.Request{Path: path}) }), tui.WithConn(tui.ConnMsg{State: tui.ConnConnecting}))
 	if verify != "" {
 		s, err := parseVerify(verify)
 		if err != nil {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync"
@@ -25,18 +26,20 @@ type ListenOptions struct {
 	Factory *Factory
 
 	relayFlags
-	Forward      string
-	Routes       []string
-	Endpoint     string
-	Output       string // "log" or "json"
-	Ordered      bool
-	Concurrency  int
-	Window       int
-	Reply        string // passthrough, ack or status:NNN
-	ReplyTimeout time.Duration
-	Timeout      time.Duration
-	Retry        int
-	RetryBackoff time.Duration
+	Forward       string
+	Routes        []string
+	RouteOnly     bool
+	AppDownStatus int
+	Endpoint      string
+	Output        string // "log" or "json"
+	Ordered       bool
+	Concurrency   int
+	Window        int
+	Reply         string // passthrough, ack or status:NNN
+	ReplyTimeout  time.Duration
+	Timeout       time.Duration
+	Retry         int
+	RetryBackoff  time.Duration
 
 	// Set by tests: called with the client once it exists (to pause, or to
 	// learn the endpoint).
@@ -53,7 +56,7 @@ type ListenOptions struct {
 func NewCmdListen(f *Factory) *cobra.Command {
 	opts := &ListenOptions{IO: f.IO, Factory: f}
 	cmd := &cobra.Command{
-		Use:   "listen --forward TARGET",
+		Use:   "listen (--forward TARGET | --route-only) [--route ROUTE]...",
 		Short: "Receive webhooks on a stable URL and forward them to your local app",
 		Long: `Receive webhooks on a stable URL and forward them to your local app.
 
@@ -61,9 +64,30 @@ Every request sent to the printed URL is stored by the relay and delivered to
 --forward with the same method, path, query, headers and body bytes; the sender
 gets your app's response. Events sent while hookctl is not running are
 delivered when it starts again. Without --relay (or HOOKCTL_RELAY, or a relay
-in the config file) a relay runs inside hookctl on 127.0.0.1:8787.`,
+in the config file) a relay runs inside hookctl on 127.0.0.1:8787.
+
+--route sends some events elsewhere; routes are tried in the order given and
+the first that matches wins (of path routes that match, the longest prefix):
+
+  /PREFIX=TARGET            the path starts with PREFIX, in whole segments
+  header:NAME=GLOB=TARGET   a value of header NAME (any case) matches GLOB
+  json:FIELD=GLOB=TARGET    the JSON body's FIELD (a.b.c; 0 indexes an array)
+                            is a string, number, boolean or null matching GLOB
+
+In GLOB, * matches any characters; write a literal '=' as \=, '*' as \*.
+TARGET is everything after that '='. Events no route takes go to --forward,
+or with --route-only are not delivered: they are logged as skipped, acked and
+recorded as failed with the reason, so "events list --state failed" shows
+them and "replay" delivers them later.
+
+When your app is down, a sender waiting for its answer (--reply passthrough)
+gets 202 at once, the event being queued; --app-down-status 502 (or 503)
+answers that instead, for providers that retry only on an error.`,
 		Example: `  hookctl listen --forward 3000
   hookctl listen --forward localhost:3000/api --route /github=localhost:3001
+  hookctl listen --forward 3000 --route 'header:X-GitHub-Event=push=3001' --route 'json:type=invoice.*=3002'
+  hookctl listen --route-only --route 'json:data.object.object=charge=3001'
+  hookctl listen --forward 3000 --app-down-status 502
   hookctl listen --relay https://relay.example --forward 3000 --output json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -73,8 +97,10 @@ in the config file) a relay runs inside hookctl on 127.0.0.1:8787.`,
 	}
 	fl := cmd.Flags()
 	opts.relayFlags.register(cmd)
-	fl.StringVar(&opts.Forward, "forward", "", "where to deliver: a port (3000), host:port, or a URL with a path prefix (required)")
-	fl.StringArrayVar(&opts.Routes, "route", nil, "send a path prefix elsewhere, e.g. /github=localhost:3001 (repeatable; longest prefix wins)")
+	fl.StringVar(&opts.Forward, "forward", "", "where to deliver: a port (3000), host:port, or a URL with a path prefix (required unless --route-only)")
+	fl.StringArrayVar(&opts.Routes, "route", nil, "send matching events elsewhere: /PREFIX=TARGET, header:NAME=GLOB=TARGET or json:FIELD=GLOB=TARGET (repeatable; the first that matches wins)")
+	fl.BoolVar(&opts.RouteOnly, "route-only", false, "deliver only what a --route takes; skip the rest (logged, recorded as failed, replayable) instead of sending it to --forward")
+	fl.IntVar(&opts.AppDownStatus, "app-down-status", 0, "passthrough: the status a sender gets at once when your app is down or gives no answer, e.g. 502 so the provider retries (default 202: queued)")
 	fl.StringVar(&opts.Endpoint, "endpoint", "", "endpoint name (default: one generated once and remembered)")
 	fl.StringVarP(&opts.Output, "output", "o", "log", "output format: log or json (NDJSON on stdout); default on a terminal: the interactive inspector")
 	fl.StringVar(&opts.Verify, "verify", "", "inspector: check signatures with provider:secret, e.g. stripe:whsec_...")
@@ -135,12 +161,15 @@ func listenRun(ctx context.Context, opts *ListenOptions) error {
 	if opts.Endpoint != "" && !relay.ValidEndpoint(opts.Endpoint) {
 		return &FlagError{Err: fmt.Errorf("--endpoint %q: use 1-63 of a-z, 0-9 and '-', starting with a letter or digit", opts.Endpoint)}
 	}
-	if opts.Forward == "" {
-		return &FlagError{Err: errors.New("--forward is required: where should webhooks go? e.g. --forward 3000")}
-	}
-	target, err := capture.ParseTarget(opts.Forward)
-	if err != nil {
-		return &FlagError{Err: fmt.Errorf("--forward: %w", err)}
+	if opts.AppDownStatus != 0 {
+		// The relay answers a sender with a final status: 1xx cannot be one.
+		if opts.AppDownStatus < 200 || opts.AppDownStatus > 599 {
+			return &FlagError{Err: fmt.Errorf("--app-down-status %d: want a status from 200 to 599, e.g. 502 or 503 for the provider to retry", opts.AppDownStatus)}
+		}
+		if reply.Mode != wire.ReplyPassthrough {
+			return &FlagError{Err: fmt.Errorf("--app-down-status needs --reply passthrough: with --reply %s the sender never waits for your app", opts.Reply)}
+		}
+		reply.DownStatus = opts.AppDownStatus
 	}
 	var routes []tunnel.Route
 	for _, s := range opts.Routes {
@@ -150,7 +179,21 @@ func listenRun(ctx context.Context, opts *ListenOptions) error {
 		}
 		routes = append(routes, r)
 	}
-	fwd, err := tunnel.NewForwarder(tunnel.ForwarderConfig{Target: target, Routes: routes, Timeout: opts.Timeout, Now: opts.Factory.Now})
+	var target *url.URL
+	switch {
+	case opts.RouteOnly && len(routes) == 0:
+		return &FlagError{Err: errors.New("--route-only needs at least one --route: which events should be delivered?")}
+	case opts.RouteOnly && opts.Forward != "":
+		return &FlagError{Err: errors.New("--route-only skips what no --route takes, so --forward would never be used: give one or the other")}
+	case opts.RouteOnly:
+	case opts.Forward == "":
+		return &FlagError{Err: errors.New("--forward is required: where should webhooks go? e.g. --forward 3000 (or --route-only with --route)")}
+	default:
+		if target, err = capture.ParseTarget(opts.Forward); err != nil {
+			return &FlagError{Err: fmt.Errorf("--forward: %w", err)}
+		}
+	}
+	fwd, err := tunnel.NewForwarder(tunnel.ForwarderConfig{Target: target, Routes: routes, RouteOnly: opts.RouteOnly, Timeout: opts.Timeout, Now: opts.Factory.Now})
 	if err != nil {
 		return err
 	}
@@ -229,7 +272,7 @@ func listenRun(ctx context.Context, opts *ListenOptions) error {
 	var insp *listenInspector
 	if !opts.outputSet && opts.IO.StdinTTY && opts.IO.StdoutTTY {
 		// The inspector owns the terminal; it shows what the log would.
-		insp, err = newListenInspector(ctx, opts.Factory, relayURL, relay.Token, fwd.TargetFor, fwd.Targets(), opts.Verify)
+		insp, err = newListenInspector(ctx, opts.Factory, relayURL, relay.Token, fwd.Target, fwd.Targets(), opts.Verify)
 		if err != nil {
 			return err
 		}

@@ -45,7 +45,7 @@ func TestScripts(t *testing.T) {
 		Setup: func(env *testscript.Env) error {
 			// HOOKCTL_EMBEDDED_PORT: the usual 8787 may be taken by a
 			// hookctl listen the developer is running.
-			for _, name := range []string{"RELAY_PORT", "APP_PORT", "APP2_PORT", "HOOKCTL_EMBEDDED_PORT"} {
+			for _, name := range []string{"RELAY_PORT", "APP_PORT", "APP2_PORT", "APP3_PORT", "HOOKCTL_EMBEDDED_PORT"} {
 				port, err := freePort()
 				if err != nil {
 					return err

@@ -176,7 +176,15 @@ func (r *Relay) serveIngress(w http.ResponseWriter, req *http.Request, rec *reco
 	select {
 	case resp := <-respCh:
 		if resp.Error != "" || resp.Status < 200 || resp.Status > 599 {
-			writeQueued(w, http.StatusAccepted, ev.ID)
+			// No answer from the app (down, or no usable answer): the event
+			// is queued; the CLI may ask for another status so that the
+			// provider retries. An event the CLI chose not to deliver
+			// (Skipped) is not an app that is down.
+			status := http.StatusAccepted
+			if resp.Error != "" && resp.Status == 0 && !resp.Skipped && reply.DownStatus != 0 {
+				status = reply.DownStatus
+			}
+			writeQueued(w, status, ev.ID)
 			return
 		}
 		h := resp.Headers.HTTP()

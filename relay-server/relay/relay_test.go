@@ -367,6 +367,48 @@ func TestErrorResponseIsQueued(t *testing.T) {
 	<-got
 }
 
+// TestDownStatus: with ReplyOptions.DownStatus a sender waiting for an app
+// that gave no answer gets that status (the event still queued); an app's
+// own answer passes through, and an event the CLI skipped gets 202.
+func TestDownStatus(t *testing.T) {
+	r := startRelay(t, relay.Config{Open: true})
+	c := mustListen(t, r.URL, wire.Message{Endpoint: "alpha", Reply: &wire.ReplyOptions{DownStatus: 502}})
+	for _, tc := range []struct {
+		name string
+		resp capture.Response
+		want int
+	}{
+		{"app down", capture.Response{Error: "connection refused"}, 502},
+		{"skipped", capture.Response{Error: "skipped", Skipped: true}, 202},
+		{"app's 500", capture.Response{Status: 500, Body: []byte("boom")}, 500},
+	} {
+		type answer struct {
+			status int
+			body   []byte
+		}
+		got := make(chan answer, 1)
+		go func() {
+			s, _, b := r.send(t, "POST", "/h/alpha", nil, nil)
+			got <- answer{s, b}
+		}()
+		ev := c.expect(wire.TypeEvent).Event
+		c.send(wire.Message{Type: wire.TypeResponse, ID: ev.ID, Response: &tc.resp, Ack: true})
+		a := <-got
+		if a.status != tc.want {
+			t.Errorf("%s: sender got %d %s, want %d", tc.name, a.status, a.body, tc.want)
+		}
+		if tc.want != 500 && !strings.Contains(string(a.body), `"id":"`+ev.ID+`","status":"queued"`) {
+			t.Errorf("%s: body %s, want the queued event", tc.name, a.body)
+		}
+	}
+	for _, bad := range []int{99, 199, 600} {
+		_, m := listen(t, r.URL, wire.Message{Endpoint: "beta", Reply: &wire.ReplyOptions{DownStatus: bad}})
+		if m.Type != wire.TypeError || m.Code != wire.CodeBadMessage || !strings.Contains(m.Text, "app-down status") {
+			t.Errorf("down status %d answered %+v", bad, m)
+		}
+	}
+}
+
 func TestOfflineThenDeliveredOldestFirst(t *testing.T) {
 	r := startRelay(t, relay.Config{Open: true})
 	var ids []string

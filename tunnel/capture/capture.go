@@ -209,6 +209,12 @@ type Response struct {
 	Duration time.Duration `json:"duration_ns"`
 	Error    string        `json:"error,omitempty"` // set when no response was received
 	At       time.Time     `json:"at"`
+	// Route names the listen --route that picked the target ("/github",
+	// "header:X-GitHub-Event=push", "json:type=invoice.*"); empty for the
+	// default target. Skipped is set, with Error, when no route accepted
+	// the request under --route-only and it was not sent.
+	Route   string `json:"route,omitempty"`
+	Skipped bool   `json:"skipped,omitempty"`
 	// Raw holds the exact bytes of header strings that are not valid UTF-8 (see Request.SetRaw).
 	Raw map[string][]byte `json:"raw,omitempty"`
 }

@@ -221,6 +221,13 @@ type ReplyOptions struct {
 	Mode    string        `json:"mode,omitempty"`    // one of the Reply* modes; default passthrough
 	Status  int           `json:"status,omitempty"`  // for ReplyStatus
 	Timeout time.Duration `json:"timeout,omitempty"` // for ReplyPassthrough; 0 means the relay's default (8s)
+	// DownStatus, for ReplyPassthrough, is the status a waiting sender gets
+	// when the CLI reports that the app could not be reached or gave no
+	// usable answer (a response with Error set, no status, not Skipped):
+	// 502 makes most providers retry. 0
+	// means 202, the event being queued either way. A relay that does not
+	// know it answers 202.
+	DownStatus int `json:"down_status,omitempty"`
 }
 
 // The relay's HTTP API, used by `hookctl events`, `inspect` and `replay`.
