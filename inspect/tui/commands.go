@@ -205,3 +205,96 @@ func (m *Model) copyCurl(e *entry) tea.Cmd {
 	cp := m.clipboard
 	return func() tea.Msg { return clipboardMsg{err: cp(s)} }
 }
+
+// bulkState is a bulk replay (R) in progress: one copy at a time, in the
+// order the events were received, through the same path as r.
+type bulkState struct {
+	queue          []*entry
+	total, ok, bad int
+	cancelled      bool
+}
+
+type bulkDoneMsg struct{ replayDoneMsg }
+
+// askReplayFailed offers to replay the failed events in view. Nothing is
+// sent until the user answers y.
+func (m *Model) askReplayFailed() {
+	if m.bulk != nil {
+		m.setNotice("a bulk replay is running (esc stops it)", true)
+		return
+	}
+	var fs []*entry
+	for _, e := range m.visible {
+		if e.resp != nil && failed(e.resp) {
+			fs = append(fs, e)
+		}
+	}
+	if len(fs) == 0 {
+		m.setNotice("no failed events in view", false)
+		return
+	}
+	m.confirm = fs
+	m.setNotice(fmt.Sprintf("replay %d failed %s in view? y/N", len(fs), plural(len(fs), "event")), false)
+}
+
+// confirmReplayFailed takes the answer to askReplayFailed's question: y
+// starts the bulk replay, any other key declines.
+func (m *Model) confirmReplayFailed(msg tea.KeyMsg) tea.Cmd {
+	fs := m.confirm
+	m.confirm = nil
+	if msg.String() != "y" && msg.String() != "Y" {
+		m.setNotice("nothing replayed", false)
+		return nil
+	}
+	if m.actions == nil {
+		m.setNotice("replay is not available here", true)
+		return nil
+	}
+	m.bulk = &bulkState{queue: fs, total: len(fs)}
+	return m.bulkNext()
+}
+
+// bulkNext replays the next queued event, or reports the summary.
+func (m *Model) bulkNext() tea.Cmd {
+	b := m.bulk
+	done := b.ok + b.bad
+	if b.cancelled || len(b.queue) == 0 {
+		m.bulk = nil
+		s := fmt.Sprintf("replayed %d of %d failed: %d answered, %d failed", done, b.total, b.ok, b.bad)
+		if b.cancelled {
+			s += " · stopped"
+		}
+		m.setNotice(s, b.bad > 0)
+		return nil
+	}
+	e := b.queue[0]
+	b.queue = b.queue[1:]
+	prepared, err := replay.Prepare(e.req, nil, m.now())
+	if err != nil {
+		b.bad++
+		return m.bulkNext()
+	}
+	m.setNotice(fmt.Sprintf("replaying failed %d/%d (%d answered, %d failed) · esc stops", done+1, b.total, b.ok, b.bad), false)
+	ctx, a, id := m.ctx, m.actions, e.req.ID
+	return func() tea.Msg {
+		req, resp, err := a.Replay(ctx, prepared)
+		return bulkDoneMsg{replayDoneMsg{origID: id, req: req, resp: resp, err: err}}
+	}
+}
+
+// bulkDone records one bulk copy's outcome and sends the next.
+func (m *Model) bulkDone(msg bulkDoneMsg) tea.Cmd {
+	if m.bulk == nil {
+		return nil
+	}
+	if msg.req != nil {
+		m.addEvent(msg.req, msg.resp)
+		m.afterChange()
+	}
+	if msg.err != nil || msg.resp == nil || failed(msg.resp) {
+		m.bulk.bad++
+	} else {
+		m.bulk.ok++
+	}
+	return m.bulkNext()
+}

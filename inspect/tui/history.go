@@ -78,13 +78,7 @@ func (m *Model) historyLoaded(msg historyMsg) {
 			m.sel = nil
 		}
 	}
-	m.query = parseQuery(m.filter.Value())
-	m.visible = m.visible[:0]
-	for _, e := range m.entries {
-		if m.query.match(e) {
-			m.visible = append(m.visible, e)
-		}
-	}
+	m.refilter()
 	if !first && len(older) > 0 {
 		// Stay on the entry the user was on, or just above the new page's end.
 		if m.sel == nil || m.cursor() < 0 {

@@ -115,6 +115,9 @@ type Model struct {
 	filter      textinput.Model
 	filtering   bool
 	query       query
+	filterErr   string     // why a filter term was not understood
+	confirm     []*entry   // failed events R offers to replay, awaiting y/N
+	bulk        *bulkState // a bulk replay in progress
 	detail      viewport.Model
 	detailEntry *entry
 	text        string

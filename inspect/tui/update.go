@@ -36,6 +36,8 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		return m, nil
 	case replayDoneMsg:
 		return m, m.replayDone(msg)
+	case bulkDoneMsg:
+		return m, m.bulkDone(msg)
 	case editDoneMsg:
 		return m, m.editDone(msg)
 	case pausedMsg:
@@ -178,7 +180,7 @@ func (m *Model) addEvent(r *capture.Request, resp *capture.Response) {
 	if resp != nil {
 		m.setResponse(e, resp)
 	}
-	if m.query.match(e) {
+	if m.query.match(e, m.signature) {
 		m.visible = append(m.visible, e)
 	}
 	m.evict()
@@ -367,6 +369,14 @@ func (m *Model) handleKey(msg tea.KeyMsg) tea.Cmd {
 		m.applyFilter()
 		return cmd
 	}
+	if m.confirm != nil {
+		return m.confirmReplayFailed(msg)
+	}
+	if m.bulk != nil && key.Matches(msg, k.Back) {
+		m.bulk.cancelled = true
+		m.setNotice("stopping the bulk replay after the current copy…", false)
+		return nil
+	}
 	if key.Matches(msg, k.Quit) {
 		m.quitting = true
 		return tea.Quit
@@ -441,6 +451,9 @@ func (m *Model) handleKey(msg tea.KeyMsg) tea.Cmd {
 		return nil
 	case key.Matches(msg, k.Replay):
 		return m.replay(m.sel)
+	case key.Matches(msg, k.ReplayFailed):
+		m.askReplayFailed()
+		return nil
 	case key.Matches(msg, k.Edit):
 		return m.edit(m.sel)
 	case key.Matches(msg, k.Copy):
@@ -467,15 +480,26 @@ func (m *Model) textReturn() mode {
 
 // applyFilter recomputes the visible list from the filter text.
 func (m *Model) applyFilter() {
-	m.query = parseQuery(m.filter.Value())
-	m.visible = m.visible[:0]
-	for _, e := range m.entries {
-		if m.query.match(e) {
-			m.visible = append(m.visible, e)
-		}
-	}
+	m.refilter()
 	if m.sel != nil && m.cursor() < 0 {
 		m.sel = nil
 	}
 	m.afterChange()
+}
+
+// refilter parses the filter text and recomputes the visible list. A term
+// it does not understand is reported on the status line, not dropped
+// silently.
+func (m *Model) refilter() {
+	q, err := parseQuery(m.filter.Value())
+	m.query, m.filterErr = q, ""
+	if err != nil {
+		m.filterErr = err.Error()
+	}
+	m.visible = m.visible[:0]
+	for _, e := range m.entries {
+		if m.query.match(e, m.signature) {
+			m.visible = append(m.visible, e)
+		}
+	}
 }

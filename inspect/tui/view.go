@@ -38,6 +38,10 @@ func (m *Model) View() string {
 		body = append([]string{m.Styles.Bold.Render(fit(title, m.width))}, strings.Split(m.detailViewport(rows-1), "\n")...)
 	case modeHelp:
 		body = append([]string{m.Styles.Bold.Render("Keys")}, strings.Split(m.Help.FullHelpView(m.KeyMap.FullHelp()), "\n")...)
+		body = append(body, "", m.Styles.Bold.Render("Filter (/)"))
+		for _, l := range FilterSyntax {
+			body = append(body, "  "+l)
+		}
 	default:
 		body = m.listView(rows)
 	}
@@ -115,6 +119,9 @@ func (m *Model) headerView() string {
 		} else {
 			r2 = f
 		}
+	}
+	if m.filterErr != "" {
+		r2 = st.Error.Render(fit(printable(m.filterErr, false), max(m.width*2/3, 1))) + " " + r2
 	}
 	avail2 := m.width - lipgloss.Width(r2) - 1
 	line2 := st.Faint.Render(fit(counts, max(avail2, 0))) + " " + r2
@@ -313,6 +320,8 @@ func statusText(st *Styles, r *capture.Response) (string, *lipgloss.Style) {
 	switch {
 	case r == nil:
 		return "pending", &st.Pending
+	case r.Skipped:
+		return "skipped", &st.StatusErr
 	case r.Error != "":
 		return "error", &st.StatusErr
 	case r.Status >= 500:
@@ -442,6 +451,9 @@ func (m *Model) detailContent(e *entry) string {
 	b.WriteString(st.Faint.Render("received  ") + r.ReceivedAt.In(m.loc).Format("2006-01-02 15:04:05.000 MST") + "\n")
 	if e.resp != nil && e.resp.Error == "" {
 		b.WriteString(st.Faint.Render("answered  ") + "+" + fmtDuration(e.resp.Duration) + "\n")
+	}
+	if e.resp != nil && e.resp.Route != "" {
+		b.WriteString(st.Faint.Render("route     ") + printable(e.resp.Route, false) + "\n")
 	}
 	if r.ReplayOf != "" {
 		b.WriteString(st.Faint.Render("replay of ") + r.ReplayOf + "\n")
