@@ -458,3 +458,26 @@ func TestConnectionErrorShown(t *testing.T) {
 		t.Fatalf("stale reason after reconnecting:\n%s", v)
 	}
 }
+
+// TestColumnsSizedByContent: a 29-character ID was cut to 23 at 120 columns
+// while PATH padded ~60 empty cells. Short paths now leave the ID whole, and
+// a long path still leaves the ID its tail.
+func TestColumnsSizedByContent(t *testing.T) {
+	const id = "evt_01M890GY0X2FVBBHQ2PH6H2W1R"
+	m := New(WithLocation(time.UTC))
+	m.SetSize(120, 10)
+	send(m, EventMsg{Request: &capture.Request{ID: id, Method: "POST", Path: "/x", ReceivedAt: t0}, Response: ok(200, 1)})
+	if v := plain(m); !strings.Contains(v, id) {
+		t.Fatalf("ID cut at 120 columns with a short path:\n%s", v)
+	}
+	if v := plain(m); strings.Contains(v, "/x        ") {
+		t.Fatalf("PATH padded past its content:\n%s", v)
+	}
+	checkFrame(t, m, 120, 10)
+	send(m, EventMsg{Request: &capture.Request{ID: id[:len(id)-1] + "Z", Method: "POST", Path: "/" + strings.Repeat("p", 200), ReceivedAt: t0}, Response: ok(200, 1)})
+	m.SetSize(80, 10)
+	if v := plain(m); !strings.Contains(v, "H6H2W1R") || !strings.Contains(v, "H6H2W1Z") {
+		t.Fatalf("a long path took the ID's tail:\n%s", v)
+	}
+	checkFrame(t, m, 80, 10)
+}

@@ -78,13 +78,17 @@ func renderForm(st *Styles, s string) (string, bool) {
 		if kv == "" {
 			continue
 		}
-		k, v, _ := strings.Cut(kv, "=")
+		k, v, hasValue := strings.Cut(kv, "=")
 		dk, err1 := url.QueryUnescape(k)
 		dv, err2 := url.QueryUnescape(v)
 		if err1 != nil || err2 != nil {
 			return "", false
 		}
-		b.WriteString(st.JSONKey.Render(printable(dk, false)) + " = " + st.JSONString.Render(printable(dv, false)) + "\n")
+		b.WriteString(st.JSONKey.Render(printable(dk, false)))
+		if hasValue { // "x" is a bare key; "x=" an empty value
+			b.WriteString(" = " + st.JSONString.Render(printable(dv, false)))
+		}
+		b.WriteString("\n")
 	}
 	return strings.TrimSuffix(b.String(), "\n"), true
 }

@@ -2,6 +2,7 @@ package tui
 
 import (
 	"bytes"
+	"fmt"
 	"strconv"
 	"strings"
 )
@@ -11,6 +12,15 @@ import (
 //	method:POST or an upper-case method (POST)   the request method
 //	status:404, 404, 4xx, err, pending           the local status
 //	path:/x or /x                                the path contains it
+//	header:X-GitHub-Event=push                   a header (name in any case)
+//	                                             whose value matches the glob
+//	                                             ('*' any run); header:Name
+//	                                             alone: the header is present
+//	sig:valid, sig:invalid, sig:none             the signature verdict (none:
+//	                                             no signature to check)
+//	state:delivered, failed, pending, retrying,  the delivery state (failed:
+//	      skipped                                no answer or 5xx, as counted
+//	                                             in the status line)
 //	anything else                                path, query, id, method or
 //	                                             the first 64 KiB of the body
 //	                                             contain it (case-insensitive
@@ -24,13 +34,35 @@ const (
 	termMethod
 	termStatus
 	termPath
+	termHeader
+	termSig
+	termState
 )
 
 type term struct {
 	kind  termKind
 	value string
 	lower string
+	name  string // termHeader: the header name
+	has   bool   // termHeader: a value glob was given
 }
+
+// FilterSyntax is the filter's syntax as the help screen shows it.
+var FilterSyntax = []string{
+	"text                    path, query, id, method or body contain it",
+	"POST, method:POST       the method",
+	"404, 4xx, err, pending  the status (err: no answer)",
+	"/x, path:/x             the path contains /x",
+	"header:Name=glob        a header matches (name in any case, * in value)",
+	"header:Name             the header is present",
+	"sig:valid|invalid|none  the signature verdict",
+	"state:failed            or delivered, pending, retrying, skipped",
+	"all terms must match:   state:failed header:X-GitHub-Event=push",
+}
+
+var sigStates = map[string]bool{"valid": true, "invalid": true, "none": true, "unknown": true}
+
+var deliveryStates = map[string]bool{"delivered": true, "failed": true, "pending": true, "retrying": true, "skipped": true}
 
 const bodySearchLimit = 64 << 10
 
@@ -39,8 +71,12 @@ var methods = map[string]bool{
 	"HEAD": true, "OPTIONS": true, "TRACE": true, "CONNECT": true,
 }
 
-func parseQuery(s string) query {
+// parseQuery parses the filter text. A known key with a value it does not
+// take (state:fialed) is an error naming what it takes; the query returned
+// then holds the terms that did parse.
+func parseQuery(s string) (query, error) {
 	var q query
+	var errs []string
 	for _, f := range strings.Fields(s) {
 		t := term{kind: termText, value: f}
 		if k, v, ok := strings.Cut(f, ":"); ok && v != "" {
@@ -48,9 +84,32 @@ func parseQuery(s string) query {
 			case "method":
 				t = term{kind: termMethod, value: strings.ToUpper(v)}
 			case "status":
+				if !isStatusTerm(strings.ToLower(v)) {
+					errs = append(errs, fmt.Sprintf("status:%s: want a code (404), a class (5xx), err or pending", v))
+					continue
+				}
 				t = term{kind: termStatus, value: strings.ToLower(v)}
 			case "path":
 				t = term{kind: termPath, value: v}
+			case "header":
+				name, glob, has := strings.Cut(v, "=")
+				if name == "" {
+					errs = append(errs, fmt.Sprintf("%s: want header:Name=value", f))
+					continue
+				}
+				t = term{kind: termHeader, name: name, value: glob, has: has}
+			case "sig":
+				if !sigStates[strings.ToLower(v)] {
+					errs = append(errs, fmt.Sprintf("sig:%s: want sig:valid, sig:invalid or sig:none", v))
+					continue
+				}
+				t = term{kind: termSig, value: strings.ToLower(v)}
+			case "state":
+				if !deliveryStates[strings.ToLower(v)] {
+					errs = append(errs, fmt.Sprintf("state:%s: want delivered, failed, pending, retrying or skipped", v))
+					continue
+				}
+				t = term{kind: termState, value: strings.ToLower(v)}
 			}
 		}
 		if t.kind == termText {
@@ -66,7 +125,10 @@ func parseQuery(s string) query {
 		t.lower = strings.ToLower(t.value)
 		q.terms = append(q.terms, t)
 	}
-	return q
+	if errs != nil {
+		return q, fmt.Errorf("filter: %s", strings.Join(errs, "; "))
+	}
+	return q, nil
 }
 
 func isStatusTerm(s string) bool {
@@ -83,22 +145,43 @@ func isStatusTerm(s string) bool {
 	return err == nil
 }
 
-func (q query) match(e *entry) bool {
+// match reports whether e matches every term; sig gives e's signature
+// verdict (computed only when a sig: term asks).
+func (q query) match(e *entry, sig func(*entry) Signature) bool {
 	for _, t := range q.terms {
-		if !t.match(e) {
+		if !t.match(e, sig) {
 			return false
 		}
 	}
 	return true
 }
 
-func (t term) match(e *entry) bool {
+func (t term) match(e *entry, sig func(*entry) Signature) bool {
 	r := e.req
 	switch t.kind {
 	case termMethod:
 		return strings.EqualFold(r.Method, t.value)
 	case termPath:
 		return strings.Contains(strings.ToLower(r.Path), t.lower)
+	case termHeader:
+		for _, h := range r.Headers {
+			if strings.EqualFold(h.Name, t.name) && (!t.has || globMatch(t.value, h.Value)) {
+				return true
+			}
+		}
+		return false
+	case termSig:
+		switch s := sig(e).State; t.value {
+		case "valid":
+			return s == SigValid
+		case "invalid":
+			return s == SigInvalid
+		default: // none, unknown
+			return s == SigNone || s == SigUnknown
+		}
+	case termState:
+		return deliveryState(e) == t.value || (t.value == "pending" && e.resp == nil) ||
+			(t.value == "failed" && e.resp != nil && failed(e.resp))
 	case termStatus:
 		switch {
 		case t.value == "pending":
@@ -123,4 +206,42 @@ func (t term) match(e *entry) bool {
 		b = b[:bodySearchLimit]
 	}
 	return bytes.Contains(b, []byte(t.value))
+}
+
+// deliveryState is e's most specific state: retrying is also pending, and
+// skipped (not sent under --route-only) is also failed, as the status
+// line's failed count and R have it.
+func deliveryState(e *entry) string {
+	switch {
+	case e.resp == nil && e.retry != nil:
+		return "retrying"
+	case e.resp == nil:
+		return "pending"
+	case e.resp.Skipped:
+		return "skipped"
+	case failed(e.resp):
+		return "failed"
+	}
+	return "delivered"
+}
+
+// globMatch reports whether s matches pattern, where '*' matches any run of
+// characters and everything else itself (the --route glob's rule).
+func globMatch(pattern, s string) bool {
+	parts := strings.Split(pattern, "*")
+	if len(parts) == 1 {
+		return s == pattern
+	}
+	if !strings.HasPrefix(s, parts[0]) {
+		return false
+	}
+	s = s[len(parts[0]):]
+	for _, p := range parts[1 : len(parts)-1] {
+		i := strings.Index(s, p)
+		if i < 0 {
+			return false
+		}
+		s = s[i+len(p):]
+	}
+	return strings.HasSuffix(s, parts[len(parts)-1])
 }

@@ -138,3 +138,39 @@ func TestFlowPausedBacklog(t *testing.T) {
 	}
 	feed.Close()
 }
+
+// TestFlowReplayFailed runs R in a headless program: the user filters to
+// the failed events, presses R, confirms, and the one failed event is
+// replayed once through the feed-driven model.
+func TestFlowReplayFailed(t *testing.T) {
+	feed := NewFeed(0)
+	a := &fakeActions{}
+	m := New(WithFeed(feed), WithActions(a), WithTargets("localhost:3000"), WithConn(ConnMsg{State: ConnConnected}),
+		WithLocation(time.UTC), WithClock(func() time.Time { return t0.Add(time.Minute) }), WithFrameInterval(time.Millisecond))
+	tm := teatest.NewTestModel(t, m, teatest.WithInitialTermSize(100, 30))
+	// The duration only guards against a hang; the waits are for what the
+	// screen shows, not for time.
+	waitFor := func(s string) {
+		t.Helper()
+		teatest.WaitFor(t, tm.Output(), func(b []byte) bool { return bytes.Contains(b, []byte(s)) },
+			teatest.WithDuration(2*time.Minute), teatest.WithCheckInterval(5*time.Millisecond))
+	}
+	feed.Event(jsonEvent(1))
+	feed.Response("evt_0001", ok(200, 12))
+	feed.Event(jsonEvent(2))
+	feed.Response("evt_0002", ok(503, 7))
+	waitFor("1 failed")
+	tm.Type("/state:failed")
+	tm.Send(tea.KeyMsg{Type: tea.KeyEnter})
+	waitFor(`filter "state:failed": 1`)
+	tm.Type("R")
+	waitFor("replay 1 failed event in view? y/N")
+	tm.Type("y")
+	waitFor("replayed 1 of 1 failed: 1 answered, 0 failed")
+	tm.Type("q")
+	tm.FinalModel(t, teatest.WithFinalTimeout(2*time.Minute))
+	if a.count() != 1 || a.replays[0].ReplayOf != "evt_0002" {
+		t.Fatalf("replays=%d, want one copy of evt_0002", a.count())
+	}
+	feed.Close()
+}

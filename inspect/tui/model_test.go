@@ -62,7 +62,7 @@ func (fakeVerifier) Verify(r *capture.Request) Signature {
 	case strings.HasSuffix(v, "good"):
 		return Signature{State: SigValid}
 	default:
-		return Signature{State: SigInvalid, Detail: "sha256 mismatch: body was signed with another secret or modified"}
+		return Signature{State: SigInvalid, Detail: "sha256 mismatch\nmost likely: body was signed with another secret or modified\n"}
 	}
 }
 
@@ -108,7 +108,7 @@ func fixture(t testing.TB, w, h int, opts ...Option) (*Model, *fakeActions) {
 	form := jsonEvent(2)
 	form.Method, form.Path, form.Query = "PUT", "/billing/stripe", ""
 	form.Headers = capture.Headers{{Name: "Content-Type", Value: "application/x-www-form-urlencoded"}, {Name: "X-Hub-Signature-256", Value: "sha256=bad"}}
-	form.Body = []byte("a=1&b=hello+world&a=2")
+	form.Body = []byte("a=1&b=hello+world&a=2&x&y=")
 	send(m, EventMsg{Request: form, Response: ok(404, 3)})
 	bin := jsonEvent(3)
 	bin.Path, bin.Headers = "/upload", capture.Headers{{Name: "Content-Type", Value: "application/octet-stream"}}

@@ -38,6 +38,10 @@ func (m *Model) View() string {
 		body = append([]string{m.Styles.Bold.Render(fit(title, m.width))}, strings.Split(m.detailViewport(rows-1), "\n")...)
 	case modeHelp:
 		body = append([]string{m.Styles.Bold.Render("Keys")}, strings.Split(m.Help.FullHelpView(m.KeyMap.FullHelp()), "\n")...)
+		body = append(body, "", m.Styles.Bold.Render("Filter (/)"))
+		for _, l := range FilterSyntax {
+			body = append(body, "  "+l)
+		}
 	default:
 		body = m.listView(rows)
 	}
@@ -116,6 +120,9 @@ func (m *Model) headerView() string {
 			r2 = f
 		}
 	}
+	if m.filterErr != "" {
+		r2 = st.Error.Render(fit(printable(m.filterErr, false), max(m.width*2/3, 1))) + " " + r2
+	}
 	avail2 := m.width - lipgloss.Width(r2) - 1
 	line2 := st.Faint.Render(fit(counts, max(avail2, 0))) + " " + r2
 	if c := m.conn; c.Err != "" && (c.State == ConnReconnecting || c.State == ConnOffline) {
@@ -162,8 +169,29 @@ func (m *Model) columns() columns {
 	if m.verifier != nil {
 		fixed += 8
 	}
-	id := min(max((m.width-50)/3, 10), 26)
-	return columns{path: max(m.width-fixed-id, 8), id: id, width: m.width}
+	return sizeColumns(m.width, fixed, m.visible)
+}
+
+// sizeColumns sizes PATH and ID by what the rows in view hold: both whole
+// when they fit; otherwise the ID keeps at least a third of the room (its
+// tail tells rows apart) and the path takes the rest. Spare room is left at
+// the end of the row rather than padded into PATH.
+func sizeColumns(width, fixed int, rows []*entry) columns {
+	pathNeed, idNeed := len("PATH"), len("ID")
+	for _, e := range rows {
+		n := len(e.req.Path)
+		if e.req.Query != "" || e.req.ForceQuery {
+			n += 1 + len(e.req.Query)
+		}
+		pathNeed, idNeed = max(pathNeed, n), max(idNeed, len(e.req.ID))
+	}
+	avail := max(width-fixed, 16)
+	id := idNeed
+	if id+pathNeed > avail {
+		id = min(idNeed, max(avail-pathNeed, avail/3, 8))
+	}
+	path := max(min(pathNeed, avail-id), 8)
+	return columns{path: path, id: id, width: width}
 }
 
 func (m *Model) listView(rows int) []string {
@@ -292,6 +320,8 @@ func statusText(st *Styles, r *capture.Response) (string, *lipgloss.Style) {
 	switch {
 	case r == nil:
 		return "pending", &st.Pending
+	case r.Skipped:
+		return "skipped", &st.StatusErr
 	case r.Error != "":
 		return "error", &st.StatusErr
 	case r.Status >= 500:
@@ -386,8 +416,16 @@ func (m *Model) detailContent(e *entry) string {
 	if sig := m.signature(e); sig.State != SigNone {
 		s, style := sigText(st, sig)
 		b.WriteString(section(st, "Signature", w) + "\n" + style.Render(s))
-		if sig.Detail != "" {
-			b.WriteString(": " + printable(sig.Detail, false))
+		// A reason may run over several lines (a verifier's hint on its
+		// own line): each is shown as a line, not as an escaped \x0a.
+		for i, l := range strings.Split(strings.TrimRight(sig.Detail, "\n"), "\n") {
+			switch {
+			case sig.Detail == "":
+			case i == 0:
+				b.WriteString(": " + printable(l, false))
+			default:
+				b.WriteString("\n  " + printable(l, false))
+			}
 		}
 		b.WriteString("\n\n")
 	}
@@ -413,6 +451,9 @@ func (m *Model) detailContent(e *entry) string {
 	b.WriteString(st.Faint.Render("received  ") + r.ReceivedAt.In(m.loc).Format("2006-01-02 15:04:05.000 MST") + "\n")
 	if e.resp != nil && e.resp.Error == "" {
 		b.WriteString(st.Faint.Render("answered  ") + "+" + fmtDuration(e.resp.Duration) + "\n")
+	}
+	if e.resp != nil && e.resp.Route != "" {
+		b.WriteString(st.Faint.Render("route     ") + printable(e.resp.Route, false) + "\n")
 	}
 	if r.ReplayOf != "" {
 		b.WriteString(st.Faint.Render("replay of ") + r.ReplayOf + "\n")
