@@ -39,10 +39,11 @@ func embeddedAddr(f *Factory) (string, error) {
 // embeddedRelay is the relay hookctl runs in-process when none is configured.
 type embeddedRelay struct {
 	URL string
-	// Fallback is set when 127.0.0.1:8787 was taken and the relay runs on
-	// another port: probably another hookctl listen shares the store, so
-	// this one must not take over its endpoint.
+	// Fallback is set when the usual address (Usual, 127.0.0.1:8787) was
+	// taken and the relay runs on another port: probably another hookctl
+	// listen shares the store, so this one must not take over its endpoint.
 	Fallback bool
+	Usual    string
 	close    func() error
 }
 
@@ -67,8 +68,9 @@ func embeddedDB(f *Factory) (*sqlite.Store, string, error) {
 }
 
 // startEmbedded runs an open relay on 127.0.0.1:8787 (or, if that port is
-// taken, an ephemeral loopback port, with a warning on warn) until Close.
-func startEmbedded(ctx context.Context, f *Factory, warn io.Writer) (*embeddedRelay, error) {
+// taken, an ephemeral loopback port, reported by Fallback: the caller says
+// so or gives up) until Close.
+func startEmbedded(ctx context.Context, f *Factory) (*embeddedRelay, error) {
 	addr, err := embeddedAddr(f)
 	if err != nil {
 		return nil, err
@@ -81,9 +83,6 @@ func startEmbedded(ctx context.Context, f *Factory, warn io.Writer) (*embeddedRe
 	fallback := errors.Is(err, syscall.EADDRINUSE)
 	if fallback {
 		ln, err = net.Listen("tcp", "127.0.0.1:0")
-		if err == nil {
-			fmt.Fprintf(warn, "warning: %s is in use (another hookctl listen?); the embedded relay runs on %s, so the webhook URL differs from the usual one\n", addr, ln.Addr())
-		}
 	}
 	if err != nil {
 		st.Close()
@@ -105,6 +104,7 @@ func startEmbedded(ctx context.Context, f *Factory, warn io.Writer) (*embeddedRe
 	return &embeddedRelay{
 		URL:      "http://" + ln.Addr().String(),
 		Fallback: fallback,
+		Usual:    addr,
 		close: func() error {
 			cancel()
 			err := <-done
@@ -135,4 +135,20 @@ func openEmbeddedAPI(_ context.Context, f *Factory) (*tunnel.APIClient, func(), 
 		return nil, nil, err
 	}
 	return api.WithHandler(r), func() { st.Close() }, nil
+}
+
+// embeddedFallback decides what listen does when the embedded relay could
+// not have its usual port. Another listen probably runs the usual relay on
+// the same store: taking the remembered endpoint would steal its events, and
+// a new name would silently change the webhook URL. So without --endpoint
+// listen stops with a hint; with one, the name stays and only the port
+// changes, said on stderr.
+func embeddedFallback(warn io.Writer, emb *embeddedRelay, remembered bool, endpoint string) error {
+	if remembered {
+		return WithHint(fmt.Errorf("the embedded relay's address %s is in use (another hookctl listen?), so the webhook URL cannot stay the same", emb.Usual),
+			"stop the other listen; or give --endpoint NAME to run on another port with that name; or set HOOKCTL_EMBEDDED_PORT to another port")
+	}
+	_, port, _ := net.SplitHostPort(strings.TrimPrefix(emb.URL, "http://"))
+	fmt.Fprintf(warn, "warning: %s is in use (another hookctl listen?); the embedded relay runs on port %s instead: endpoint %s keeps its name, only the URL's port differs\n", emb.Usual, port, endpoint)
+	return nil
 }

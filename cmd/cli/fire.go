@@ -340,9 +340,16 @@ func fireRun(ctx context.Context, opts *fireOptions) error {
 		}
 		return firstErr
 	}
-	if !single && !jsonOut {
-		fmt.Fprintf(opts.IO.ErrOut, "%d of %d requests did not get %s\n", failed, sum.Count, expect)
+	if single || jsonOut {
+		return &ExitCodeError{Code: ExitError} // the output already says so
 	}
+	return missedExpect(opts.IO, failed, sum.Count, expect)
+}
+
+// missedExpect is the verdict of fire and replay when some answers did not
+// meet --expect: one line on stderr, exit 1.
+func missedExpect(io *IOStreams, failed, total int, expect fire.Expect) error {
+	fmt.Fprintf(io.ErrOut, "%d of %d requests did not get %s\n", failed, total, expect)
 	return &ExitCodeError{Code: ExitError}
 }
 

@@ -212,16 +212,16 @@ func listenRun(ctx context.Context, opts *ListenOptions) error {
 		endpoint = relay.Config.Endpoints[relay.key()]
 	}
 	if relay.Embedded {
-		emb, err := startEmbedded(ctx, opts.Factory, errOut)
+		emb, err := startEmbedded(ctx, opts.Factory)
 		if err != nil {
 			return err
 		}
 		defer emb.Close()
 		relayURL = emb.URL
-		if emb.Fallback && remember {
-			// Another listen probably runs the usual embedded relay on the
-			// same store; taking its endpoint would steal its events.
-			endpoint, remember = "", false
+		if emb.Fallback {
+			if err := embeddedFallback(errOut, emb, remember, opts.Endpoint); err != nil {
+				return err
+			}
 		}
 	}
 

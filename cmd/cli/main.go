@@ -70,8 +70,10 @@ func (f *Factory) exitCode(ctx context.Context, err error) int {
 	return ExitError
 }
 
+// printError writes err and its hint to stderr, coloured by stderr's own
+// decision (stderr a terminal, NO_COLOR unset), never stdout's.
 func (f *Factory) printError(err error) {
-	cs := f.IO.ColorScheme()
+	cs := f.IO.ErrColorScheme()
 	fmt.Fprintf(f.IO.ErrOut, "%s %s\n", cs.Red.Sprint("Error:"), err)
 	var hinted interface{ Hint() string }
 	if errors.As(err, &hinted) && hinted.Hint() != "" {

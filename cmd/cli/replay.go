@@ -12,6 +12,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/hookctl/hookctl/fixtures/fire"
 	"github.com/hookctl/hookctl/inspect"
 	"github.com/hookctl/hookctl/replay"
 	"github.com/hookctl/hookctl/tunnel"
@@ -38,7 +39,9 @@ type ReplayOptions struct {
 	Count       int
 	Concurrency int
 	Output      string
+	Expect      string // --expect, as fire reads it
 
+	expect fire.Expect
 	client *capture.Client // tests
 }
 
@@ -61,7 +64,10 @@ Several ids are replayed one event after another, in the order given (or
 shuffled with --shuffle). Instead of ids, --state, --since, --until, --endpoint,
 --before and --after select the events as 'hookctl events list' does, oldest
 first; replays themselves are not selected again. A bulk replay shows its
-progress on stderr, ends with a summary, and exits 1 when any copy got no 2xx.`,
+progress on stderr and ends with a summary.
+
+Exits 0 when every copy's answer is 2xx (or matches --expect, read as fire
+reads it), 1 otherwise.`,
 		Example: `  hookctl replay evt_01J... --to 3000
   hookctl replay evt_01J... --to localhost:3000 --edit --resign --provider stripe --secret whsec_...
   hookctl replay evt_01J... --to 3000 --count 5 --concurrency 5 --output json
@@ -83,6 +89,7 @@ progress on stderr, ends with a summary, and exits 1 when any copy got no 2xx.`,
 	fl.IntVar(&opts.Count, "count", 1, "identical copies to send")
 	fl.IntVar(&opts.Concurrency, "concurrency", 1, "copies in flight at once")
 	fl.StringVarP(&opts.Output, "output", "o", "text", "output format: text or json")
+	fl.StringVar(&opts.Expect, "expect", "2xx", "expected status: 2xx, 4xx, … or a code")
 	fl.BoolVar(&opts.Shuffle, "shuffle", false, "replay the events in a random order")
 	sel := &opts.Selection
 	fl.StringVar(&sel.State, "state", "", "replay the events in this state: pending, delivered or failed")
@@ -110,6 +117,10 @@ func replayRun(ctx context.Context, opts *ReplayOptions) error {
 	}
 	if opts.Count < 1 || opts.Concurrency < 1 {
 		return &FlagError{Err: errors.New("--count and --concurrency must be at least 1")}
+	}
+	var err error
+	if opts.expect, err = fire.ParseExpect(opts.Expect); err != nil {
+		return &FlagError{Err: err}
 	}
 	selecting := opts.Selection != (eventSelection{})
 	switch {
@@ -237,9 +248,9 @@ func replayBulk(ctx context.Context, opts *ReplayOptions, api *tunnel.APIClient,
 	if opts.IO.StderrTTY {
 		fmt.Fprint(opts.IO.ErrOut, "\r\x1b[K")
 	}
-	fmt.Fprintf(opts.IO.ErrOut, "Replayed %d events: %d sent, %d 2xx, %d failed\n", len(reqs), total.sent, total.ok, total.sent-total.ok)
+	fmt.Fprintf(opts.IO.ErrOut, "Replayed %d events: %d sent, %d %s, %d failed\n", len(reqs), total.sent, total.ok, opts.expect, total.sent-total.ok)
 	if total.ok < total.sent {
-		return &ExitCodeError{Code: ExitError, Err: fmt.Errorf("%d of %d replays got no 2xx answer", total.sent-total.ok, total.sent)}
+		return missedExpect(opts.IO, total.sent-total.ok, total.sent, opts.expect)
 	}
 	return nil
 }
@@ -341,6 +352,9 @@ func printReplays(opts *ReplayOptions, results []replay.Result) error {
 	if tally.noAnswer > 0 {
 		return &ExitCodeError{Code: ExitError, Err: fmt.Errorf("%d of %d replays got no response: %s", tally.noAnswer, tally.sent, inspect.Printable(tally.firstErr, false))}
 	}
+	if tally.ok < tally.sent {
+		return missedExpect(opts.IO, tally.sent-tally.ok, tally.sent, opts.expect)
+	}
 	return nil
 }
 
@@ -362,7 +376,8 @@ func printReplayLines(opts *ReplayOptions, results []replay.Result) (replayTally
 			}
 		}
 		tally.sent++
-		if wire.AnswerOK(r.Response) {
+		met := r.Response.Error == "" && opts.expect.Match(r.Response.Status)
+		if met {
 			tally.ok++
 		}
 		if r.RecordErr != nil {
@@ -386,6 +401,9 @@ func printReplayLines(opts *ReplayOptions, results []replay.Result) (replayTally
 				line = status + " " + inspect.Printable(j.Error, false)
 			} else {
 				line += fmt.Sprintf(" in %.1fms", j.DurationMS)
+				if !met {
+					line += cs.Faint.Sprintf(" (expected %s)", opts.expect)
+				}
 			}
 			if j.ID != "" {
 				line += "  " + cs.Faint.Sprintf("%s (replay of %s)", j.ID, j.ReplayOf)
