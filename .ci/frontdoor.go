@@ -19,6 +19,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"syscall"
@@ -95,12 +96,18 @@ func run() error {
 	// Ctrl-C for listen itself: go run exits 1 when it gets SIGINT too,
 	// whatever its child does, so the signal goes to go run's child.
 	stop := func() error {
-		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", cmd.Process.Pid, cmd.Process.Pid))
-		if err != nil || len(strings.Fields(string(b))) != 1 {
-			return fmt.Errorf("cannot find the process go run started: %q %v", b, err)
+		// Each thread lists the children it started, so read every thread's list.
+		tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/children", cmd.Process.Pid))
+		var pids []string
+		for _, t := range tasks {
+			b, _ := os.ReadFile(t)
+			pids = append(pids, strings.Fields(string(b))...)
+		}
+		if len(pids) != 1 {
+			return fmt.Errorf("cannot find the one process go run started (children: %q)", pids)
 		}
 		var child int
-		fmt.Sscan(string(b), &child)
+		fmt.Sscan(pids[0], &child)
 		return syscall.Kill(child, syscall.SIGINT)
 	}
 	defer func() { syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }()
