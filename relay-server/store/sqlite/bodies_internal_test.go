@@ -36,9 +36,16 @@ func TestAckDoesNotRewriteBody(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	// The writer's one connection: with no automatic checkpoint the log
-	// is never restarted, so its size counts every page written.
-	if _, err := s.wdb.ExecContext(ctx, "PRAGMA wal_autocheckpoint = 0"); err != nil {
+	// On the writer's one connection (the writer goroutine holds it for
+	// its whole life, so it must run there, not through s.wdb, which
+	// would wait for that connection forever): with no automatic
+	// checkpoint the log is never restarted, so its size counts every
+	// page written.
+	err = s.write(ctx, true, func(x *txExec) error {
+		_, err := x.exec("PRAGMA wal_autocheckpoint = 0")
+		return err
+	})
+	if err != nil {
 		t.Fatal(err)
 	}
 	body := bytes.Repeat([]byte("b"), size)
