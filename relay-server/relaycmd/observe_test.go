@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"regexp"
 	"slices"
@@ -386,5 +387,39 @@ func TestLogFormatUsage(t *testing.T) {
 	code, _, stderr := run(t, "--addr", "127.0.0.1:0", "--data", t.TempDir(), "--log-format", "xml")
 	if code != relaycmd.ExitUsage || !strings.Contains(stderr, "--log-format") {
 		t.Errorf("exit %d: %s", code, stderr)
+	}
+}
+
+// TestJSONLogsFailedStart: under --log-format json a start that fails
+// (here: --addr already taken) ends with a JSON error record, not a plain
+// "Error:" line, and exits 1; under text it is the plain line.
+func TestJSONLogsFailedStart(t *testing.T) {
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	addr := busy.Addr().String()
+
+	code, _, stderr := run(t, "--addr", addr, "--data", t.TempDir(), "--log-format", "json")
+	if code != relaycmd.ExitError {
+		t.Fatalf("exit %d, want %d\n%s", code, relaycmd.ExitError, stderr)
+	}
+	lines := strings.Split(strings.TrimSpace(stderr), "\n")
+	for _, l := range lines {
+		var rec map[string]any
+		if err := json.Unmarshal([]byte(l), &rec); err != nil {
+			t.Fatalf("stderr line is not JSON: %q (%v)", l, err)
+		}
+	}
+	var last map[string]any
+	json.Unmarshal([]byte(lines[len(lines)-1]), &last)
+	if last["level"] != "ERROR" || last["msg"] != "relay-server stopped" || !strings.Contains(fmt.Sprint(last["error"]), "listen on "+addr) {
+		t.Errorf("last record %v, want an ERROR record naming the busy address", last)
+	}
+
+	code, _, stderr = run(t, "--addr", addr, "--data", t.TempDir())
+	if code != relaycmd.ExitError || !strings.Contains(stderr, "Error: listen on "+addr) {
+		t.Errorf("text: exit %d\n%s", code, stderr)
 	}
 }

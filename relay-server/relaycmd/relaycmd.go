@@ -60,10 +60,13 @@ func RunIO(ctx context.Context, args []string, stdin io.Reader, stdout, stderr i
 	if err == nil {
 		return ExitOK
 	}
-	fmt.Fprintf(stderr, "Error: %v\n", err)
-	var hint *hintError
-	if errors.As(err, &hint) {
-		fmt.Fprintf(stderr, "Hint: %s\n", hint.hint)
+	var logged *loggedError
+	if !errors.As(err, &logged) {
+		fmt.Fprintf(stderr, "Error: %v\n", err)
+		var hint *hintError
+		if errors.As(err, &hint) {
+			fmt.Fprintf(stderr, "Hint: %s\n", hint.hint)
+		}
 	}
 	var usage *usageError
 	if errors.As(err, &usage) {
@@ -73,6 +76,14 @@ func RunIO(ctx context.Context, args []string, stdin io.Reader, stdout, stderr i
 }
 
 type usageError struct{ err error }
+
+// loggedError is an error the server's logger has already written, so
+// that under --log-format json its last line is a JSON record as well,
+// not a plain "Error:" line.
+type loggedError struct{ err error }
+
+func (e *loggedError) Error() string { return e.err.Error() }
+func (e *loggedError) Unwrap() error { return e.err }
 
 func (e *usageError) Error() string { return e.err.Error() }
 func (e *usageError) Unwrap() error { return e.err }
@@ -271,7 +282,7 @@ func tokenCreateRun(ctx context.Context, data location, name string, stdout io.W
 	return err
 }
 
-func serveRun(ctx context.Context, opts *serveOptions, stderr io.Writer) error {
+func serveRun(ctx context.Context, opts *serveOptions, stderr io.Writer) (err error) {
 	maxBody, err := ParseSize(opts.maxBody)
 	if err != nil {
 		return &usageError{fmt.Errorf("--max-body: %w", err)}
@@ -310,6 +321,20 @@ func serveRun(ctx context.Context, opts *serveOptions, stderr io.Writer) error {
 	}
 	logger := slog.New(handler)
 	say := &startup{w: stderr, log: logger, json: opts.logFormat == "json"}
+	if say.json {
+		defer func() {
+			if err == nil {
+				return
+			}
+			attrs := []any{"error", err.Error()}
+			var hint *hintError
+			if errors.As(err, &hint) {
+				attrs = append(attrs, "hint", hint.hint)
+			}
+			logger.Error("relay-server stopped", attrs...)
+			err = &loggedError{err}
+		}()
+	}
 
 	unlock, err := opts.data.lock()
 	if err != nil {
