@@ -14,8 +14,8 @@ import (
 )
 
 // undoBodies takes a database back to before migration 0006: bodies
-// inline in events.
-const undoBodies = `ALTER TABLE events ADD COLUMN body BLOB NOT NULL DEFAULT x'';
+// inline in events (undoChunks first).
+const undoBodies = undoChunks + `ALTER TABLE events ADD COLUMN body BLOB NOT NULL DEFAULT x'';
 	UPDATE events SET body = coalesce((SELECT data FROM bodies WHERE event_seq = seq), x'');
 	DROP TRIGGER events_delete_body; DROP TABLE bodies; `
 

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -17,10 +18,6 @@ import (
 const insertEvent = `INSERT INTO events
 	(id, endpoint, received_at, method, path, query, force_query, headers, host, proto, remote_addr, replay_of, state, response, delivered_at, raw)
 	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
-
-// insertBody writes a non-empty body beside its event's row
-// (migrations/0006_bodies.sql says why it is not inline).
-const insertBody = `INSERT INTO bodies (event_seq, data) VALUES (?, ?)`
 
 func eventArgs(ev *capture.Request, state string, resp *capture.Response, deliveredAt *time.Time) ([]any, error) {
 	headers := ev.Headers
@@ -79,7 +76,7 @@ func (s *Store) insertEvent(ctx context.Context, ev *capture.Request, state stri
 		return fmt.Errorf("insert event %s: %w", ev.ID, err)
 	}
 	var seq int64
-	o := op{seq: &seq, size: int64(len(ev.Body)), fn: func(x *txExec) error {
+	insert := func(x *txExec) error {
 		res, err := x.exec(insertEvent, args...)
 		if err != nil {
 			return err
@@ -87,11 +84,12 @@ func (s *Store) insertEvent(ctx context.Context, ev *capture.Request, state stri
 		if seq, err = res.LastInsertId(); err != nil {
 			return err
 		}
-		if len(ev.Body) > 0 {
-			_, err = x.exec(insertBody, seq, ev.Body)
-		}
-		return err
-	}}
+		return insertBodyRows(x, seq, ev.Body)
+	}
+	o := op{seq: &seq, size: int64(len(ev.Body)), fn: insert}
+	if len(ev.Body) > chunkSize {
+		o.fn = func(x *txExec) error { return savepoint(x, func() error { return insert(x) }) }
+	}
 	if notify := s.notify.Load(); notify != nil && state == wire.StatePending {
 		o.committed = func() {
 			if seq <= 0 {
@@ -114,35 +112,40 @@ func (s *Store) insertEvent(ctx context.Context, ev *capture.Request, state stri
 }
 
 // eventCols are read from eventsFrom, which joins each event's body.
-const eventCols = `seq, id, endpoint, received_at, method, path, query, force_query, headers, data, host, proto, remote_addr, replay_of, state, attempts, response, delivered_at, raw, retries, next_attempt_at`
+const eventCols = `seq, id, endpoint, received_at, method, path, query, force_query, headers, data, host, proto, remote_addr, replay_of, state, attempts, response, delivered_at, raw, retries, next_attempt_at, bodies.size`
 
 const eventsFrom = ` FROM events LEFT JOIN bodies ON event_seq = seq`
 
 type scanner interface{ Scan(...any) error }
 
-func scanEvent(row scanner) (int64, *wire.EventRecord, error) {
+// scanEvent reads one event. A chunked body is read only up to its first
+// chunk: size, then, is the whole body's, for readChunks.
+func scanEvent(row scanner) (seq int64, _ *wire.EventRecord, size int64, _ error) {
 	var (
-		seq, recv, attempts, retries int64
-		headers, state               string
-		resp, raw                    sql.NullString
-		delivered, next              sql.NullInt64
-		ev                           capture.Request
+		recv, attempts, retries int64
+		headers, state          string
+		resp, raw               sql.NullString
+		delivered, next, whole  sql.NullInt64
+		ev                      capture.Request
 	)
 	err := row.Scan(&seq, &ev.ID, &ev.Endpoint, &recv, &ev.Method, &ev.Path, &ev.Query, &ev.ForceQuery, &headers, &ev.Body,
-		&ev.Host, &ev.Proto, &ev.RemoteAddr, &ev.ReplayOf, &state, &attempts, &resp, &delivered, &raw, &retries, &next)
+		&ev.Host, &ev.Proto, &ev.RemoteAddr, &ev.ReplayOf, &state, &attempts, &resp, &delivered, &raw, &retries, &next, &whole)
 	if err != nil {
-		return 0, nil, err
+		return 0, nil, 0, err
+	}
+	if whole.Valid && whole.Int64 > int64(len(ev.Body)) {
+		size = whole.Int64
 	}
 	ev.ReceivedAt = fromNanos(recv)
 	if err := json.Unmarshal([]byte(headers), &ev.Headers); err != nil {
-		return 0, nil, fmt.Errorf("event %s headers: %w", ev.ID, err)
+		return 0, nil, 0, fmt.Errorf("event %s headers: %w", ev.ID, err)
 	}
 	if ev.Body == nil {
 		ev.Body = []byte{}
 	}
 	if raw.Valid {
 		if err := json.Unmarshal([]byte(raw.String), &ev.Raw); err != nil {
-			return 0, nil, fmt.Errorf("event %s raw: %w", ev.ID, err)
+			return 0, nil, 0, fmt.Errorf("event %s raw: %w", ev.ID, err)
 		}
 		ev.RestoreRaw()
 	}
@@ -150,7 +153,7 @@ func scanEvent(row scanner) (int64, *wire.EventRecord, error) {
 	if resp.Valid {
 		rec.Response = new(capture.Response)
 		if err := json.Unmarshal([]byte(resp.String), rec.Response); err != nil {
-			return 0, nil, fmt.Errorf("event %s response: %w", ev.ID, err)
+			return 0, nil, 0, fmt.Errorf("event %s response: %w", ev.ID, err)
 		}
 		rec.Response.RestoreRaw() // the response's Raw is inside its JSON
 	}
@@ -164,13 +167,16 @@ func scanEvent(row scanner) (int64, *wire.EventRecord, error) {
 		t := fromNanos(delivered.Int64)
 		rec.DeliveredAt = &t
 	}
-	return seq, rec, nil
+	return seq, rec, size, nil
 }
 
 // GetEvent implements store.Store.
 func (s *Store) GetEvent(ctx context.Context, id string) (*wire.EventRecord, error) {
-	_, rec, err := scanEvent(s.rdb.QueryRowContext(ctx, "SELECT "+eventCols+eventsFrom+" WHERE id = ?", id))
-	if errors.Is(err, sql.ErrNoRows) {
+	seq, rec, size, err := scanEvent(s.rdb.QueryRowContext(ctx, "SELECT "+eventCols+eventsFrom+" WHERE id = ?", id))
+	if err == nil && size > 0 {
+		err = s.readRest(ctx, chunked{seq: seq, ev: rec.Request, size: size})
+	}
+	if errors.Is(err, sql.ErrNoRows) || errors.Is(err, errGone) {
 		return nil, fmt.Errorf("event %s: %w", id, store.ErrNotFound)
 	}
 	if err != nil {
@@ -267,15 +273,37 @@ func (s *Store) ListEvents(ctx context.Context, q store.ListQuery) ([]wire.Event
 	}
 	defer rows.Close()
 	out := []wire.EventRecord{}
+	var (
+		cs   []chunked
+		seqs []int64
+	)
 	for rows.Next() {
-		_, rec, err := scanEvent(rows)
+		seq, rec, size, err := scanEvent(rows)
 		if err != nil {
 			return nil, fmt.Errorf("list events: %w", err)
 		}
+		if size > 0 {
+			cs = append(cs, chunked{seq: seq, ev: rec.Request, size: size})
+		}
 		out = append(out, *rec)
+		seqs = append(seqs, seq)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("list events: %w", err)
+	}
+	rows.Close()
+	gone, err := s.readChunks(ctx, cs)
+	if err != nil {
+		return nil, fmt.Errorf("list events: %w", err)
+	}
+	if gone != nil {
+		kept := out[:0]
+		for i, rec := range out {
+			if !gone[seqs[i]] {
+				kept = append(kept, rec)
+			}
+		}
+		out = kept
 	}
 	return out, nil
 }
@@ -291,21 +319,35 @@ func (s *Store) Pending(ctx context.Context, endpoint string, after int64, limit
 	}
 	defer rows.Close()
 	var (
-		out  []store.Pending
-		size int64
+		out   []store.Pending
+		cs    []chunked
+		total int64
 	)
 	for rows.Next() {
-		seq, rec, err := scanEvent(rows)
+		seq, rec, size, err := scanEvent(rows)
 		if err != nil {
 			return nil, fmt.Errorf("pending events of %s: %w", endpoint, err)
 		}
 		out = append(out, pendingOf(seq, rec))
-		if size += int64(len(rec.Request.Body)); maxBytes > 0 && size >= maxBytes {
+		if size > 0 {
+			cs = append(cs, chunked{seq: seq, ev: rec.Request, size: size})
+		} else {
+			size = int64(len(rec.Request.Body))
+		}
+		if total += size; maxBytes > 0 && total >= maxBytes {
 			break
 		}
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("pending events of %s: %w", endpoint, err)
+	}
+	rows.Close()
+	gone, err := s.readChunks(ctx, cs)
+	if err != nil {
+		return nil, fmt.Errorf("pending events of %s: %w", endpoint, err)
+	}
+	if gone != nil {
+		out = slices.DeleteFunc(out, func(p store.Pending) bool { return gone[p.Seq] })
 	}
 	return out, nil
 }

@@ -1,0 +1,117 @@
+package sqlite
+
+import (
+	"context"
+	"crypto/sha256"
+	"fmt"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/hookctl/hookctl/relay-server/store"
+	"github.com/hookctl/hookctl/relay-server/store/storetest"
+)
+
+func countRows(t *testing.T, s *Store, table string) int {
+	t.Helper()
+	var n int
+	if err := s.rdb.QueryRow("SELECT count(*) FROM " + table).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// TestChunkBoundaries: bodies one byte either side of a whole number of
+// chunks are stored in as many rows as they need and come back exactly;
+// deleting their events deletes every chunk.
+func TestChunkBoundaries(t *testing.T) {
+	ctx := context.Background()
+	s, err := Open(filepath.Join(t.TempDir(), "relay.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	var sizes []int
+	for k := 1; k <= 3; k++ {
+		sizes = append(sizes, k*chunkSize-1, k*chunkSize, k*chunkSize+1)
+	}
+	rows := 0 // in body_chunks
+	for i, n := range sizes {
+		ev := storetest.Event(fmt.Sprintf("evt_%d", i), "alpha", time.Now())
+		ev.Body = storetest.RandomBody(n, uint64(i))
+		if err := s.InsertEvent(ctx, ev); err != nil {
+			t.Fatal(err)
+		}
+		rows += (n+chunkSize-1)/chunkSize - 1
+		rec, err := s.GetEvent(ctx, ev.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if sha256.Sum256(rec.Request.Body) != sha256.Sum256(ev.Body) {
+			t.Errorf("%d bytes: read back %d bytes that differ", n, len(rec.Request.Body))
+		}
+	}
+	if got := countRows(t, s, "bodies"); got != len(sizes) {
+		t.Errorf("%d rows in bodies, want %d", got, len(sizes))
+	}
+	if got := countRows(t, s, "body_chunks"); got != rows {
+		t.Errorf("%d rows in body_chunks, want %d", got, rows)
+	}
+	if n, err := s.PurgeEvents(ctx, store.PurgeQuery{Endpoint: "alpha", Pending: true}); err != nil || n != int64(len(sizes)) {
+		t.Fatalf("purge: %d, %v", n, err)
+	}
+	if got := countRows(t, s, "body_chunks") + countRows(t, s, "bodies"); got != 0 {
+		t.Errorf("%d body rows left after purging every event", got)
+	}
+}
+
+// TestChunkedInsertAllOrNothing: a chunked body that fails part way (here
+// a chunk that collides with a stray row) leaves neither its event nor any
+// of its rows, and the store goes on.
+func TestChunkedInsertAllOrNothing(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "relay.db")
+	s, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if err := s.InsertEvent(ctx, storetest.Event("evt_small", "alpha", time.Now())); err != nil {
+		t.Fatal(err)
+	}
+	// Another writer on the file, as admin commands are.
+	stray := func(query string) {
+		t.Helper()
+		other, err := Open(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer other.Close()
+		if err := other.write(ctx, true, func(x *txExec) error { _, err := x.exec(query); return err }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	stray("INSERT INTO body_chunks (event_seq, n, data) VALUES (2, 2, x'00')")
+	big := storetest.Event("evt_big", "alpha", time.Now())
+	big.Body = storetest.RandomBody(3*chunkSize+1, 1)
+	if err := s.InsertEvent(ctx, big); err == nil {
+		t.Fatal("insert over a colliding chunk succeeded")
+	}
+	if rec, err := s.GetEvent(ctx, big.ID); err == nil {
+		t.Errorf("failed insert left its event, with %d body bytes", len(rec.Request.Body))
+	}
+	if n := countRows(t, s, "bodies"); n != 1 {
+		t.Errorf("%d rows in bodies, want 1 (evt_small's)", n)
+	}
+	if n := countRows(t, s, "body_chunks"); n != 1 {
+		t.Errorf("%d rows in body_chunks, want 1 (the stray one)", n)
+	}
+	stray("DELETE FROM body_chunks")
+	big.ID = "evt_big2"
+	if err := s.InsertEvent(ctx, big); err != nil {
+		t.Fatal(err)
+	}
+	if rec, err := s.GetEvent(ctx, big.ID); err != nil || sha256.Sum256(rec.Request.Body) != sha256.Sum256(big.Body) {
+		t.Errorf("insert after the failed one: %v", err)
+	}
+}
