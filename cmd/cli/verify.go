@@ -48,7 +48,8 @@ signature version (sha1= for sha256=, Stripe's v0=), a secret in the wrong form,
 mismatch and its cause when undoing it makes the signature match (trailing newline,
 re-encoded JSON, line endings, URL, secret form, another --try-secret), and a
 timestamp outside the tolerance (by how much). When it cannot tell a changed body
-from a different secret it says so.
+from a different secret it says so. For an --event that is a replay, the original
+event proves how its body was changed.
 
 Time: a file or stdin is judged as of now; an --event as of the time the relay
 received it, as the inspector does. --at TIME overrides both: RFC 3339
@@ -131,6 +132,13 @@ func verifyRun(ctx context.Context, opts *verifyOptions) error {
 	case opts.Event != "" && !r.ReceivedAt.IsZero():
 		// As the inspector does: was the signature valid when it arrived?
 		now, k.AsOf = r.ReceivedAt, fixtures.AsOfReceived
+	}
+	if opts.Event != "" && r.ReplayOf != "" {
+		// A replay's original is what the provider sent: it proves how
+		// an edited body differs. Without it the verdict is only vaguer.
+		if orig, err := relayEventRequest(ctx, opts.Factory, opts.relayFlags, r.ReplayOf); err == nil {
+			k.Original, k.OriginalName = orig, "the original event "+r.ReplayOf
+		}
 	}
 	for i, s := range opts.TrySecrets {
 		k.Secrets = append(k.Secrets, fixtures.KnownSecret{Name: fmt.Sprintf("--try-secret #%d", i+1), Secret: s})

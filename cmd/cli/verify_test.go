@@ -171,6 +171,23 @@ func TestVerifyEventReceiveTime(t *testing.T) {
 	if code != 1 || res.AsOfSource != fixtures.AsOfNow || !slices.Equal(faultCodes(res), []string{fixtures.CauseStale}) {
 		t.Fatalf("--at now: exit %d\n%s", code, out)
 	}
+	// A replay edited after signing: its original proves what changed.
+	app := newReplayApp(t)
+	editor := filepath.Join(t.TempDir(), "ed.sh")
+	os.WriteFile(editor, []byte("#!/bin/sh\nsed -i 's/\"amount_paid\": 2000/\"amount_paid\": 1/' \"$1\"\n"), 0o755)
+	code, rout, rerr := runWithEnv(t, map[string]string{"HOOKCTL_RELAY": relayURL, "EDITOR": editor}, "replay", ack.ID, "--to", app.URL, "--edit", "--output", "json")
+	var rj replayJSON
+	if err := json.Unmarshal([]byte(rout), &rj); code != 0 || err != nil || rj.ID == "" || rj.ID == ack.ID {
+		t.Fatalf("replay: exit %d %v %s %s", code, err, rout, rerr)
+	}
+	vf, vout, _ := testFactory(t, env)
+	Run(t.Context(), []string{"verify", "-p", "stripe", "--secret", secret, "--event", rj.ID, "-o", "json"}, vf)
+	var rres fixtures.Result
+	if err := json.Unmarshal(vout.Bytes(), &rres); err != nil || rres.Valid || len(rres.Faults) != 1 || rres.Faults[0].Code != fixtures.CauseBodyModified ||
+		!strings.Contains(rres.Faults[0].Message, "amount_paid is 1, was 2000") || !strings.Contains(rres.Faults[0].Message, ack.ID) {
+		t.Fatalf("edited replay: %v\n%s", err, vout)
+	}
+
 	f, _, errOut := testFactory(t, env)
 	if code := Run(t.Context(), []string{"verify", "-p", "stripe", "--secret", secret, "--event", ack.ID, "--at", "yesterday"}, f); code != ExitUsage || !strings.Contains(errOut.String(), "or now") {
 		t.Fatalf("--at yesterday: exit %d %s", code, errOut)
