@@ -61,7 +61,8 @@ header, candidates, signed_at, skew_ns, tolerance_ns), as_of and as_of_source
 (now, received or at). Exits 0 valid, 1 invalid.`,
 		Example: `  hookctl verify --provider stripe --secret whsec_... --request captured.http
   hookctl fire github push --secret s --print | hookctl verify --provider github --secret s --request -
-  hookctl verify --provider shopify --secret shpss_... --event evt_01J...`,
+  hookctl verify --provider shopify --secret shpss_... --event evt_01J...
+  hookctl verify -p stripe --secret whsec_live... --try-secret whsec_test... --event evt_01J... --at now -o json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return verifyRun(cmd.Context(), opts)
@@ -75,7 +76,7 @@ header, candidates, signed_at, skew_ns, tolerance_ns), as_of and as_of_source
 	fl.StringVar(&opts.URL, "url", "", "for URL-signed providers: the URL registered with the provider (default: from the Host header)")
 	fl.DurationVar(&opts.Tolerance, "tolerance", 0, "timestamp tolerance (default: the provider's; negative disables)")
 	fl.StringVar(&opts.At, "at", "", "judge the timestamp as of TIME: RFC 3339, unix seconds or now (default: now; for --event its receive time)")
-	fl.StringArrayVar(&opts.TrySecrets, "try-secret", nil, "another secret the request may be signed with, to prove a wrong secret (repeatable)")
+	fl.StringArrayVar(&opts.TrySecrets, "try-secret", nil, "another secret the request may be signed with, to prove a wrong secret (repeatable; $HOOKCTL_SECRET is tried too when --secret differs)")
 	fl.StringVarP(&opts.Output, "output", "o", "", "json: print the result as JSON")
 	opts.relayFlags.register(cmd)
 	return cmd
