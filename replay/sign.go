@@ -53,7 +53,12 @@ func (s *ProviderSigner) Verify(r *capture.Request, now time.Time) error {
 	return errors.New(strings.TrimSpace(res.Explain()))
 }
 
-// Check returns the provider's full verdict, with its diagnosis.
+// Check returns the provider's full verdict, with every fault found.
 func (s *ProviderSigner) Check(r *capture.Request, now time.Time) *fixtures.Result {
 	return s.Provider.Verify(r, s.params(r, now))
+}
+
+// CheckKnown is Check with what else the caller knows (fixtures.Known).
+func (s *ProviderSigner) CheckKnown(r *capture.Request, now time.Time, k fixtures.Known) *fixtures.Result {
+	return s.Provider.Check(r, s.params(r, now), k)
 }

@@ -242,7 +242,7 @@ func TestPrintThenVerify(t *testing.T) {
 	r := runCLI(t, "", "fire", "stripe", "invoice.paid", "--secret", "whsec_a", "--print")
 	v := runCLI(t, r.out, "verify", "-p", "stripe", "--secret", "whsec_b", "-r", "-", "-o", "json")
 	var res fixtures.Result
-	if err := json.Unmarshal([]byte(v.out), &res); err != nil || v.code != 1 || res.Valid || res.Reason != fixtures.ReasonMismatch || res.Causes[0].Code != fixtures.CauseWrongSecret {
+	if err := json.Unmarshal([]byte(v.out), &res); err != nil || v.code != 1 || res.Valid || res.Reason != fixtures.ReasonMismatch || len(res.Faults) != 1 || res.Faults[0].Code != fixtures.CauseMismatch {
 		t.Errorf("json: %v %+v", err, v)
 	}
 	// Stale: the amount is given.

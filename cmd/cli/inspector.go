@@ -182,11 +182,11 @@ type signerVerifier struct {
 // sender sent, and the inspector verifies lazily, when a row is first
 // drawn — possibly long after (hookctl inspect, scrolling back).
 func (v signerVerifier) Verify(r *capture.Request) tui.Signature {
-	at := r.ReceivedAt
+	at, src := r.ReceivedAt, fixtures.AsOfReceived
 	if at.IsZero() {
-		at = v.now()
+		at, src = v.now(), fixtures.AsOfNow
 	}
-	res := v.s.Check(r, at)
+	res := v.s.CheckKnown(r, at, fixtures.Known{AsOf: src})
 	switch {
 	case res.Valid:
 		return tui.Signature{State: tui.SigValid}

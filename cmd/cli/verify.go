@@ -30,6 +30,9 @@ type verifyOptions struct {
 	Tolerance time.Duration
 	At        string
 	Output    string
+	// TrySecrets are other secrets to test when the signature does not
+	// match (another environment's, the one before a rotation).
+	TrySecrets []string
 }
 
 // NewCmdVerify builds `hookctl verify`.
@@ -39,13 +42,27 @@ func NewCmdVerify(f *Factory) *cobra.Command {
 		Use:   "verify --provider PROVIDER --secret SECRET (--request FILE | --event ID)",
 		Short: "Check a webhook's signature and explain why it fails",
 		Long: `Verify a raw HTTP request (the format 'hookctl fire --print' writes, or a captured
-request as JSON), or an event captured by the relay (--event), the way the provider's official verifier does. When it fails, say
-exactly why: missing or malformed header, timestamp outside the tolerance (by how
-much), secret in the wrong form, or a mismatch, with the likely cause (body
-re-encoded, trailing newline, URL differs, wrong secret). Exits 0 valid, 1 invalid.`,
+request as JSON), or an event captured by the relay (--event), the way the provider's official verifier does. When it fails, name
+every fault it can prove, in a fixed order: a missing or malformed header, a wrong
+signature version (sha1= for sha256=, Stripe's v0=), a secret in the wrong form, a
+mismatch and its cause when undoing it makes the signature match (trailing newline,
+re-encoded JSON, line endings, URL, secret form, another --try-secret), and a
+timestamp outside the tolerance (by how much). When it cannot tell a changed body
+from a different secret it says so. For an --event that is a replay, the original
+event proves how its body was changed.
+
+Time: a file or stdin is judged as of now; an --event as of the time the relay
+received it, as the inspector does. --at TIME overrides both: RFC 3339
+(2026-01-02T15:04:05Z), unix seconds, or now.
+
+--output json prints the verdict: provider, valid, reason, error, header, skew_ns,
+url, likely_causes, and faults (every fault: reason, code, error, message, hint,
+header, candidates, signed_at, skew_ns, tolerance_ns), as_of and as_of_source
+(now, received or at). Exits 0 valid, 1 invalid.`,
 		Example: `  hookctl verify --provider stripe --secret whsec_... --request captured.http
   hookctl fire github push --secret s --print | hookctl verify --provider github --secret s --request -
-  hookctl verify --provider shopify --secret shpss_... --event evt_01J...`,
+  hookctl verify --provider shopify --secret shpss_... --event evt_01J...
+  hookctl verify -p stripe --secret whsec_live... --try-secret whsec_test... --event evt_01J... --at now -o json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return verifyRun(cmd.Context(), opts)
@@ -58,7 +75,8 @@ re-encoded, trailing newline, URL differs, wrong secret). Exits 0 valid, 1 inval
 	fl.StringVar(&opts.Event, "event", "", "id of an event captured by the relay (see 'hookctl events list')")
 	fl.StringVar(&opts.URL, "url", "", "for URL-signed providers: the URL registered with the provider (default: from the Host header)")
 	fl.DurationVar(&opts.Tolerance, "tolerance", 0, "timestamp tolerance (default: the provider's; negative disables)")
-	fl.StringVar(&opts.At, "at", "", "verify as of this time (unix seconds or RFC 3339) instead of now")
+	fl.StringVar(&opts.At, "at", "", "judge the timestamp as of TIME: RFC 3339, unix seconds or now (default: now; for --event its receive time)")
+	fl.StringArrayVar(&opts.TrySecrets, "try-secret", nil, "another secret the request may be signed with, to prove a wrong secret (repeatable; $HOOKCTL_SECRET is tried too when --secret differs)")
 	fl.StringVarP(&opts.Output, "output", "o", "", "json: print the result as JSON")
 	opts.relayFlags.register(cmd)
 	return cmd
@@ -76,7 +94,10 @@ func verifyRun(ctx context.Context, opts *verifyOptions) error {
 		return WithHint(err, "`hookctl fixtures list` shows every provider")
 	}
 	secret := opts.Secret
-	if secret == "" && opts.Getenv != nil {
+	if opts.Getenv == nil {
+		opts.Getenv = func(string) string { return "" }
+	}
+	if secret == "" {
 		secret = opts.Getenv("HOOKCTL_SECRET")
 	}
 	if secret == "" {
@@ -100,13 +121,33 @@ func verifyRun(ctx context.Context, opts *verifyOptions) error {
 	default:
 		return &FlagError{Err: errors.New("--request FILE (or - for stdin) or --event ID is required")}
 	}
+	k := fixtures.Known{AsOf: fixtures.AsOfNow}
 	now := opts.Now()
-	if opts.At != "" {
+	switch {
+	case opts.At == "now":
+	case opts.At != "":
 		if now, err = fixtures.ParseTimestamp(opts.At); err != nil {
-			return &FlagError{Err: err}
+			return &FlagError{Err: fmt.Errorf("--at: %w, or now", err)}
+		}
+		k.AsOf = fixtures.AsOfGiven
+	case opts.Event != "" && !r.ReceivedAt.IsZero():
+		// As the inspector does: was the signature valid when it arrived?
+		now, k.AsOf = r.ReceivedAt, fixtures.AsOfReceived
+	}
+	if opts.Event != "" && r.ReplayOf != "" {
+		// A replay's original is what the provider sent: it proves how
+		// an edited body differs. Without it the verdict is only vaguer.
+		if orig, err := relayEventRequest(ctx, opts.Factory, opts.relayFlags, r.ReplayOf); err == nil {
+			k.Original, k.OriginalName = orig, "the original event "+r.ReplayOf
 		}
 	}
-	res := p.Verify(r, fixtures.Params{Secret: secret, Time: now, URL: opts.URL, Tolerance: opts.Tolerance})
+	for i, s := range opts.TrySecrets {
+		k.Secrets = append(k.Secrets, fixtures.KnownSecret{Name: fmt.Sprintf("--try-secret #%d", i+1), Secret: s})
+	}
+	if env := opts.Getenv("HOOKCTL_SECRET"); env != "" && env != secret {
+		k.Secrets = append(k.Secrets, fixtures.KnownSecret{Name: "$HOOKCTL_SECRET", Secret: env})
+	}
+	res := p.Check(r, fixtures.Params{Secret: secret, Time: now, URL: opts.URL, Tolerance: opts.Tolerance}, k)
 	return printVerdict(opts.IO, res, opts.Output == "json")
 }
 
