@@ -29,7 +29,7 @@ type verifyOptions struct {
 	URL       string
 	Tolerance time.Duration
 	At        string
-	Output    string
+	outputFlags
 }
 
 // NewCmdVerify builds `hookctl verify`.
@@ -59,14 +59,14 @@ re-encoded, trailing newline, URL differs, wrong secret). Exits 0 valid, 1 inval
 	fl.StringVar(&opts.URL, "url", "", "for URL-signed providers: the URL registered with the provider (default: from the Host header)")
 	fl.DurationVar(&opts.Tolerance, "tolerance", 0, "timestamp tolerance (default: the provider's; negative disables)")
 	fl.StringVar(&opts.At, "at", "", "verify as of this time (unix seconds or RFC 3339) instead of now")
-	fl.StringVarP(&opts.Output, "output", "o", "", "json: print the result as JSON")
+	opts.outputFlags.register(cmd, "the result as one JSON document")
 	opts.relayFlags.register(cmd)
 	return cmd
 }
 
 func verifyRun(ctx context.Context, opts *verifyOptions) error {
-	if opts.Output != "" && opts.Output != "json" {
-		return &FlagError{Err: fmt.Errorf("--output %q: only json is supported", opts.Output)}
+	if err := opts.outputFlags.resolve(); err != nil {
+		return err
 	}
 	if opts.Provider == "" {
 		return &FlagError{Err: errors.New("--provider is required")}
@@ -107,7 +107,7 @@ func verifyRun(ctx context.Context, opts *verifyOptions) error {
 		}
 	}
 	res := p.Verify(r, fixtures.Params{Secret: secret, Time: now, URL: opts.URL, Tolerance: opts.Tolerance})
-	return printVerdict(opts.IO, res, opts.Output == "json")
+	return printVerdict(opts.IO, res, opts.JSON)
 }
 
 // relayEventRequest fetches a captured request from the relay.
