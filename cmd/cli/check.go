@@ -23,12 +23,13 @@ type checkOptions struct {
 	Getenv func(string) string
 
 	To, Provider, Event, Secret, SignedURL string
-	JUnit, Output                          string
-	Only, Skip                             []string
-	Timeout, AckWarn, AckFail              time.Duration
-	Burst, BurstConcurrency                int
-	OversizeMiB                            int
-	Strict                                 bool
+	JUnit                                  string
+	outputFlags
+	Only, Skip                []string
+	Timeout, AckWarn, AckFail time.Duration
+	Burst, BurstConcurrency   int
+	OversizeMiB               int
+	Strict                    bool
 }
 
 // NewCmdCheck builds `hookctl check`.
@@ -69,7 +70,7 @@ Checks: ` + strings.Join(check.Checks(), ", "),
 	fl.StringVar(&opts.Event, "event", "", "event for valid deliveries (default the provider's first)")
 	fl.StringVar(&opts.SignedURL, "url", "", "for URL-signed providers: the URL registered with the provider")
 	fl.StringVar(&opts.JUnit, "junit", "", "write a JUnit XML report to this file")
-	fl.StringVarP(&opts.Output, "output", "o", "", "json: one NDJSON record per check")
+	opts.outputFlags.register(cmd, "one NDJSON record per check")
 	fl.StringSliceVar(&opts.Only, "only", nil, "run only these checks (comma-separated)")
 	fl.StringSliceVar(&opts.Skip, "skip", nil, "skip these checks (comma-separated)")
 	fl.DurationVar(&opts.Timeout, "timeout", 10*time.Second, "per-request timeout")
@@ -83,8 +84,8 @@ Checks: ` + strings.Join(check.Checks(), ", "),
 }
 
 func checkRun(ctx context.Context, opts *checkOptions) error {
-	if opts.Output != "" && opts.Output != "json" {
-		return &FlagError{Err: fmt.Errorf("--output %q: only json is supported", opts.Output)}
+	if err := opts.outputFlags.resolve(); err != nil {
+		return err
 	}
 	if opts.To == "" || opts.Provider == "" {
 		return &FlagError{Err: errors.New("--to and --provider are required")}
@@ -111,7 +112,7 @@ func checkRun(ctx context.Context, opts *checkOptions) error {
 		return WithHint(&FlagError{Err: errors.New("--secret is required")}, "pass the secret your endpoint verifies with: "+p.SecretHelp)
 	}
 	cs := opts.IO.ColorScheme()
-	jsonOut := opts.Output == "json"
+	jsonOut := opts.JSON
 	enc := json.NewEncoder(opts.IO.Out)
 	progress := func(r check.Result) {
 		if jsonOut {

@@ -40,7 +40,7 @@ type EventsListOptions struct {
 	State    string
 	Since    string // a duration ago ("1h") or an RFC 3339 time
 	Until    string
-	JSON     bool
+	outputFlags
 }
 
 // NewCmdEventsList builds `hookctl events list`.
@@ -72,7 +72,7 @@ there was none, or retries were exhausted).`,
 	cmd.Flags().StringVar(&opts.State, "state", "", "only events in this state: pending, delivered or failed")
 	cmd.Flags().StringVar(&opts.Since, "since", "", "only events received since a `time`: a duration ago (30m, 1h, 2d) or RFC 3339")
 	cmd.Flags().StringVar(&opts.Until, "until", "", "only events received before a `time`: a duration ago or RFC 3339")
-	cmd.Flags().BoolVar(&opts.JSON, "json", false, "print a JSON array of event records")
+	opts.outputFlags.register(cmd, "one JSON array of event records")
 	return cmd
 }
 
@@ -124,6 +124,9 @@ func parseTimeFlag(name, s string, now time.Time) (time.Time, error) {
 }
 
 func eventsListRun(ctx context.Context, opts *EventsListOptions) error {
+	if err := opts.outputFlags.resolve(); err != nil {
+		return err
+	}
 	if opts.Limit < 1 && !opts.All {
 		return &FlagError{Err: errors.New("--limit must be at least 1")}
 	}
@@ -168,8 +171,8 @@ type EventsShowOptions struct {
 	IO      *IOStreams
 	Factory *Factory
 	relayFlags
-	ID   string
-	JSON bool
+	ID string
+	outputFlags
 }
 
 // NewCmdEventsShow builds `hookctl events show`.
@@ -185,11 +188,14 @@ func NewCmdEventsShow(f *Factory) *cobra.Command {
 		},
 	}
 	opts.relayFlags.register(cmd)
-	cmd.Flags().BoolVar(&opts.JSON, "json", false, "print the event record as JSON (bodies base64)")
+	opts.outputFlags.register(cmd, "the event record as one JSON document, bodies base64")
 	return cmd
 }
 
 func eventsShowRun(ctx context.Context, opts *EventsShowOptions) error {
+	if err := opts.outputFlags.resolve(); err != nil {
+		return err
+	}
 	api, closeAPI, err := relayAPI(ctx, opts.Factory, opts.relayFlags)
 	if err != nil {
 		return err

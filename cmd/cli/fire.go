@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -38,9 +39,9 @@ type fireOptions struct {
 	Expect          string
 	Count           int
 	Concurrency     int
-	Output          string
-	Timestamp       string
-	Timeout         time.Duration
+	outputFlags
+	Timestamp string
+	Timeout   time.Duration
 }
 
 // NewCmdFire builds `hookctl fire`.
@@ -94,7 +95,7 @@ provider, and optionally a sequence of events fired in order.`,
 	fl.StringVar(&opts.Expect, "expect", "2xx", "expected status: 2xx, 4xx, … or a code")
 	fl.IntVarP(&opts.Count, "count", "n", 1, "number of distinct events to fire")
 	fl.IntVarP(&opts.Concurrency, "concurrency", "c", 1, "concurrent senders")
-	fl.StringVarP(&opts.Output, "output", "o", "", "json: one NDJSON record per request")
+	opts.outputFlags.register(cmd, "one NDJSON record per request, then a summary record")
 	fl.StringVar(&opts.Timestamp, "timestamp", "", "sign at this time instead of now: unix seconds or RFC 3339 (produces stale events on purpose)")
 	fl.DurationVar(&opts.Timeout, "timeout", 10*time.Second, "per-request timeout")
 	return cmd
@@ -102,20 +103,23 @@ provider, and optionally a sequence of events fired in order.`,
 
 // fireRecord is the NDJSON record of one request.
 type fireRecord struct {
+	Type      string  `json:"type"` // "request"
 	Seq       int     `json:"seq"`
 	Provider  string  `json:"provider"`
 	Event     string  `json:"event"`
 	URL       string  `json:"url"`
 	Status    int     `json:"status,omitempty"`
 	OK        bool    `json:"ok"`
+	Verdict   string  `json:"verdict"` // pass, fail or error (fireVerdict)
+	Expect    string  `json:"expect"`
 	LatencyMS float64 `json:"latency_ms"`
 	Body      string  `json:"body,omitempty"`
 	Error     string  `json:"error,omitempty"`
 }
 
 func fireRun(ctx context.Context, opts *fireOptions) error {
-	if opts.Output != "" && opts.Output != "json" {
-		return &FlagError{Err: fmt.Errorf("--output %q: only json is supported", opts.Output)}
+	if err := opts.outputFlags.resolve(); err != nil {
+		return err
 	}
 	if opts.Count < 1 || opts.Concurrency < 1 {
 		return &FlagError{Err: errors.New("--count and --concurrency must be at least 1")}
@@ -139,7 +143,6 @@ func fireRun(ctx context.Context, opts *fireOptions) error {
 
 	// What to fire: one catalog event, or a file's events in order.
 	var events []*fixtures.Fixture
-	var prov *fixtures.Provider
 	reg := fixtures.Catalog()
 	if opts.File != "" {
 		data, err := os.ReadFile(opts.File)
@@ -152,7 +155,8 @@ func fireRun(ctx context.Context, opts *fireOptions) error {
 		}
 		events = spec.Events
 	} else {
-		if prov, err = reg.Provider(opts.Provider); err != nil {
+		prov, err := reg.Provider(opts.Provider)
+		if err != nil {
 			return WithHint(err, "`hookctl fixtures list` shows every provider and event")
 		}
 		ev, err := prov.Lookup(opts.Event)
@@ -164,13 +168,10 @@ func fireRun(ctx context.Context, opts *fireOptions) error {
 	if len(events) > 1 && opts.Concurrency > 1 {
 		return &FlagError{Err: errors.New("a fixture file with several events fires them in order; --concurrency needs a single event")}
 	}
-	providers := make([]*fixtures.Provider, len(events))
-	for i, ev := range events {
-		if providers[i], err = reg.Provider(ev.Provider); err != nil {
-			return err
-		}
+	first, err := reg.Provider(events[0].Provider)
+	if err != nil {
+		return err
 	}
-	first := providers[0]
 
 	secret := opts.Secret
 	if secret == "" && opts.Getenv != nil {
@@ -199,51 +200,22 @@ func fireRun(ctx context.Context, opts *fireOptions) error {
 		return err
 	}
 
-	// build renders and signs request seq. A sequence shares one
-	// RenderContext, so labelled values ({{id 14 cus}}) match across its
-	// events.
-	// Sequences run with one sender, so sharing seqCtx is safe.
-	var seqCtx *fixtures.RenderContext
-	build := func(seq int) (*capture.Request, error) {
-		i := seq % len(events)
-		now := clock()
-		rc := &fixtures.RenderContext{Getenv: opts.Getenv}
-		if len(events) > 1 {
-			if i == 0 || seqCtx == nil {
-				seqCtx = rc
-			}
-			rc = seqCtx
-		}
-		rc.Now, rc.Seq = now, seq/len(events)
-		ev, p := events[i], providers[i]
-		r, err := ev.Render(p, rc, overrides)
-		if err != nil {
-			return nil, err
-		}
-		signedURL := opts.SignedURL
-		if signedURL == "" {
-			signedURL = fire.RequestURL(target, r)
-		}
-		scheme := p.Scheme
-		if ev.Signing != nil {
-			scheme = ev.Signing
-		}
-		if err := scheme.Sign(r, fixtures.Params{Secret: secret, Time: now, URL: signedURL}); err != nil {
-			return nil, fmt.Errorf("sign %s %s: %w", p.Name, ev.Event, err)
-		}
-		return r, nil
+	seq, err := fire.NewSequence(fire.SequenceOptions{Events: events, Target: target, SignedURL: opts.SignedURL,
+		Secret: secret, Overrides: overrides, Now: clock, Getenv: opts.Getenv})
+	if err != nil {
+		return err
 	}
 	if len(events) > 1 {
 		opts.Count *= len(events)
 	}
 
 	if opts.Print {
-		for seq := 0; seq < opts.Count; seq++ {
-			r, err := build(seq)
+		for i := 0; i < opts.Count; i++ {
+			r, err := seq.Build(i)
 			if err != nil {
 				return err
 			}
-			if seq > 0 {
+			if i > 0 {
 				fmt.Fprintln(opts.IO.Out)
 			}
 			if err := fixtures.WriteRequest(opts.IO.Out, r, target); err != nil {
@@ -255,13 +227,13 @@ func fireRun(ctx context.Context, opts *fireOptions) error {
 
 	cs := opts.IO.ColorScheme()
 	single := opts.Count == 1 || len(events) == opts.Count
-	jsonOut := opts.Output == "json"
+	jsonOut := opts.JSON
 	enc := json.NewEncoder(opts.IO.Out)
 	var failed, shown int
 	var firstErr error
 	allRefused := true
 	report := func(res *fire.Result) {
-		ev := events[res.Seq%len(events)]
+		ev := seq.Event(res.Seq)
 		ok := res.Err == nil && expect.Match(res.Status)
 		if !ok {
 			failed++
@@ -274,8 +246,9 @@ func fireRun(ctx context.Context, opts *fireOptions) error {
 			firstErr = res.Err
 		}
 		if jsonOut {
-			rec := fireRecord{Seq: res.Seq, Provider: ev.Provider, Event: ev.Event, URL: fire.RequestURL(target, res.Request),
-				Status: res.Status, OK: ok, LatencyMS: float64(res.Latency.Microseconds()) / 1000, Body: jsonBody(res.Body)}
+			rec := fireRecord{Type: "request", Seq: res.Seq, Provider: ev.Provider, Event: ev.Event, URL: fire.RequestURL(target, res.Request),
+				Status: res.Status, OK: ok, Verdict: fireVerdict(res, ok), Expect: expect.String(),
+				LatencyMS: float64(res.Latency.Microseconds()) / 1000, Body: jsonBody(res.Body)}
 			if res.Err != nil {
 				rec.Error = res.Err.Error()
 			}
@@ -313,18 +286,32 @@ func fireRun(ctx context.Context, opts *fireOptions) error {
 			fmt.Fprintf(w, "  %s\n", cs.Faint.Sprint(strings.ReplaceAll(b, "\n", "\n  ")))
 		}
 	}
-	sum, err := fire.Run(ctx, fire.Options{Target: target, Count: opts.Count, Concurrency: opts.Concurrency, Timeout: opts.Timeout}, build, report)
+	sum, err := fire.Run(ctx, fire.Options{Target: target, Count: opts.Count, Concurrency: opts.Concurrency, Timeout: opts.Timeout}, seq.Build, report)
 	if err != nil {
 		return err
 	}
 	if ctx.Err() != nil {
 		return ctx.Err()
 	}
-	if !single {
-		if jsonOut {
+	// The verdict ends the output: a summary record for JSON, a line for
+	// a person; a run that missed --expect also says so on stderr.
+	switch {
+	case jsonOut:
+		_ = enc.Encode(newFireSummary(sum, failed, expect))
+		if !single {
 			fmt.Fprintln(opts.IO.ErrOut, sum.String())
-		} else {
+		}
+		if failed > 0 {
+			fmt.Fprintln(opts.IO.ErrOut, missedText(failed, sum.Count, expect))
+		}
+	default:
+		if !single {
 			fmt.Fprintln(opts.IO.Out, sum.String())
+		}
+		if failed == 0 {
+			fmt.Fprintf(opts.IO.Out, "%s %d of %d requests got %s\n", cs.Green.Sprint("✓"), sum.Count, sum.Count, expect)
+		} else {
+			fmt.Fprintln(opts.IO.Out, cs.Red.Sprint("✗"), missedText(failed, sum.Count, expect))
 		}
 	}
 	if failed == 0 {
@@ -340,17 +327,63 @@ func fireRun(ctx context.Context, opts *fireOptions) error {
 		}
 		return firstErr
 	}
-	if single || jsonOut {
-		return &ExitCodeError{Code: ExitError} // the output already says so
+	return &ExitCodeError{Code: ExitError} // the output already says so
+}
+
+// fireVerdict is a request's verdict in JSON, in check's words: pass (the
+// answer met --expect), fail (another answer) or error (no answer).
+func fireVerdict(res *fire.Result, ok bool) string {
+	switch {
+	case res.Err != nil:
+		return "error"
+	case ok:
+		return "pass"
+	default:
+		return "fail"
 	}
-	return missedExpect(opts.IO, failed, sum.Count, expect)
+}
+
+// fireSummary is the last NDJSON record of a run: its verdict and figures.
+type fireSummary struct {
+	Type      string         `json:"type"` // "summary"
+	Verdict   string         `json:"verdict"`
+	Expect    string         `json:"expect"`
+	Count     int            `json:"count"`
+	Passed    int            `json:"passed"`
+	Failed    int            `json:"failed"` // answered, but not as expected
+	Errors    int            `json:"errors"` // no answer
+	Statuses  map[string]int `json:"statuses"`
+	P50MS     float64        `json:"p50_ms"`
+	P95MS     float64        `json:"p95_ms"`
+	P99MS     float64        `json:"p99_ms"`
+	MaxMS     float64        `json:"max_ms"`
+	ElapsedMS float64        `json:"elapsed_ms"`
+	Rate      float64        `json:"rate"` // requests per second
+}
+
+func newFireSummary(sum *fire.Summary, missed int, expect fire.Expect) fireSummary {
+	ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+	s := fireSummary{Type: "summary", Verdict: "pass", Expect: expect.String(), Count: sum.Count,
+		Passed: sum.Count - missed, Failed: missed - sum.Errors, Errors: sum.Errors, Statuses: map[string]int{},
+		P50MS: ms(sum.P50), P95MS: ms(sum.P95), P99MS: ms(sum.P99), MaxMS: ms(sum.Max), ElapsedMS: ms(sum.Elapsed), Rate: sum.Rate}
+	for code, n := range sum.Statuses {
+		s.Statuses[strconv.Itoa(code)] = n
+	}
+	if missed > 0 {
+		s.Verdict = "fail"
+	}
+	return s
 }
 
 // missedExpect is the verdict of fire and replay when some answers did not
 // meet --expect: one line on stderr, exit 1.
 func missedExpect(io *IOStreams, failed, total int, expect fire.Expect) error {
-	fmt.Fprintf(io.ErrOut, "%d of %d requests did not get %s\n", failed, total, expect)
+	fmt.Fprintln(io.ErrOut, missedText(failed, total, expect))
 	return &ExitCodeError{Code: ExitError}
+}
+
+func missedText(failed, total int, expect fire.Expect) string {
+	return fmt.Sprintf("%d of %d requests did not get %s", failed, total, expect)
 }
 
 // jsonBody is the response body for --json: the text, or a note for bytes

@@ -405,17 +405,73 @@ func TestFireCountAndJSON(t *testing.T) {
 
 	r = runCLI(t, "", "fire", "github", "push", "--to", srv.URL, "--secret", secret, "--count", "3", "--output", "json")
 	lines := strings.Split(strings.TrimSpace(r.out), "\n")
-	if r.code != 0 || len(lines) != 3 {
+	if r.code != 0 || len(lines) != 4 {
 		t.Fatalf("%+v", r)
 	}
-	for _, l := range lines {
+	for _, l := range lines[:3] {
 		var rec fireRecord
-		if err := json.Unmarshal([]byte(l), &rec); err != nil || rec.Status != 200 || !rec.OK || rec.Provider != "github" || rec.Event != "push" {
+		if err := json.Unmarshal([]byte(l), &rec); err != nil || rec.Type != "request" || rec.Status != 200 || !rec.OK || rec.Verdict != "pass" || rec.Expect != "2xx" || rec.Provider != "github" || rec.Event != "push" {
 			t.Errorf("record %q: %v", l, err)
 		}
 	}
+	var sum fireSummary
+	if err := json.Unmarshal([]byte(lines[3]), &sum); err != nil || sum.Type != "summary" || sum.Verdict != "pass" || sum.Count != 3 || sum.Passed != 3 || sum.Statuses["200"] != 3 {
+		t.Errorf("summary record %q: %v", lines[3], err)
+	}
 	if !strings.Contains(r.err, "3 requests") {
 		t.Errorf("summary on stderr: %q", r.err)
+	}
+}
+
+// Every fire ends with its verdict: the last line for a person, whether one
+// request was sent or many; per record and in a summary record for JSON.
+// Exit codes follow --expect.
+func TestFireVerdict(t *testing.T) {
+	const secret = "gh"
+	rc, srv := newReceiver(t, "github", secret)
+	lastLine := func(s string) string {
+		lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+		return lines[len(lines)-1]
+	}
+	fire := func(args ...string) testRun {
+		return runCLI(t, "", append([]string{"fire", "github", "push", "--to", srv.URL, "--secret", secret}, args...)...)
+	}
+
+	r := fire()
+	if r.code != 0 || lastLine(r.out) != "✓ 1 of 1 requests got 2xx" {
+		t.Errorf("single, met: %+v", r)
+	}
+	r = fire("--count", "4", "--concurrency", "2")
+	if r.code != 0 || lastLine(r.out) != "✓ 4 of 4 requests got 2xx" || !strings.Contains(r.out, "4 requests in ") {
+		t.Errorf("count, met: %+v", r)
+	}
+	r = fire("--expect", "4xx")
+	if r.code != 1 || lastLine(r.out) != "✗ 1 of 1 requests did not get 4xx" {
+		t.Errorf("single, missed: %+v", r)
+	}
+
+	rc.mu.Lock()
+	rc.status = 500
+	rc.mu.Unlock()
+	r = fire("--count", "3")
+	if r.code != 1 || lastLine(r.out) != "✗ 3 of 3 requests did not get 2xx" {
+		t.Errorf("count, missed: %+v", r)
+	}
+	r = fire("--json")
+	lines := strings.Split(strings.TrimSpace(r.out), "\n")
+	if r.code != 1 || len(lines) != 2 {
+		t.Fatalf("json, missed: %+v", r)
+	}
+	var rec fireRecord
+	var sum fireSummary
+	if json.Unmarshal([]byte(lines[0]), &rec) != nil || rec.Verdict != "fail" || rec.OK || rec.Status != 500 {
+		t.Errorf("record %q", lines[0])
+	}
+	if json.Unmarshal([]byte(lines[1]), &sum) != nil || sum.Verdict != "fail" || sum.Count != 1 || sum.Failed != 1 || sum.Passed != 0 || sum.Statuses["500"] != 1 {
+		t.Errorf("summary %q", lines[1])
+	}
+	if !strings.Contains(r.err, "1 of 1 requests did not get 2xx") {
+		t.Errorf("stderr %q", r.err)
 	}
 }
 

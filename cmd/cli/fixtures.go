@@ -26,7 +26,7 @@ func NewCmdFixtures(f *Factory) *cobra.Command {
 type fixturesListOptions struct {
 	IO       *IOStreams
 	Provider string
-	JSON     bool
+	outputFlags
 }
 
 func newCmdFixturesList(f *Factory) *cobra.Command {
@@ -42,7 +42,7 @@ func newCmdFixturesList(f *Factory) *cobra.Command {
 			return fixturesListRun(opts)
 		},
 	}
-	cmd.Flags().BoolVar(&opts.JSON, "json", false, `print [{"provider":…,"event":…,"description":…},…]`)
+	opts.outputFlags.register(cmd, `[{"provider":…,"event":…,"description":…},…]`)
 	return cmd
 }
 
@@ -53,6 +53,9 @@ type fixtureEntry struct {
 }
 
 func fixturesListRun(opts *fixturesListOptions) error {
+	if err := opts.outputFlags.resolve(); err != nil {
+		return err
+	}
 	reg := fixtures.Catalog()
 	provs := reg.Providers()
 	if opts.Provider != "" {
@@ -150,7 +153,7 @@ func fixturesShowRun(opts *fixturesShowOptions) error {
 type fixturesKeygenOptions struct {
 	IO       *IOStreams
 	Provider string
-	JSON     bool
+	outputFlags
 }
 
 func newCmdFixturesKeygen(f *Factory) *cobra.Command {
@@ -167,11 +170,14 @@ with the public key printed here, and pass the private key to hookctl fire --sec
 			return fixturesKeygenRun(opts)
 		},
 	}
-	cmd.Flags().BoolVar(&opts.JSON, "json", false, `print {"provider":…,"private_key":…,"public_key":…}`)
+	opts.outputFlags.register(cmd, `{"provider":…,"private_key":…,"public_key":…}`)
 	return cmd
 }
 
 func fixturesKeygenRun(opts *fixturesKeygenOptions) error {
+	if err := opts.outputFlags.resolve(); err != nil {
+		return err
+	}
 	p, err := fixtures.LookupProvider(opts.Provider)
 	if err != nil {
 		return err

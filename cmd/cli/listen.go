@@ -31,15 +31,15 @@ type ListenOptions struct {
 	RouteOnly     bool
 	AppDownStatus int
 	Endpoint      string
-	Output        string // "log" or "json"
-	Ordered       bool
-	Concurrency   int
-	Window        int
-	Reply         string // passthrough, ack or status:NNN
-	ReplyTimeout  time.Duration
-	Timeout       time.Duration
-	Retry         int
-	RetryBackoff  time.Duration
+	outputFlags
+	Ordered      bool
+	Concurrency  int
+	Window       int
+	Reply        string // passthrough, ack or status:NNN
+	ReplyTimeout time.Duration
+	Timeout      time.Duration
+	Retry        int
+	RetryBackoff time.Duration
 
 	// Set by tests: called with the client once it exists (to pause, or to
 	// learn the endpoint).
@@ -47,7 +47,7 @@ type ListenOptions struct {
 
 	// Verify is provider:secret for the inspector's signature column.
 	Verify string
-	// outputSet is true when --output was given; otherwise a terminal gets
+	// outputSet is true when --output or --json was given; otherwise a terminal gets
 	// the interactive inspector (inspector.go).
 	outputSet bool
 }
@@ -91,7 +91,7 @@ answers that instead, for providers that retry only on an error.`,
   hookctl listen --relay https://relay.example --forward 3000 --output json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			opts.outputSet = cmd.Flags().Changed("output")
+			opts.outputSet = outputGiven(cmd)
 			return listenRun(cmd.Context(), opts)
 		},
 	}
@@ -102,7 +102,8 @@ answers that instead, for providers that retry only on an error.`,
 	fl.BoolVar(&opts.RouteOnly, "route-only", false, "deliver only what a --route takes; skip the rest (logged, recorded as failed, replayable) instead of sending it to --forward")
 	fl.IntVar(&opts.AppDownStatus, "app-down-status", 0, "passthrough: the status a sender gets at once when your app is down or gives no answer, e.g. 502 so the provider retries (default 202: queued)")
 	fl.StringVar(&opts.Endpoint, "endpoint", "", "endpoint name (default: one generated once and remembered)")
-	fl.StringVarP(&opts.Output, "output", "o", "log", "output format: log or json (NDJSON on stdout); default on a terminal: the interactive inspector")
+	opts.outputFlags.register(cmd, "one NDJSON record per event and connection change, on stdout")
+	fl.Lookup("output").Usage += "; on a terminal, without -o or --json: the interactive inspector"
 	fl.StringVar(&opts.Verify, "verify", "", "inspector: check signatures with provider:secret, e.g. stripe:whsec_...")
 	fl.BoolVar(&opts.Ordered, "ordered", false, "deliver strictly one event at a time, oldest first")
 	fl.IntVar(&opts.Concurrency, "concurrency", 0, "deliveries to the app at once (default: as many as the relay has in flight, its window)")
@@ -145,8 +146,8 @@ type listenOutput interface {
 }
 
 func listenRun(ctx context.Context, opts *ListenOptions) error {
-	if opts.Output != "log" && opts.Output != "json" {
-		return &FlagError{Err: fmt.Errorf("--output %q: want log or json", opts.Output)}
+	if err := opts.outputFlags.resolve(); err != nil {
+		return err
 	}
 	if opts.Retry < 0 || (opts.Retry > 0 && opts.RetryBackoff <= 0) {
 		return &FlagError{Err: errors.New("--retry must be 0 or more, and --retry-backoff positive")}
@@ -227,7 +228,7 @@ func listenRun(ctx context.Context, opts *ListenOptions) error {
 
 	var out listenOutput
 	var jsonOut *inspect.JSONRenderer
-	if opts.Output == "json" {
+	if opts.JSON {
 		jsonOut = inspect.NewJSONRenderer(opts.IO.Out)
 		out = jsonOut
 	} else {
@@ -303,7 +304,7 @@ func listenRun(ctx context.Context, opts *ListenOptions) error {
 	if insp != nil {
 		return insp.run(ctx, client)
 	}
-	if opts.Output == "log" {
+	if !opts.JSON {
 		fmt.Fprintf(errOut, "Connecting to %s ...\n", relayURL)
 	}
 	err = client.Run(ctx)

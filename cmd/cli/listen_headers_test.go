@@ -65,7 +65,7 @@ func TestListenForwardsHeaderNamesAsSent(t *testing.T) {
 	f, _, _ := testFactory(t, nil)
 	f.IO = &IOStreams{In: strings.NewReader(""), Out: out, ErrOut: errOut}
 	opts := &ListenOptions{IO: f.IO, Factory: f, relayFlags: relayFlags{Relay: relayURL}, Forward: appURL,
-		Output: "log", Concurrency: 1, Reply: "ack", Timeout: 5 * time.Second}
+		outputFlags: outputFlags{Output: "log"}, Concurrency: 1, Reply: "ack", Timeout: 5 * time.Second}
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
 	go func() { done <- listenRun(ctx, opts) }()

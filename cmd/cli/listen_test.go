@@ -97,7 +97,7 @@ func TestListenLogOnTerminal(t *testing.T) {
 		f, _, _ := testFactory(t, nil)
 		f.IO = &IOStreams{In: strings.NewReader(""), Out: out, ErrOut: errOut, StdoutTTY: true, StderrTTY: true, NoColor: noColor}
 		opts := &ListenOptions{IO: f.IO, Factory: f, relayFlags: relayFlags{Relay: relayURL}, Forward: app.URL,
-			Output: "log", Concurrency: 4, Reply: "passthrough", Timeout: 5 * time.Second}
+			outputFlags: outputFlags{Output: "log"}, Concurrency: 4, Reply: "passthrough", Timeout: 5 * time.Second}
 		ctx, cancel := context.WithCancel(t.Context())
 		done := make(chan error, 1)
 		go func() { done <- listenRun(ctx, opts) }()

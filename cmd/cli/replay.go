@@ -38,8 +38,8 @@ type ReplayOptions struct {
 	Secret      string
 	Count       int
 	Concurrency int
-	Output      string
-	Expect      string // --expect, as fire reads it
+	outputFlags
+	Expect string // --expect, as fire reads it
 
 	expect fire.Expect
 	client *capture.Client // tests
@@ -88,7 +88,7 @@ reads it), 1 otherwise.`,
 	fl.StringVar(&opts.Secret, "secret", "", "signing secret for --resign, or to check an edited body")
 	fl.IntVar(&opts.Count, "count", 1, "identical copies to send")
 	fl.IntVar(&opts.Concurrency, "concurrency", 1, "copies in flight at once")
-	fl.StringVarP(&opts.Output, "output", "o", "text", "output format: text or json")
+	opts.outputFlags.register(cmd, "one NDJSON record per copy sent")
 	fl.StringVar(&opts.Expect, "expect", "2xx", "expected status: 2xx, 4xx, … or a code")
 	fl.BoolVar(&opts.Shuffle, "shuffle", false, "replay the events in a random order")
 	sel := &opts.Selection
@@ -112,8 +112,8 @@ type replayJSON struct {
 }
 
 func replayRun(ctx context.Context, opts *ReplayOptions) error {
-	if opts.Output != "text" && opts.Output != "json" {
-		return &FlagError{Err: fmt.Errorf("--output %q: want text or json", opts.Output)}
+	if err := opts.outputFlags.resolve(); err != nil {
+		return err
 	}
 	if opts.Count < 1 || opts.Concurrency < 1 {
 		return &FlagError{Err: errors.New("--count and --concurrency must be at least 1")}
@@ -385,7 +385,7 @@ func printReplayLines(opts *ReplayOptions, results []replay.Result) (replayTally
 			fmt.Fprintf(opts.IO.ErrOut, "%s %v\n", ecs.Yellow.Sprint("Warning:"), r.RecordErr)
 		}
 		out = append(out, j)
-		if opts.Output == "text" {
+		if !opts.JSON {
 			status := cs.Red.Sprint("error")
 			switch {
 			case j.Error != "":
@@ -411,7 +411,7 @@ func printReplayLines(opts *ReplayOptions, results []replay.Result) (replayTally
 			fmt.Fprintln(opts.IO.Out, line)
 		}
 	}
-	if opts.Output == "json" {
+	if opts.JSON {
 		enc := json.NewEncoder(opts.IO.Out)
 		for _, j := range out {
 			if err := enc.Encode(j); err != nil {

@@ -411,7 +411,7 @@ func driveModel(m interface {
 // shown through inspect.Printable, on the result line and in the error.
 func TestReplayErrorEscaped(t *testing.T) {
 	var out, errOut bytes.Buffer
-	opts := &ReplayOptions{IO: &IOStreams{Out: &out, ErrOut: &errOut}, Output: "text"}
+	opts := &ReplayOptions{IO: &IOStreams{Out: &out, ErrOut: &errOut}, outputFlags: outputFlags{Output: "text"}}
 	msg := "tls: failed to verify certificate: x509: certificate is valid for \x1b]0;pwned\x07\u202egro.elpmaxe, not localhost"
 	err := printReplays(opts, []replay.Result{{
 		Request:  &capture.Request{ID: "evt_r1", ReplayOf: "evt_1"},

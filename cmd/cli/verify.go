@@ -29,7 +29,7 @@ type verifyOptions struct {
 	URL       string
 	Tolerance time.Duration
 	At        string
-	Output    string
+	outputFlags
 	// TrySecrets are other secrets to test when the signature does not
 	// match (another environment's, the one before a rotation).
 	TrySecrets []string
@@ -77,14 +77,14 @@ header, candidates, signed_at, skew_ns, tolerance_ns), as_of and as_of_source
 	fl.DurationVar(&opts.Tolerance, "tolerance", 0, "timestamp tolerance (default: the provider's; negative disables)")
 	fl.StringVar(&opts.At, "at", "", "judge the timestamp as of TIME: RFC 3339, unix seconds or now (default: now; for --event its receive time)")
 	fl.StringArrayVar(&opts.TrySecrets, "try-secret", nil, "another secret the request may be signed with, to prove a wrong secret (repeatable; $HOOKCTL_SECRET is tried too when --secret differs)")
-	fl.StringVarP(&opts.Output, "output", "o", "", "json: print the result as JSON")
+	opts.outputFlags.register(cmd, "the result as one JSON document")
 	opts.relayFlags.register(cmd)
 	return cmd
 }
 
 func verifyRun(ctx context.Context, opts *verifyOptions) error {
-	if opts.Output != "" && opts.Output != "json" {
-		return &FlagError{Err: fmt.Errorf("--output %q: only json is supported", opts.Output)}
+	if err := opts.outputFlags.resolve(); err != nil {
+		return err
 	}
 	if opts.Provider == "" {
 		return &FlagError{Err: errors.New("--provider is required")}
@@ -148,7 +148,7 @@ func verifyRun(ctx context.Context, opts *verifyOptions) error {
 		k.Secrets = append(k.Secrets, fixtures.KnownSecret{Name: "$HOOKCTL_SECRET", Secret: env})
 	}
 	res := p.Check(r, fixtures.Params{Secret: secret, Time: now, URL: opts.URL, Tolerance: opts.Tolerance}, k)
-	return printVerdict(opts.IO, res, opts.Output == "json")
+	return printVerdict(opts.IO, res, opts.JSON)
 }
 
 // relayEventRequest fetches a captured request from the relay.

@@ -9,7 +9,7 @@ import (
 
 // NewCmdVersion prints this binary's version, commit and build date.
 func NewCmdVersion(f *Factory) *cobra.Command {
-	var asJSON bool
+	var out outputFlags
 	cmd := &cobra.Command{
 		Use:   "version",
 		Short: "Print hookctl's version, commit and build date",
@@ -20,8 +20,11 @@ time Go recorded in it, and "dev" as its version.`,
   hookctl version --json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := out.resolve(); err != nil {
+				return err
+			}
 			info := buildinfo.Get()
-			if asJSON {
+			if out.JSON {
 				enc := json.NewEncoder(f.IO.Out)
 				return enc.Encode(info)
 			}
@@ -29,6 +32,6 @@ time Go recorded in it, and "dev" as its version.`,
 			return err
 		},
 	}
-	cmd.Flags().BoolVar(&asJSON, "json", false, `print {"version":…,"commit":…,"date":…,"go":…,"platform":…}`)
+	out.register(cmd, `{"version":…,"commit":…,"date":…,"go":…,"platform":…}`)
 	return cmd
 }
