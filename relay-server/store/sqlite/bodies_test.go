@@ -29,8 +29,20 @@ func downgrade(t *testing.T, path, sql string) {
 		t.Fatal(err)
 	}
 	defer db.Close()
+	version := func() (v int) {
+		if err := db.QueryRow("PRAGMA user_version").Scan(&v); err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	before := version()
 	if _, err := db.Exec(sql); err != nil {
 		t.Fatalf("downgrade %s: %v", path, err)
+	}
+	// Without a lower version the store would not migrate again, and the
+	// test would check nothing.
+	if after := version(); after >= before {
+		t.Fatalf("downgrade %s: user_version %d → %d, want lower", path, before, after)
 	}
 }
 
