@@ -666,8 +666,8 @@ func TestIngressRefusals(t *testing.T) {
 			t.Errorf("request %d within burst: %d", i, s)
 		}
 	}
-	s, h, _ := r.send(t, "POST", "/h/beta", nil, nil)
-	if s != 429 || h.Get("Retry-After") != "1" {
+	s, h, b := r.send(t, "POST", "/h/beta", nil, nil)
+	if s != 429 || h.Get("Retry-After") != "1" || !strings.Contains(string(b), `"rate_limited"`) {
 		t.Errorf("over rate: %d Retry-After %q", s, h.Get("Retry-After"))
 	}
 }
