@@ -163,7 +163,7 @@ func (e *PermanentError) Hint() string {
 	case wire.CodeForbidden:
 		return "this endpoint belongs to another token; choose another with --endpoint"
 	case wire.CodeBadEndpoint:
-		return "endpoint names use lowercase letters, digits and '-'"
+		return "endpoint names use " + wire.EndpointNameRule + "; pass one with --endpoint, or none for a generated name"
 	case wire.CodeBadVersion:
 		return "this hookctl and the relay speak different protocol versions; upgrade the older one"
 	case wire.CodeReplaced:

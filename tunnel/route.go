@@ -10,6 +10,7 @@ import (
 
 	"golang.org/x/net/http/httpguts"
 
+	"github.com/hookctl/hookctl/internal/glob"
 	"github.com/hookctl/hookctl/tunnel/capture"
 )
 
@@ -135,7 +136,7 @@ func ParseRoute(s string) (Route, error) {
 
 // globEscapedStar marks a literal '*' in an unescaped glob; it cannot occur
 // in a --route value (a NUL cannot be passed in an argument).
-const globEscapedStar = '\x00'
+const globEscapedStar = glob.LiteralStar
 
 // cutGlob reads an escaped glob up to the first unescaped '='. It returns
 // the glob with \= and \\ undone and \* kept as globEscapedStar, and the
@@ -199,13 +200,13 @@ func (r Route) match(req *capture.Request, body *jsonBody) bool {
 		return r.matchPath(req.Path)
 	case RouteHeader:
 		for _, h := range req.Headers {
-			if strings.EqualFold(h.Name, r.Field) && globMatch(r.Glob, h.Value) {
+			if strings.EqualFold(h.Name, r.Field) && glob.Match(r.Glob, h.Value) {
 				return true
 			}
 		}
 	case RouteJSON:
 		v, ok := body.field(req.Body, r.path)
-		return ok && globMatch(r.Glob, v)
+		return ok && glob.Match(r.Glob, v)
 	}
 	return false
 }
@@ -260,31 +261,6 @@ func (b *jsonBody) field(body []byte, path []string) (string, bool) {
 		return "null", true
 	}
 	return "", false // an object or an array
-}
-
-// globMatch reports whether s matches pattern, where '*' matches any run of
-// characters (globEscapedStar a literal '*') and everything else itself.
-func globMatch(pattern, s string) bool {
-	parts := strings.Split(pattern, "*")
-	for i := range parts {
-		parts[i] = strings.ReplaceAll(parts[i], string(globEscapedStar), "*")
-	}
-	if len(parts) == 1 {
-		return s == parts[0]
-	}
-	if !strings.HasPrefix(s, parts[0]) {
-		return false
-	}
-	s = s[len(parts[0]):]
-	last := parts[len(parts)-1]
-	for _, p := range parts[1 : len(parts)-1] {
-		i := strings.Index(s, p)
-		if i < 0 {
-			return false
-		}
-		s = s[i+len(p):]
-	}
-	return strings.HasSuffix(s, last)
 }
 
 // quote puts s in double quotes for an error, escaping only what would not

@@ -83,34 +83,6 @@ func TestParseRoute(t *testing.T) {
 	}
 }
 
-func TestGlobMatch(t *testing.T) {
-	for _, tc := range []struct {
-		pattern, s string
-		want       bool
-	}{
-		{"push", "push", true},
-		{"push", "Push", false},
-		{"push", "pushed", false},
-		{"*", "", true},
-		{"*", "anything", true},
-		{"invoice.*", "invoice.paid", true},
-		{"invoice.*", "invoice.", true},
-		{"invoice.*", "invoices.paid", false},
-		{"*.paid", "invoice.paid", true},
-		{"*.paid", "invoice.paid.x", false},
-		{"a*b*c", "abc", true},
-		{"a*b*c", "a-b-b-c", true},
-		{"a*b*c", "acb", false},
-		{"ab*ba", "aba", false}, // prefix and suffix may not overlap
-		{"a\x00b", "a*b", true}, // \* is a literal star
-		{"a\x00b", "axb", false},
-	} {
-		if got := globMatch(tc.pattern, tc.s); got != tc.want {
-			t.Errorf("globMatch(%q, %q) = %v, want %v", tc.pattern, tc.s, got, tc.want)
-		}
-	}
-}
-
 func TestPickRoute(t *testing.T) {
 	def, _ := capture.ParseTarget("3000")
 	routes := mustRoutes(t,

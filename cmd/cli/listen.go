@@ -14,7 +14,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/hookctl/hookctl/inspect"
-	"github.com/hookctl/hookctl/relay-server/relay"
 	"github.com/hookctl/hookctl/tunnel"
 	"github.com/hookctl/hookctl/tunnel/capture"
 	"github.com/hookctl/hookctl/tunnel/wire"
@@ -159,8 +158,10 @@ func listenRun(ctx context.Context, opts *ListenOptions) error {
 	if opts.Concurrency < 0 {
 		return &FlagError{Err: errors.New("--concurrency must be at least 1 (or 0, the default: the relay's window)")}
 	}
-	if opts.Endpoint != "" && !relay.ValidEndpoint(opts.Endpoint) {
-		return &FlagError{Err: fmt.Errorf("--endpoint %q: use 1-63 of a-z, 0-9 and '-', starting with a letter or digit", opts.Endpoint)}
+	if opts.Endpoint != "" {
+		if err := wire.CheckEndpointName(opts.Endpoint); err != nil {
+			return &FlagError{Err: fmt.Errorf("--endpoint: %w", err)}
+		}
 	}
 	if opts.AppDownStatus != 0 {
 		// The relay answers a sender with a final status: 1xx cannot be one.

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+
+	"github.com/hookctl/hookctl/internal/glob"
 )
 
 // query is a parsed filter: every term must match. A term is
@@ -165,7 +167,7 @@ func (t term) match(e *entry, sig func(*entry) Signature) bool {
 		return strings.Contains(strings.ToLower(r.Path), t.lower)
 	case termHeader:
 		for _, h := range r.Headers {
-			if strings.EqualFold(h.Name, t.name) && (!t.has || globMatch(t.value, h.Value)) {
+			if strings.EqualFold(h.Name, t.name) && (!t.has || glob.Match(t.value, h.Value)) {
 				return true
 			}
 		}
@@ -223,25 +225,4 @@ func deliveryState(e *entry) string {
 		return "failed"
 	}
 	return "delivered"
-}
-
-// globMatch reports whether s matches pattern, where '*' matches any run of
-// characters and everything else itself (the --route glob's rule).
-func globMatch(pattern, s string) bool {
-	parts := strings.Split(pattern, "*")
-	if len(parts) == 1 {
-		return s == pattern
-	}
-	if !strings.HasPrefix(s, parts[0]) {
-		return false
-	}
-	s = s[len(parts[0]):]
-	for _, p := range parts[1 : len(parts)-1] {
-		i := strings.Index(s, p)
-		if i < 0 {
-			return false
-		}
-		s = s[i+len(p):]
-	}
-	return strings.HasSuffix(s, parts[len(parts)-1])
 }

@@ -104,6 +104,14 @@ func (r *Relay) serveList(w http.ResponseWriter, req *http.Request) {
 			*p.t = t
 		}
 	}
+	if lq.Endpoint != "" {
+		// A name no endpoint can have is a mistake to point out, not a filter
+		// that quietly matches nothing.
+		if err := wire.CheckEndpointName(lq.Endpoint); err != nil {
+			writeError(w, http.StatusBadRequest, wire.CodeBadEndpoint, err.Error())
+			return
+		}
+	}
 	if lq.Endpoint != "" && owner != "" {
 		ep, err := r.st.GetEndpoint(req.Context(), lq.Endpoint)
 		if err == nil && ep.Owner != owner {

@@ -8,20 +8,9 @@ import (
 	"encoding/hex"
 	"fmt"
 	"math/big"
-	"regexp"
 	"sync"
 	"time"
 )
-
-// endpointName is the alphabet of endpoint names: safe in a URL path, a DNS
-// label and a file name.
-var endpointName = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,62}$`)
-
-func validEndpoint(name string) bool { return endpointName.MatchString(name) }
-
-// ValidEndpoint reports whether name is an allowed endpoint name, so a CLI
-// can refuse a bad --endpoint before connecting.
-func ValidEndpoint(name string) bool { return validEndpoint(name) }
 
 const crockford = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 

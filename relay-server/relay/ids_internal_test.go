@@ -2,8 +2,11 @@ package relay
 
 import (
 	"crypto/rand"
+	"fmt"
 	"math/big"
 	"testing"
+
+	"github.com/hookctl/hookctl/tunnel/wire"
 )
 
 // bigULIDString is ulidString by big-integer division, as it was written
@@ -52,5 +55,24 @@ func BenchmarkBigULIDString(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		bigULIDString(u)
+	}
+}
+
+// Every name the relay can generate follows the rule it enforces on names
+// it is given: the longest word pair with the most digits, and every word.
+func TestGeneratedEndpointNamesFollowTheRule(t *testing.T) {
+	for _, a := range adjectives {
+		for _, b := range animals {
+			for _, digits := range []int{10, 99, 1000, 9999} {
+				if name := fmt.Sprintf("%s-%s-%d", a, b, digits); !wire.ValidEndpointName(name) {
+					t.Fatalf("word list makes %q: %v", name, wire.CheckEndpointName(name))
+				}
+			}
+		}
+	}
+	for attempt := range 10 {
+		if name := newEndpointName(attempt); !wire.ValidEndpointName(name) {
+			t.Errorf("newEndpointName(%d) = %q: %v", attempt, name, wire.CheckEndpointName(name))
+		}
 	}
 }

@@ -47,14 +47,13 @@ func (r *Relay) serveIngress(w http.ResponseWriter, req *http.Request, rec *reco
 	}
 	rest, ok := strings.CutPrefix(rawPath, "/h/")
 	if !ok {
-		refuse(http.StatusBadRequest, "bad_endpoint", "webhook URLs are /h/{endpoint}/{path}")
+		refuse(http.StatusBadRequest, wire.CodeBadEndpoint, "webhook URLs are /h/{endpoint}/{path}")
 		return
 	}
 	name, sub, _ := strings.Cut(rest, "/")
 	sub = "/" + sub
-	if !validEndpoint(name) {
-		refuse(http.StatusBadRequest, "bad_endpoint",
-			fmt.Sprintf("endpoint name %q not allowed: use 1-63 of a-z, 0-9 and '-', starting with a letter or digit", name))
+	if err := wire.CheckEndpointName(name); err != nil {
+		refuse(http.StatusBadRequest, wire.CodeBadEndpoint, err.Error())
 		return
 	}
 	if err := capture.CheckPath(sub); err != nil {

@@ -539,6 +539,9 @@ func TestPermanentRefusals(t *testing.T) {
 			if m.Type != wire.TypeError || m.Code != tc.code || !m.Permanent || m.Text == "" {
 				t.Errorf("got %+v, want permanent %s", m, tc.code)
 			}
+			if tc.code == wire.CodeBadEndpoint && !strings.Contains(m.Text, wire.EndpointNameRule) {
+				t.Errorf("refusal %q does not name the rule", m.Text)
+			}
 			c.expectClosed()
 		})
 	}
@@ -638,7 +641,7 @@ func TestIngressRefusals(t *testing.T) {
 	if s, _, b := r.send(t, "POST", "/h/nobody/x", nil, nil); s != 404 || !strings.Contains(string(b), "nobody") {
 		t.Errorf("unknown endpoint: %d %s", s, b)
 	}
-	if s, _, b := r.send(t, "POST", "/h/Bad_Name/x", nil, nil); s != 400 || !strings.Contains(string(b), "not allowed") {
+	if s, _, b := r.send(t, "POST", "/h/Bad_Name/x", nil, nil); s != 400 || !strings.Contains(string(b), wire.EndpointNameRule) || !strings.Contains(string(b), wire.CodeBadEndpoint) {
 		t.Errorf("bad name: %d %s", s, b)
 	}
 	if s, _, _ := r.send(t, "POST", "/h/alpha", make([]byte, 1025), nil); s != 413 {
@@ -663,8 +666,8 @@ func TestIngressRefusals(t *testing.T) {
 			t.Errorf("request %d within burst: %d", i, s)
 		}
 	}
-	s, h, _ := r.send(t, "POST", "/h/beta", nil, nil)
-	if s != 429 || h.Get("Retry-After") != "1" {
+	s, h, b := r.send(t, "POST", "/h/beta", nil, nil)
+	if s != 429 || h.Get("Retry-After") != "1" || !strings.Contains(string(b), `"rate_limited"`) {
 		t.Errorf("over rate: %d Retry-After %q", s, h.Get("Retry-After"))
 	}
 }

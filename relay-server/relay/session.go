@@ -219,9 +219,11 @@ func (r *Relay) open(conn *websocket.Conn) *session {
 		r.refuse(conn, wire.CodeInternal, "relay error; retrying may help", false)
 		return nil
 	}
-	if hello.Endpoint != "" && !validEndpoint(hello.Endpoint) {
-		r.refuse(conn, wire.CodeBadEndpoint, fmt.Sprintf("endpoint name %q not allowed: use 1-63 of a-z, 0-9 and '-', starting with a letter or digit", hello.Endpoint), true)
-		return nil
+	if hello.Endpoint != "" {
+		if err := wire.CheckEndpointName(hello.Endpoint); err != nil {
+			r.refuse(conn, wire.CodeBadEndpoint, err.Error(), true)
+			return nil
+		}
 	}
 	reply, err := r.replyOptions(hello.Reply)
 	if err != nil {

@@ -22,6 +22,7 @@ import (
 	"github.com/hookctl/hookctl/relay-server/store"
 	"github.com/hookctl/hookctl/relay-server/store/postgres"
 	"github.com/hookctl/hookctl/relay-server/store/sqlite"
+	"github.com/hookctl/hookctl/tunnel/wire"
 )
 
 // streams are the process's standard streams as the commands see them.
@@ -405,6 +406,9 @@ transactions, and events already sent to a CLI are simply not sent again.`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if opts.endpoint == "" {
 				return &usageError{errors.New("--endpoint is required")}
+			}
+			if err := wire.CheckEndpointName(opts.endpoint); err != nil {
+				return &usageError{fmt.Errorf("--endpoint: %w", err)}
 			}
 			return eventsPurgeRun(cmd.Context(), ios, opts)
 		},

@@ -19,10 +19,42 @@ const undoBodies = undoChunks + `ALTER TABLE events ADD COLUMN body BLOB NOT NUL
 	UPDATE events SET body = coalesce((SELECT data FROM bodies WHERE event_seq = seq), x'');
 	DROP TRIGGER events_delete_body; DROP TABLE bodies; `
 
+// downgrade runs sql on the closed database at path, to take it back to the
+// schema of an older relay (undo migrations, set its user_version) before a
+// test opens it with the store and checks the migrations bring it forward.
+func downgrade(t *testing.T, path, sql string) {
+	t.Helper()
+	db, err := openRaw(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	version := func() (v int) {
+		if err := db.QueryRow("PRAGMA user_version").Scan(&v); err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	before := version()
+	if _, err := db.Exec(sql); err != nil {
+		t.Fatalf("downgrade %s: %v", path, err)
+	}
+	// Without a lower version the store would not migrate again, and the
+	// test would check nothing.
+	if after := version(); after >= before {
+		t.Fatalf("downgrade %s: user_version %d → %d, want lower", path, before, after)
+	}
+}
+
+// openRaw opens the database at path with database/sql, beside the store.
+func openRaw(path string) (*sql.DB, error) {
+	return sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(10000)")
+}
+
 // bodyRows counts the rows of the bodies table.
 func bodyRows(t *testing.T, path string) int {
 	t.Helper()
-	db, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(10000)")
+	db, err := openRaw(path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -55,14 +87,7 @@ func TestMigrateBodies(t *testing.T) {
 		}
 	}
 	s.Close()
-	db, err := sql.Open("sqlite", path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := db.Exec(undoBodies + `PRAGMA user_version = 5`); err != nil {
-		t.Fatal(err)
-	}
-	db.Close()
+	downgrade(t, path, undoBodies+`PRAGMA user_version = 5`)
 
 	s, err = sqlite.Open(path)
 	if err != nil {

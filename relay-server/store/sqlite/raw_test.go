@@ -3,7 +3,6 @@ package sqlite_test
 import (
 	"bytes"
 	"context"
-	"database/sql"
 	"path/filepath"
 	"testing"
 	"time"
@@ -28,15 +27,8 @@ func TestMigrateRaw(t *testing.T) {
 	}
 	s.Close()
 	// Back to the schema of an older relay.
-	db, err := sql.Open("sqlite", path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := db.Exec(undoBodies + `ALTER TABLE events DROP COLUMN raw; ALTER TABLE events DROP COLUMN retries;
-		ALTER TABLE events DROP COLUMN next_attempt_at; PRAGMA user_version = 3`); err != nil {
-		t.Fatal(err)
-	}
-	db.Close()
+	downgrade(t, path, undoBodies+`ALTER TABLE events DROP COLUMN raw; ALTER TABLE events DROP COLUMN retries;
+		ALTER TABLE events DROP COLUMN next_attempt_at; PRAGMA user_version = 3`)
 
 	s, err = sqlite.Open(path)
 	if err != nil {
