@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hookctl/hookctl/relay-server/store"
 	"github.com/hookctl/hookctl/relay-server/store/sqlite"
 	"github.com/hookctl/hookctl/relay-server/store/storetest"
 	"github.com/hookctl/hookctl/tunnel/capture"
@@ -70,8 +71,10 @@ func BenchmarkFsync(b *testing.B) {
 // senders insert 1 KiB events (durably), and one session marks them sent
 // in batches of up to 16 and acks each with a small response, as the relay
 // does once the CLI answers. It reports the process CPU per event (user +
-// sys, everything in the process: the writer goroutine dominates) and the
-// throughput.
+// sys, everything in the process: the writer goroutine dominates), the
+// throughput, and the commits' shape: writes per commit (how well 16
+// senders share an fsync) and the mean commit time, which bounds the
+// events/s one writer can reach.
 func BenchmarkCycle(b *testing.B) {
 	const senders = 16
 	s, err := sqlite.Open(filepath.Join(b.TempDir(), "bench.db"))
@@ -79,6 +82,12 @@ func BenchmarkCycle(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer s.Close()
+	var commits, writes, commitTime atomic.Int64
+	s.ObserveCommits(func(c store.Commit) {
+		commits.Add(1)
+		writes.Add(int64(c.Writes))
+		commitTime.Add(int64(c.Duration))
+	})
 	ctx := context.Background()
 	body := bytes.Repeat([]byte("x"), 1024)
 	resp := &capture.Response{
@@ -139,6 +148,10 @@ func BenchmarkCycle(b *testing.B) {
 	cpu := cpuTime(b) - before
 	b.ReportMetric(float64(cpu.Microseconds())/float64(b.N), "cpu-µs/event")
 	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "events/s")
+	if n := commits.Load(); n > 0 {
+		b.ReportMetric(float64(writes.Load())/float64(n), "writes/commit")
+		b.ReportMetric(float64(commitTime.Load())/float64(n)/1e3, "commit-µs")
+	}
 }
 
 // cpuTime is the process's user + system CPU time so far.
