@@ -304,7 +304,7 @@ func readBody(body io.Reader, contentLength int64) ([]byte, error) {
 	for {
 		n, err := body.Read(b[len(b):cap(b)])
 		b = b[:len(b)+n]
-		if err == io.EOF {
+		if errors.Is(err, io.EOF) {
 			return b, nil
 		}
 		if err != nil {
