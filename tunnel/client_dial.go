@@ -13,6 +13,7 @@ import (
 	"golang.org/x/net/websocket"
 
 	"github.com/hookctl/hookctl/tunnel/wire"
+	"github.com/hookctl/hookctl/tunnel/wire/wsconn"
 )
 
 // listenURL derives the websocket URL and an origin from a relay URL.
@@ -38,11 +39,11 @@ func listenURL(relay string) (loc, origin *url.URL, err error) {
 	return loc, origin, nil
 }
 
-// dial opens the websocket over an idleConn, so that the keepalive deadline
+// dial opens the websocket over a wsconn.IdleConn, so that the keepalive deadline
 // means "nothing received (or sent) for DeadAfter" rather than "no whole
 // message within DeadAfter": a 25 MiB event on a slow link takes longer
 // than that and must not look like a dead relay.
-func (c *Client) dial(ctx context.Context) (*websocket.Conn, *idleConn, error) {
+func (c *Client) dial(ctx context.Context) (*websocket.Conn, *wsconn.IdleConn, error) {
 	host := c.location.Host
 	if _, _, err := net.SplitHostPort(host); err != nil {
 		port := "80"
@@ -72,8 +73,7 @@ func (c *Client) dial(ctx context.Context) (*websocket.Conn, *idleConn, error) {
 	stop := context.AfterFunc(dctx, func() { nc.Close() })
 	defer stop()
 	wcfg := &websocket.Config{Location: c.location, Origin: c.origin, Version: websocket.ProtocolVersionHybi13}
-	ic := &idleConn{Conn: nc, idle: c.cfg.DeadAfter}
-	ic.frames = wire.NewClientFrameChecker(idleReader{ic})
+	ic := wsconn.NewIdleConn(nc, c.cfg.DeadAfter)
 	ws, err := websocket.NewClient(wcfg, ic)
 	if err != nil {
 		nc.Close()

@@ -21,7 +21,7 @@ func (s *conn) read(ctx context.Context) error {
 		var m wire.Message
 		err := wireCodec.Receive(s.ws, &m)
 		if err == nil {
-			err = s.ic.frames.Took(false, -1)
+			err = s.ic.Frames().Took(false, -1)
 		}
 		if err == nil && m.BodyFrame != 0 {
 			err = s.readBody(&m)
@@ -73,7 +73,7 @@ func (s *conn) readBody(m *wire.Message) error {
 	if !s.binary || s.maxBody <= 0 {
 		return errors.New("the relay sent a body frame without the " + wire.FeatureBinaryBody + " feature")
 	}
-	err := wire.ReadBody(s.ws, s.ic.frames, m, s.maxBody)
+	err := wire.ReadBody(s.ws, s.ic.Frames(), m, s.maxBody)
 	if be := (*wire.BodyError)(nil); errors.As(err, &be) {
 		return fmt.Errorf("relay broke the protocol: %w", err)
 	}

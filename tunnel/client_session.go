@@ -12,6 +12,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/hookctl/hookctl/tunnel/wire"
+	"github.com/hookctl/hookctl/tunnel/wire/wsconn"
 )
 
 // session runs one connection: dial, hello, welcome, then a reader, a writer
@@ -49,7 +50,7 @@ func (c *Client) session(ctx context.Context) (welcomed bool, err error) {
 	if err := websocket.JSON.Receive(ws, &welcome); err != nil {
 		return false, fmt.Errorf("read welcome: %w", err)
 	}
-	if err := ic.frames.Took(false, -1); err != nil {
+	if err := ic.Frames().Took(false, -1); err != nil {
 		return false, fmt.Errorf("read welcome: %w", err)
 	}
 	switch welcome.Type {
@@ -177,7 +178,7 @@ func (s *conn) drain(ctx context.Context, workersDone <-chan struct{}) error {
 type conn struct {
 	c        *Client
 	ws       *websocket.Conn
-	ic       *idleConn          // under ws: the writer holds and releases its writes
+	ic       *wsconn.IdleConn   // under ws: the writer holds and releases its writes
 	out      chan *wire.Message // to the writer; bounded
 	work     chan job           // to the workers; the relay's window bounds it
 	lastRecv atomic.Int64       // unix nanos of the last message received

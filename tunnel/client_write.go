@@ -46,12 +46,12 @@ func (s *conn) write(ctx context.Context) error {
 	// queue is bounded, so this ends): a burst of responses costs one
 	// syscall, and a lone message goes out at once, as before.
 	putQueued := func(m *wire.Message) error {
-		s.ic.hold()
+		s.ic.Hold()
 		err := put(m)
 		for err == nil && len(s.out) > 0 {
 			err = put(<-s.out)
 		}
-		if rerr := s.ic.release(); err == nil && rerr != nil {
+		if rerr := s.ic.Release(); err == nil && rerr != nil {
 			err = writeError(ctx, rerr)
 		}
 		return err

@@ -136,7 +136,7 @@ type Relay struct {
 	largeHandoff atomic.Int64
 	mux          *http.ServeMux
 	known        sync.Map // endpoint names known to exist (they are never deleted)
-	progress     sync.Map // *http.Request of a listen connection → its *progressReader
+	progress     sync.Map // *http.Request of a listen connection → its *wsconn.ProgressReader
 	quit         chan struct{}
 	quitOne      sync.Once
 	// notified: the store announces each new event (store.Notifier), and

@@ -14,6 +14,7 @@ import (
 	"github.com/hookctl/hookctl/relay-server/store"
 	"github.com/hookctl/hookctl/tunnel/capture"
 	"github.com/hookctl/hookctl/tunnel/wire"
+	"github.com/hookctl/hookctl/tunnel/wire/wsconn"
 )
 
 // helloMaxBytes caps messages before a client has authenticated.
@@ -43,10 +44,10 @@ const (
 type session struct {
 	r        *Relay
 	conn     *websocket.Conn
-	out      *batchWriter       // conn's write side; nil when not hijacked by serveListenHTTP
-	frames   *wire.FrameChecker // conn's read side; nil when not hijacked
-	binary   bool               // wire.FeatureBinaryBody was accepted
-	retry    bool               // wire.FeatureRetry was accepted
+	out      *wsconn.BatchWriter // conn's write side; nil when not hijacked by serveListenHTTP
+	frames   *wire.FrameChecker  // conn's read side; nil when not hijacked
+	binary   bool                // wire.FeatureBinaryBody was accepted
+	retry    bool                // wire.FeatureRetry was accepted
 	id       string
 	endpoint string
 	owner    string // token id; "" in open mode
@@ -144,7 +145,7 @@ func (r *Relay) serveListenHTTP(ws http.Handler) http.HandlerFunc {
 			return
 		}
 		pre, _ := buf.Reader.Peek(buf.Reader.Buffered())
-		progress := &progressReader{pre: bytes.Clone(pre), conn: conn, out: &batchWriter{conn: conn}}
+		progress := wsconn.NewProgressReader(conn, bytes.Clone(pre))
 		// The request's context ends when this handler returns; the
 		// session ends by itself or through r.quit.
 		req = req.WithContext(context.WithoutCancel(req.Context()))
@@ -153,7 +154,7 @@ func (r *Relay) serveListenHTTP(ws http.Handler) http.HandlerFunc {
 			defer r.sessions.Done()
 			r.progress.Store(req, progress)
 			defer r.progress.Delete(req)
-			ws.ServeHTTP(&hijackedConn{conn: conn, progress: progress}, req)
+			ws.ServeHTTP(wsconn.NewHijackedConn(conn, progress), req)
 		}()
 	}
 }
@@ -328,8 +329,8 @@ func (r *Relay) open(conn *websocket.Conn) *session {
 	r.log.Info("listen: session started", r.clientAttrs(conn.Request(), "endpoint", name, "session", s.id, "pending", pending)...)
 	conn.MaxPayloadBytes = r.maxFrame()
 	if p, ok := r.progress.Load(conn.Request()); ok {
-		p.(*progressReader).idle.Store(int64(r.cfg.DeadAfter))
-		s.out = p.(*progressReader).out
+		p.(*wsconn.ProgressReader).SetIdle(r.cfg.DeadAfter)
+		s.out = p.(*wsconn.ProgressReader).Out()
 	}
 	return s
 }

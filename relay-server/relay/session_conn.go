@@ -11,6 +11,7 @@ import (
 	"golang.org/x/net/websocket"
 
 	"github.com/hookctl/hookctl/tunnel/wire"
+	"github.com/hookctl/hookctl/tunnel/wire/wsconn"
 )
 
 // maxFrame caps one incoming message: a response may carry a body as large
@@ -54,7 +55,7 @@ func (r *Relay) refuse(conn *websocket.Conn, code, text string, permanent bool) 
 	// unread bytes would reset the connection, and the client could lose
 	// the error. Read what follows, within bounds, before closing.
 	if p, ok := r.progress.Load(conn.Request()); ok {
-		c := p.(*progressReader).conn
+		c := p.(*wsconn.ProgressReader).Conn()
 		c.SetReadDeadline(time.Now().Add(time.Second))
 		io.Copy(io.Discard, io.LimitReader(c, 2*helloMaxBytes))
 	}
@@ -76,7 +77,7 @@ func (r *Relay) failFraming(conn *websocket.Conn, fe *wire.FrameError) {
 		conn.Close()
 		return
 	}
-	c := p.(*progressReader).conn
+	c := p.(*wsconn.ProgressReader).Conn()
 	if cw, ok := c.(interface{ CloseWrite() error }); ok {
 		cw.CloseWrite()
 	}
@@ -133,7 +134,7 @@ func readMessage(conn *websocket.Conn, fc *wire.FrameChecker, m *wire.Message, m
 // framesOf is the frame checker under conn, or nil.
 func (r *Relay) framesOf(conn *websocket.Conn) *wire.FrameChecker {
 	if p, ok := r.progress.Load(conn.Request()); ok {
-		return p.(*progressReader).frames
+		return p.(*wsconn.ProgressReader).Frames()
 	}
 	return nil
 }

@@ -144,7 +144,7 @@ func (s *session) writeLoop(ctx context.Context) {
 // write failed).
 func (s *session) sendEvents(batch []store.Pending) ([]string, error) {
 	if s.out != nil {
-		s.out.begin()
+		s.out.Begin()
 	}
 	sent := make([]string, 0, len(batch))
 	var err error
@@ -161,7 +161,7 @@ func (s *session) sendEvents(batch []store.Pending) ([]string, error) {
 	if s.out != nil {
 		// Even after a failed write: what the writer sends last (an
 		// error, the close frame) must not stay in the batch.
-		if ferr := s.out.flush(s.writeDeadline); err == nil {
+		if ferr := s.out.Flush(s.writeDeadline); err == nil {
 			err = ferr
 		}
 	}

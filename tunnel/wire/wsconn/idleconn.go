@@ -1,4 +1,4 @@
-package tunnel
+package wsconn
 
 import (
 	"net"
@@ -8,17 +8,14 @@ import (
 	"github.com/hookctl/hookctl/tunnel/wire"
 )
 
-// The websocket connection's adapter on the CLI side. The relay's
-// (progressReader, batchWriter, hijackedConn) are in relay-server/relay/progress.go.
-
-// idleConn extends its read and write deadlines on every call, so only a
-// connection that makes no progress for idle times out. Writes go in chunks
-// for the same reason.
+// IdleConn is the connection under the CLI's websocket. It extends its read
+// and write deadlines on every call, so only a connection that makes no
+// progress for idle times out. Writes go in chunks for the same reason.
 //
-// Between hold and release, writes are collected and go out together on
-// release: the writer holds while it sends every queued message, so a burst
+// Between Hold and Release, writes are collected and go out together on
+// Release: the writer holds while it sends every queued message, so a burst
 // of messages costs one write syscall instead of one per websocket frame.
-type idleConn struct {
+type IdleConn struct {
 	net.Conn
 	idle   time.Duration
 	frames *wire.FrameChecker // reads through idleReader, checking the relay's frames
@@ -28,25 +25,36 @@ type idleConn struct {
 	buf  []byte
 }
 
+// NewIdleConn returns c as an IdleConn that times out after idle without
+// progress and checks the relay's frames as it reads.
+func NewIdleConn(c net.Conn, idle time.Duration) *IdleConn {
+	ic := &IdleConn{Conn: c, idle: idle}
+	ic.frames = wire.NewClientFrameChecker(idleReader{ic})
+	return ic
+}
+
+// Frames is the checker the connection reads through.
+func (c *IdleConn) Frames() *wire.FrameChecker { return c.frames }
+
 // holdMax bounds what a hold collects; past it, writes go out at once.
 const holdMax = 64 << 10
 
-func (c *idleConn) Read(p []byte) (int, error) {
+func (c *IdleConn) Read(p []byte) (int, error) {
 	if c.frames != nil {
 		return c.frames.Read(p)
 	}
 	return idleReader{c}.Read(p)
 }
 
-// idleReader is an idleConn's read side without the frame checks.
-type idleReader struct{ c *idleConn }
+// idleReader is an IdleConn's read side without the frame checks.
+type idleReader struct{ c *IdleConn }
 
 func (r idleReader) Read(p []byte) (int, error) {
 	r.c.Conn.SetReadDeadline(time.Now().Add(r.c.idle))
 	return r.c.Conn.Read(p)
 }
 
-func (c *idleConn) Write(p []byte) (int, error) {
+func (c *IdleConn) Write(p []byte) (int, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.held && len(c.buf)+len(p) <= holdMax {
@@ -59,23 +67,23 @@ func (c *idleConn) Write(p []byte) (int, error) {
 	return c.writeLocked(p)
 }
 
-// hold collects writes until release.
-func (c *idleConn) hold() {
+// Hold collects writes until Release.
+func (c *IdleConn) Hold() {
 	c.mu.Lock()
 	c.held = true
 	c.mu.Unlock()
 }
 
-// release writes what was collected since hold; an error is the error of
+// Release writes what was collected since Hold; an error is the error of
 // the writes collected.
-func (c *idleConn) release() error {
+func (c *IdleConn) Release() error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.held = false
 	return c.flushLocked()
 }
 
-func (c *idleConn) flushLocked() error {
+func (c *IdleConn) flushLocked() error {
 	if len(c.buf) == 0 {
 		return nil
 	}
@@ -88,7 +96,7 @@ func (c *idleConn) flushLocked() error {
 	return err
 }
 
-func (c *idleConn) writeLocked(p []byte) (int, error) {
+func (c *IdleConn) writeLocked(p []byte) (int, error) {
 	const chunk = 256 << 10
 	n := 0
 	for n < len(p) {

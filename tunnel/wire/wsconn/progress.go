@@ -1,4 +1,4 @@
-package relay
+package wsconn
 
 import (
 	"bufio"
@@ -13,20 +13,39 @@ import (
 
 // A session is dead after DeadAfter without receiving anything (the wire
 // contract), not after DeadAfter without a whole message: a large response
-// on a slow link keeps arriving for longer than that. progressReader pushes
-// the read deadline forward whenever bytes arrive; it starts doing so only
-// once the session is welcomed, so a client dribbling its hello is still
-// cut off by HelloTimeout.
-type progressReader struct {
+// on a slow link keeps arriving for longer than that. ProgressReader, the
+// read side of the connection under the relay's websocket, pushes the read
+// deadline forward whenever bytes arrive; it starts doing so only once
+// SetIdle is called (the relay calls it once the session is welcomed), so a
+// client dribbling its hello is still cut off by the relay's hello timeout.
+type ProgressReader struct {
 	pre  []byte // bytes net/http had buffered past the handshake request
 	conn net.Conn
 	idle atomic.Int64 // time.Duration; 0 = do not extend
-	out  *batchWriter // the connection's write side
+	out  *BatchWriter // the connection's write side
 
 	frames *wire.FrameChecker // reads from this; set by Hijack
 }
 
-func (p *progressReader) Read(b []byte) (int, error) {
+// NewProgressReader reads conn, after pre (the bytes net/http had buffered
+// past the handshake request), and writes to it through a BatchWriter.
+func NewProgressReader(conn net.Conn, pre []byte) *ProgressReader {
+	return &ProgressReader{pre: pre, conn: conn, out: &BatchWriter{conn: conn}}
+}
+
+// Conn is the connection read.
+func (p *ProgressReader) Conn() net.Conn { return p.conn }
+
+// Out is the connection's write side.
+func (p *ProgressReader) Out() *BatchWriter { return p.out }
+
+// Frames is the checker reading from p, or nil before Hijack.
+func (p *ProgressReader) Frames() *wire.FrameChecker { return p.frames }
+
+// SetIdle has every read that brings bytes extend the read deadline by d.
+func (p *ProgressReader) SetIdle(d time.Duration) { p.idle.Store(int64(d)) }
+
+func (p *ProgressReader) Read(b []byte) (int, error) {
 	if len(p.pre) > 0 {
 		n := copy(b, p.pre)
 		p.pre = p.pre[n:]
@@ -42,14 +61,14 @@ func (p *progressReader) Read(b []byte) (int, error) {
 	return n, err
 }
 
-// batchWriter is the write side of a listen connection. Between begin and
-// flush it gathers the session's frames, so a batch of events costs one
+// BatchWriter is the write side of a listen connection. Between Begin and
+// Flush it gathers the session's frames, so a batch of events costs one
 // write to the socket instead of two per frame (a frame's header fills the
 // small write buffer, then its payload bypasses it). Outside a batch, and
 // for anything that would not fit batchMax, it writes straight through. The
 // websocket library also writes from the reader's goroutine (the pong to a
 // websocket-level ping), hence the lock.
-type batchWriter struct {
+type BatchWriter struct {
 	conn net.Conn
 
 	mu       sync.Mutex
@@ -63,7 +82,7 @@ const batchMax = 64 << 10
 
 var batchBufs = sync.Pool{New: func() any { b := make([]byte, 0, batchMax); return &b }}
 
-func (w *batchWriter) Write(p []byte) (int, error) {
+func (w *BatchWriter) Write(p []byte) (int, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.batching {
@@ -82,8 +101,8 @@ func (w *batchWriter) Write(p []byte) (int, error) {
 	return w.conn.Write(p)
 }
 
-// begin starts gathering writes.
-func (w *batchWriter) begin() {
+// Begin starts gathering writes.
+func (w *BatchWriter) Begin() {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if !w.batching {
@@ -92,8 +111,8 @@ func (w *batchWriter) begin() {
 	}
 }
 
-// flush writes what was gathered, by deadline, and stops gathering.
-func (w *batchWriter) flush(deadline func(n int) time.Time) error {
+// Flush writes what was gathered, by deadline, and stops gathering.
+func (w *BatchWriter) Flush(deadline func(n int) time.Time) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if !w.batching {
@@ -107,7 +126,7 @@ func (w *batchWriter) flush(deadline func(n int) time.Time) error {
 	return err
 }
 
-func (w *batchWriter) writeBuffered() error {
+func (w *BatchWriter) writeBuffered() error {
 	if len(*w.buf) == 0 {
 		return nil
 	}
@@ -126,27 +145,32 @@ const (
 	listenWriteBuffer = 128
 )
 
-// hijackedConn is the http.ResponseWriter the websocket library sees: the
+// HijackedConn is the http.ResponseWriter the websocket library sees: the
 // connection was already taken from net/http, and Hijack hands it over with
 // small buffers. The library hijacks at once and never writes through the
 // ResponseWriter itself.
-type hijackedConn struct {
+type HijackedConn struct {
 	conn     net.Conn
-	progress *progressReader
+	progress *ProgressReader
 	header   http.Header
 }
 
-func (h *hijackedConn) Header() http.Header {
+// NewHijackedConn hands over conn, read through progress.
+func NewHijackedConn(conn net.Conn, progress *ProgressReader) *HijackedConn {
+	return &HijackedConn{conn: conn, progress: progress}
+}
+
+func (h *HijackedConn) Header() http.Header {
 	if h.header == nil {
 		h.header = http.Header{}
 	}
 	return h.header
 }
 
-func (h *hijackedConn) Write([]byte) (int, error) { return 0, http.ErrHijacked }
-func (h *hijackedConn) WriteHeader(int)           {}
+func (h *HijackedConn) Write([]byte) (int, error) { return 0, http.ErrHijacked }
+func (h *HijackedConn) WriteHeader(int)           {}
 
-func (h *hijackedConn) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+func (h *HijackedConn) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	h.progress.frames = wire.NewFrameChecker(h.progress)
 	return h.conn, bufio.NewReadWriter(bufio.NewReaderSize(h.progress.frames, listenReadBuffer), bufio.NewWriterSize(h.progress.out, listenWriteBuffer)), nil
 }
