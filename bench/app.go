@@ -104,3 +104,10 @@ func (a *app) missing(seqs []int64) int {
 }
 
 func (a *app) close() { a.srv.Close() }
+
+// dupCount is how many requests the app saw again.
+func (a *app) dupCount() int {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.dups
+}

@@ -177,9 +177,6 @@ func (p *relayProc) stop() {
 	}
 }
 
-// rss is the relay process's resident set, from /proc.
-func (p *relayProc) rss() (int64, error) { return procStatusKB(p.cmd.Process.Pid, "VmRSS:") }
-
 // cliProc is a running `hookctl listen`.
 type cliProc struct {
 	cmd     *exec.Cmd

@@ -106,3 +106,16 @@ func fmtNum(f float64) string {
 
 func le(v float64, target float64) *bool { return ptr(v <= target) }
 func ge(v float64, target float64) *bool { return ptr(v >= target) }
+
+// sizeName names a byte count: "20 MiB", "32 KiB", "1000 B".
+func sizeName(n int) string {
+	switch {
+	case n >= 1<<20 && n%(1<<20) == 0:
+		return fmt.Sprintf("%d MiB", n>>20)
+	case n >= 1<<20:
+		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+	case n >= 1<<10 && n%(1<<10) == 0:
+		return fmt.Sprintf("%d KiB", n>>10)
+	}
+	return fmt.Sprintf("%d B", n)
+}

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -21,21 +20,6 @@ func loadAvg() string {
 		return "?"
 	}
 	return strings.Join(f[:3], " ")
-}
-
-func procStatusKB(pid int, field string) (int64, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0, err
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, field); ok {
-			f := strings.Fields(v)
-			n, err := strconv.ParseInt(f[0], 10, 64)
-			return n * 1024, err
-		}
-	}
-	return 0, fmt.Errorf("no %s in /proc/%d/status", field, pid)
 }
 
 func pct(sorted []time.Duration, p float64) time.Duration {
@@ -88,8 +72,6 @@ func children(pid int) []int {
 	return out
 }
 
-func mib(b int64) float64 { return float64(b) / (1 << 20) }
-
 // cpuTimes returns the user+system CPU time of each process, from
 // /proc/PID/stat, or nil if one cannot be read.
 func cpuTimes(pids []int) []time.Duration {
@@ -112,20 +94,4 @@ func cpuTimes(pids []int) []time.Duration {
 		out[i] = time.Duration(ut+st) * time.Second / hz
 	}
 	return out
-}
-
-// gctraceRe matches the heap after GC and the stacks of a GODEBUG=gctrace=1
-// line: "..., 130->131->70 MB, 136 MB goal, 50 MB stacks, ...".
-var gctraceRe = regexp.MustCompile(`->(\d+) MB, \d+ MB goal, (\d+) MB stacks`)
-
-// parseGCTrace returns the live heap and the stacks, in MB, of a gctrace
-// line.
-func parseGCTrace(line string) (live, stacks float64, ok bool) {
-	m := gctraceRe.FindStringSubmatch(line)
-	if m == nil {
-		return 0, 0, false
-	}
-	live, _ = strconv.ParseFloat(m[1], 64)
-	stacks, _ = strconv.ParseFloat(m[2], 64)
-	return live, stacks, true
 }
