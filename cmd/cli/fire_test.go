@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -414,9 +415,12 @@ func TestFireCountAndJSON(t *testing.T) {
 			t.Errorf("record %q: %v", l, err)
 		}
 	}
-	var sum fireSummary
+	var sum summaryRecord
 	if err := json.Unmarshal([]byte(lines[3]), &sum); err != nil || sum.Type != "summary" || sum.Verdict != "pass" || sum.Count != 3 || sum.Passed != 3 || sum.Statuses["200"] != 3 {
 		t.Errorf("summary record %q: %v", lines[3], err)
+	}
+	if keys := jsonKeys(t, lines[3]); keys != "count,elapsed_ms,errors,expect,failed,max_ms,p50_ms,p95_ms,p99_ms,passed,rate,statuses,type,verdict" {
+		t.Errorf("summary keys %s", keys)
 	}
 	if !strings.Contains(r.err, "3 requests") {
 		t.Errorf("summary on stderr: %q", r.err)
@@ -463,7 +467,7 @@ func TestFireVerdict(t *testing.T) {
 		t.Fatalf("json, missed: %+v", r)
 	}
 	var rec fireRecord
-	var sum fireSummary
+	var sum summaryRecord
 	if json.Unmarshal([]byte(lines[0]), &rec) != nil || rec.Verdict != "fail" || rec.OK || rec.Status != 500 {
 		t.Errorf("record %q", lines[0])
 	}
@@ -577,4 +581,19 @@ func TestFireBodyEscaped(t *testing.T) {
 			t.Errorf("app answered %q; fire printed %q", body, r.out)
 		}
 	}
+}
+
+// jsonKeys is the sorted, comma-separated keys of one JSON object.
+func jsonKeys(t *testing.T, line string) string {
+	t.Helper()
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal([]byte(line), &m); err != nil {
+		t.Fatalf("%q: %v", line, err)
+	}
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return strings.Join(keys, ",")
 }
