@@ -58,6 +58,7 @@ placeholders ({{uuid}}, {{id 24}}, {{unix}}, {{now}}, {{env NAME}}…), the sign
 provider, and optionally a sequence of events fired in order.`,
 		Example: `  hookctl fire stripe payment_intent.succeeded --to localhost:3000/webhooks --secret whsec_...
   hookctl fire github push --to :3000/gh --secret s3cret --set repository.name=api --set ref=refs/heads/main
+  hookctl fire stripe invoice.paid --to :3000/hooks --secret whsec_... --set 'data.object.id=in_{{id 24}}'
   hookctl fire shopify orders/create --secret shpss_... --print
   hookctl fire --file ./fixtures/order-paid.yaml --to localhost:3000/hooks --secret whsec_...
   hookctl fire stripe invoice.paid --to :3000/hooks --secret whsec_... --count 1000 --concurrency 20`,
@@ -85,7 +86,7 @@ provider, and optionally a sequence of events fired in order.`,
 	fl.StringVar(&opts.Secret, "secret", "", "signing secret in the provider's form, or private key for Discord/SendGrid (default $HOOKCTL_SECRET)")
 	fl.StringVar(&opts.SignedURL, "url", "", "for URL-signed providers (Twilio, Square, HubSpot): the URL registered with the provider, if not the --to URL")
 	fl.StringVarP(&opts.File, "file", "f", "", "fire the event(s) of a fixture file (YAML or JSON)")
-	fl.StringArrayVar(&opts.Set, "set", nil, "set a body field: dotted.path=value (numbers, true/false/null and JSON are typed); repeatable")
+	fl.StringArrayVar(&opts.Set, "set", nil, "set a body field: dotted.path=value (numbers, true/false/null and JSON are typed; {{placeholders}} render as in a fixture file's set); repeatable")
 	fl.StringArrayVar(&opts.SetNew, "set-new", nil, "like --set, creating the field if missing")
 	fl.StringArrayVar(&opts.Unset, "unset", nil, "remove a body field; repeatable")
 	fl.StringArrayVarP(&opts.Headers, "header", "H", nil, "set a header: 'Name: value'; repeatable")
@@ -369,7 +370,11 @@ func parseOverrides(opts *fireOptions) (*fixtures.Overrides, error) {
 		if !ok || k == "" {
 			return fixtures.KV{}, &FlagError{Err: fmt.Errorf("--%s %q: want dotted.path=value", flag, s)}
 		}
-		return fixtures.KV{Key: k, Value: v}, nil
+		p, err := fixtures.CommandLineKV(k, v)
+		if err != nil {
+			return fixtures.KV{}, &FlagError{Err: fmt.Errorf("--%s %q: %w", flag, s, err)}
+		}
+		return p, nil
 	}
 	for _, s := range opts.Set {
 		p, err := kv("set", s)

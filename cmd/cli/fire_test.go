@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -190,6 +191,68 @@ func TestFireOverrides(t *testing.T) {
 	r = runCLI(t, "", "fire", "github", "push", "--secret", "s", "--print", "--body", "@"+bf)
 	if !strings.HasSuffix(r.out, "\r\n\r\n{\"custom\":true}") {
 		t.Errorf("--body @file: %q", r.out)
+	}
+}
+
+// --set and --set-new values render placeholders as a fixture file's set
+// values do: a string, a number for exactly one numeric placeholder, JSON
+// objects with escaped strings; labels match across flags and the body.
+func TestFireSetPlaceholders(t *testing.T) {
+	const note = "a \"quoted\" \\ back\nslash é ✓"
+	uuidRE := regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$`)
+	f, out, errOut := testFactory(t, map[string]string{"NOTE": note})
+	code := Run(t.Context(), []string{"fire", "stripe", "payment_intent.succeeded", "--secret", "whsec_x", "--print", "--timestamp", "1700000000",
+		"--set", "data.object.id={{uuid}}", "--set", "created={{unix}}", "--set", `livemode="{{unix}}"`, "--set", "data.object.currency=eur",
+		"--set-new", "data.object.metadata={\"note\": \"{{env NOTE}}\", \"order\": \"ord_{{uuid o}}\", \"n\": \"{{digits 3}}\"}",
+		"--set-new", "data.object.order=ord_{{uuid o}}", "--set-new", "data.object.text=<{{env NOTE}}>"}, f)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	req, err := fixtures.ReadRequest(strings.NewReader(out.String()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var body struct {
+		Created  json.RawMessage
+		Livemode json.RawMessage
+		Data     struct {
+			Object struct {
+				ID, Currency, Order, Text string
+				Metadata                  struct {
+					Note, Order string
+					N           json.RawMessage
+				}
+			}
+		}
+	}
+	if err := json.Unmarshal(req.Body, &body); err != nil {
+		t.Fatalf("%v\n%s", err, req.Body)
+	}
+	o := body.Data.Object
+	if !uuidRE.MatchString(o.ID) || string(body.Created) != "1700000000" || string(body.Livemode) != `"1700000000"` || o.Currency != "eur" {
+		t.Errorf("id %q, created %s, livemode %s, currency %q", o.ID, body.Created, body.Livemode, o.Currency)
+	}
+	if o.Metadata.Note != note || o.Text != "<"+note+">" || len(o.Metadata.N) != 3 || o.Metadata.N[0] == '"' {
+		t.Errorf("metadata %+v, text %q", o.Metadata, o.Text)
+	}
+	if !strings.HasPrefix(o.Order, "ord_") || !uuidRE.MatchString(o.Order[4:]) || o.Metadata.Order != o.Order {
+		t.Errorf("labelled uuid: %q and %q", o.Order, o.Metadata.Order)
+	}
+	// Two deliveries get two ids.
+	r := runCLI(t, "", "fire", "github", "push", "--secret", "s", "--print", "--count", "2", "--set", "after={{uuid}}")
+	if ids := regexp.MustCompile(`"after": *"([^"]+)"`).FindAllStringSubmatch(r.out, -1); len(ids) != 2 || ids[0][1] == ids[1][1] || !uuidRE.MatchString(ids[0][1]) {
+		t.Errorf("--count 2: %v\n%s", ids, r.out)
+	}
+
+	// A bad placeholder is a usage error naming the flag; an unset
+	// variable an error naming --set.
+	r = runCLI(t, "", "fire", "github", "push", "--secret", "s", "--print", "--set", "ref={{nope}}")
+	if r.code != ExitUsage || !strings.Contains(r.err, `--set "ref={{nope}}"`) || !strings.Contains(r.err, "unknown placeholder") {
+		t.Errorf("bad placeholder: %+v", r)
+	}
+	r = runCLI(t, "", "fire", "github", "push", "--secret", "s", "--print", "--set", "ref={{env NOPE}}")
+	if r.code == 0 || !strings.Contains(r.err, "--set: {{env NOPE}}: NOPE is not set") {
+		t.Errorf("unset env: %+v", r)
 	}
 }
 
