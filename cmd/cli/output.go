@@ -154,13 +154,12 @@ type deliveryTally struct {
 // add counts one request: status is its answer, when answered.
 func (t *deliveryTally) add(answered bool, status int, met bool) {
 	t.sent++
-	switch {
-	case !answered:
+	if !answered {
 		t.noAnswer++
-	case t.statuses == nil:
-		t.statuses = map[int]int{}
-		fallthrough
-	default:
+	} else {
+		if t.statuses == nil {
+			t.statuses = map[int]int{}
+		}
 		t.statuses[status]++
 	}
 	if met {
