@@ -70,7 +70,7 @@ Checks: ` + strings.Join(check.Checks(), ", "),
 	fl.StringVar(&opts.Event, "event", "", "event for valid deliveries (default the provider's first)")
 	fl.StringVar(&opts.SignedURL, "url", "", "for URL-signed providers: the URL registered with the provider")
 	fl.StringVar(&opts.JUnit, "junit", "", "write a JUnit XML report to this file")
-	opts.outputFlags.register(cmd, "one NDJSON record per check")
+	opts.outputFlags.register(cmd, "one NDJSON record per check, then a summary record")
 	fl.StringSliceVar(&opts.Only, "only", nil, "run only these checks (comma-separated)")
 	fl.StringSliceVar(&opts.Skip, "skip", nil, "skip these checks (comma-separated)")
 	fl.DurationVar(&opts.Timeout, "timeout", 10*time.Second, "per-request timeout")
@@ -116,7 +116,7 @@ func checkRun(ctx context.Context, opts *checkOptions) error {
 	enc := json.NewEncoder(opts.IO.Out)
 	progress := func(r check.Result) {
 		if jsonOut {
-			_ = enc.Encode(r)
+			_ = enc.Encode(checkRecord{Type: recordCheck, Result: r})
 			return
 		}
 		writeCheckResult(opts.IO.Out, cs, r)
@@ -138,8 +138,9 @@ func checkRun(ctx context.Context, opts *checkOptions) error {
 			// so check by check (status error), not a missing file.
 			if jsonOut {
 				for _, r := range results {
-					_ = enc.Encode(r)
+					_ = enc.Encode(checkRecord{Type: recordCheck, Result: r})
 				}
+				_ = enc.Encode(checkSummary(results, opts.Strict))
 			}
 			if werr := writeCheckJUnit(opts, p.Name, target.Redacted(), started, results); werr != nil {
 				return werr
@@ -157,23 +158,21 @@ func checkRun(ctx context.Context, opts *checkOptions) error {
 	if err := writeCheckJUnit(opts, p.Name, target.Redacted(), started, results); err != nil {
 		return err
 	}
-	counts := map[check.Status]int{}
-	for _, r := range results {
-		counts[r.Status]++
-	}
-	summary := fmt.Sprintf("%d passed, %d warned, %d failed, %d skipped", counts[check.Pass], counts[check.Warn], counts[check.Fail], counts[check.Skip])
-	if n := counts[check.Error]; n > 0 {
-		summary += fmt.Sprintf(", %d errored", n)
+	sum := checkSummary(results, opts.Strict)
+	text := fmt.Sprintf("%d passed, %d warned, %d failed, %d skipped", sum.Passed, sum.Warned, sum.Failed, sum.Skipped)
+	if sum.Errors > 0 {
+		text += fmt.Sprintf(", %d errored", sum.Errors)
 	}
 	if jsonOut {
-		fmt.Fprintln(opts.IO.ErrOut, summary)
+		_ = enc.Encode(sum)
+		fmt.Fprintln(opts.IO.ErrOut, text)
 	} else {
-		fmt.Fprintln(opts.IO.Out, summary)
+		fmt.Fprintln(opts.IO.Out, text)
 	}
 	if !check.Passed(results) {
 		return &ExitCodeError{Code: ExitError}
 	}
-	if n := counts[check.Warn]; opts.Strict && n > 0 {
+	if n := sum.Warned; opts.Strict && n > 0 {
 		what := "warnings fail"
 		if n == 1 {
 			what = "warning fails"
@@ -182,6 +181,25 @@ func checkRun(ctx context.Context, opts *checkOptions) error {
 		return &ExitCodeError{Code: ExitError}
 	}
 	return nil
+}
+
+// checkRecord is the NDJSON record of one check: its result, typed.
+type checkRecord struct {
+	Type string `json:"type"` // recordCheck
+	check.Result
+}
+
+// checkSummary is check's summary record. The run passes when no check
+// failed or errored and, with strict, none warned.
+func checkSummary(results []check.Result, strict bool) summaryRecord {
+	counts := map[check.Status]int{}
+	for _, r := range results {
+		counts[r.Status]++
+	}
+	passed := check.Passed(results) && (!strict || counts[check.Warn] == 0)
+	return summaryRecord{Type: recordSummary, Verdict: runVerdict(passed), Count: len(results),
+		Passed: counts[check.Pass], Failed: counts[check.Fail], Errors: counts[check.Error],
+		SummaryChecks: &SummaryChecks{Warned: counts[check.Warn], Skipped: counts[check.Skip]}}
 }
 
 // writeCheckJUnit writes the --junit report, if asked for.

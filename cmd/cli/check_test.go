@@ -38,12 +38,30 @@ func TestCheckCommand(t *testing.T) {
 	r = runCLI(t, "", "check", "--to", srv.URL, "--provider", "stripe", "--secret", "whsec_other",
 		"--only", "valid-signature,wrong-secret", "-o", "json")
 	lines := strings.Split(strings.TrimSpace(r.out), "\n")
-	if r.code != 1 || len(lines) != 2 {
+	if r.code != 1 || len(lines) != 3 {
 		t.Fatalf("%+v", r)
 	}
-	var rec struct{ Name, Status, Hint string }
-	if err := json.Unmarshal([]byte(lines[0]), &rec); err != nil || rec.Name != "valid-signature" || rec.Status != "fail" || rec.Hint == "" {
+	var rec struct{ Type, Name, Status, Hint string }
+	if err := json.Unmarshal([]byte(lines[0]), &rec); err != nil || rec.Type != "check" || rec.Name != "valid-signature" || rec.Status != "fail" || rec.Hint == "" {
 		t.Errorf("%q: %v", lines[0], err)
+	}
+	if keys := jsonKeys(t, lines[0]); keys != "duration_ns,evidence,hint,name,status,statuses,title,type" {
+		t.Errorf("check record keys %s", keys)
+	}
+	var sum summaryRecord
+	if err := json.Unmarshal([]byte(lines[2]), &sum); err != nil || sum.Type != "summary" || sum.Verdict != "fail" || sum.Count != 2 ||
+		sum.Passed != 1 || sum.Failed != 1 || sum.Errors != 0 || sum.SummaryChecks == nil || sum.Warned != 0 || sum.Skipped != 0 {
+		t.Errorf("summary %q: %v", lines[2], err)
+	}
+	if keys := jsonKeys(t, lines[2]); keys != "count,errors,failed,passed,skipped,type,verdict,warned" {
+		t.Errorf("summary keys %s", keys)
+	}
+	// A run that passes says so.
+	r = runCLI(t, "", "check", "--to", srv.URL, "--provider", "stripe", "--secret", secret, "--only", "valid-signature,wrong-secret", "--json")
+	lines = strings.Split(strings.TrimSpace(r.out), "\n")
+	sum = summaryRecord{}
+	if r.code != 0 || len(lines) != 3 || json.Unmarshal([]byte(lines[2]), &sum) != nil || sum.Verdict != "pass" || sum.Passed != 2 {
+		t.Errorf("passing run: %+v", r)
 	}
 
 	r = runCLI(t, "", "check", "--to", srv.URL, "--provider", "stripe", "--secret", secret, "--only", "nope")
@@ -85,6 +103,21 @@ func TestCheckWarningsAndErrors(t *testing.T) {
 	if r.code != 1 || !strings.Contains(r.err, "1 warning fails the run (--strict)") {
 		t.Fatalf("--strict: %+v", r)
 	}
+	// In JSON the summary counts the warning, and with --strict fails.
+	for _, strict := range []bool{false, true} {
+		a := append(append([]string{}, args...), "--json")
+		want := "pass"
+		if strict {
+			a, want = append(a, "--strict"), "fail"
+		}
+		r = runCLI(t, "", a...)
+		lines := strings.Split(strings.TrimSpace(r.out), "\n")
+		var sum summaryRecord
+		if err := json.Unmarshal([]byte(lines[len(lines)-1]), &sum); err != nil || sum.Type != "summary" || sum.Verdict != want ||
+			sum.Count != 2 || sum.Passed != 1 || sum.Warned != 1 || sum.Failed != 0 {
+			t.Errorf("strict=%v: summary %q: %v", strict, lines[len(lines)-1], err)
+		}
+	}
 	if data, _ := os.ReadFile(junit); !strings.Contains(string(data), `type="CheckWarning"`) {
 		t.Errorf("--strict report:\n%s", data)
 	}
@@ -96,14 +129,18 @@ func TestCheckWarningsAndErrors(t *testing.T) {
 	r = runCLI(t, "", "check", "--to", addr, "--provider", "stripe", "--secret", secret, "--only", "valid-signature,burst",
 		"-o", "json", "--junit", junit)
 	lines := strings.Split(strings.TrimSpace(r.out), "\n")
-	if r.code != 1 || len(lines) != 2 || !strings.Contains(r.err, "Error: connection refused: is your app listening on "+addr+"?") {
+	if r.code != 1 || len(lines) != 3 || !strings.Contains(r.err, "Error: connection refused: is your app listening on "+addr+"?") {
 		t.Fatalf("unreachable: %+v", r)
 	}
-	for _, l := range lines {
-		var rec struct{ Name, Status, Evidence string }
-		if err := json.Unmarshal([]byte(l), &rec); err != nil || rec.Status != "error" || !strings.Contains(rec.Evidence, "connection refused") {
+	for _, l := range lines[:2] {
+		var rec struct{ Type, Name, Status, Evidence string }
+		if err := json.Unmarshal([]byte(l), &rec); err != nil || rec.Type != "check" || rec.Status != "error" || !strings.Contains(rec.Evidence, "connection refused") {
 			t.Errorf("%q: %v", l, err)
 		}
+	}
+	var sum summaryRecord
+	if err := json.Unmarshal([]byte(lines[2]), &sum); err != nil || sum.Type != "summary" || sum.Verdict != "fail" || sum.Count != 2 || sum.Errors != 2 || sum.Passed != 0 {
+		t.Errorf("unreachable summary %q: %v", lines[2], err)
 	}
 	data, _ := os.ReadFile(junit)
 	if s := string(data); !strings.Contains(s, `errors="2"`) || !strings.Contains(s, `<error message="not run: `) || strings.Contains(s, "<failure") {

@@ -8,7 +8,6 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -59,6 +58,7 @@ placeholders ({{uuid}}, {{id 24}}, {{unix}}, {{now}}, {{env NAME}}…), the sign
 provider, and optionally a sequence of events fired in order.`,
 		Example: `  hookctl fire stripe payment_intent.succeeded --to localhost:3000/webhooks --secret whsec_...
   hookctl fire github push --to :3000/gh --secret s3cret --set repository.name=api --set ref=refs/heads/main
+  hookctl fire stripe invoice.paid --to :3000/hooks --secret whsec_... --set 'data.object.id=in_{{id 24}}'
   hookctl fire shopify orders/create --secret shpss_... --print
   hookctl fire --file ./fixtures/order-paid.yaml --to localhost:3000/hooks --secret whsec_...
   hookctl fire stripe invoice.paid --to :3000/hooks --secret whsec_... --count 1000 --concurrency 20`,
@@ -86,7 +86,7 @@ provider, and optionally a sequence of events fired in order.`,
 	fl.StringVar(&opts.Secret, "secret", "", "signing secret in the provider's form, or private key for Discord/SendGrid (default $HOOKCTL_SECRET)")
 	fl.StringVar(&opts.SignedURL, "url", "", "for URL-signed providers (Twilio, Square, HubSpot): the URL registered with the provider, if not the --to URL")
 	fl.StringVarP(&opts.File, "file", "f", "", "fire the event(s) of a fixture file (YAML or JSON)")
-	fl.StringArrayVar(&opts.Set, "set", nil, "set a body field: dotted.path=value (numbers, true/false/null and JSON are typed); repeatable")
+	fl.StringArrayVar(&opts.Set, "set", nil, "set a body field: dotted.path=value (numbers, true/false/null and JSON are typed; {{placeholders}} render as in a fixture file's set); repeatable")
 	fl.StringArrayVar(&opts.SetNew, "set-new", nil, "like --set, creating the field if missing")
 	fl.StringArrayVar(&opts.Unset, "unset", nil, "remove a body field; repeatable")
 	fl.StringArrayVarP(&opts.Headers, "header", "H", nil, "set a header: 'Name: value'; repeatable")
@@ -103,14 +103,14 @@ provider, and optionally a sequence of events fired in order.`,
 
 // fireRecord is the NDJSON record of one request.
 type fireRecord struct {
-	Type      string  `json:"type"` // "request"
+	Type      string  `json:"type"` // recordRequest
 	Seq       int     `json:"seq"`
 	Provider  string  `json:"provider"`
 	Event     string  `json:"event"`
 	URL       string  `json:"url"`
 	Status    int     `json:"status,omitempty"`
 	OK        bool    `json:"ok"`
-	Verdict   string  `json:"verdict"` // pass, fail or error (fireVerdict)
+	Verdict   string  `json:"verdict"` // pass, fail or error (deliveryVerdict)
 	Expect    string  `json:"expect"`
 	LatencyMS float64 `json:"latency_ms"`
 	Body      string  `json:"body,omitempty"`
@@ -229,15 +229,14 @@ func fireRun(ctx context.Context, opts *fireOptions) error {
 	single := opts.Count == 1 || len(events) == opts.Count
 	jsonOut := opts.JSON
 	enc := json.NewEncoder(opts.IO.Out)
-	var failed, shown int
+	var tally deliveryTally
+	var shown int
 	var firstErr error
 	allRefused := true
 	report := func(res *fire.Result) {
 		ev := seq.Event(res.Seq)
 		ok := res.Err == nil && expect.Match(res.Status)
-		if !ok {
-			failed++
-		}
+		tally.add(res.Err == nil, res.Status, ok)
 		var de *capture.DeliveryError
 		if res.Err == nil || !errors.As(res.Err, &de) || !de.Refused() {
 			allRefused = false
@@ -246,8 +245,8 @@ func fireRun(ctx context.Context, opts *fireOptions) error {
 			firstErr = res.Err
 		}
 		if jsonOut {
-			rec := fireRecord{Type: "request", Seq: res.Seq, Provider: ev.Provider, Event: ev.Event, URL: fire.RequestURL(target, res.Request),
-				Status: res.Status, OK: ok, Verdict: fireVerdict(res, ok), Expect: expect.String(),
+			rec := fireRecord{Type: recordRequest, Seq: res.Seq, Provider: ev.Provider, Event: ev.Event, URL: fire.RequestURL(target, res.Request),
+				Status: res.Status, OK: ok, Verdict: deliveryVerdict(res.Err == nil, ok), Expect: expect.String(),
 				LatencyMS: float64(res.Latency.Microseconds()) / 1000, Body: jsonBody(res.Body)}
 			if res.Err != nil {
 				rec.Error = res.Err.Error()
@@ -294,27 +293,22 @@ func fireRun(ctx context.Context, opts *fireOptions) error {
 		return ctx.Err()
 	}
 	// The verdict ends the output: a summary record for JSON, a line for
-	// a person; a run that missed --expect also says so on stderr.
-	switch {
-	case jsonOut:
-		_ = enc.Encode(newFireSummary(sum, failed, expect))
-		if !single {
-			fmt.Fprintln(opts.IO.ErrOut, sum.String())
+	// a person; a run that missed --expect also says so on stderr in JSON.
+	if !single {
+		w := opts.IO.Out
+		if jsonOut {
+			w = opts.IO.ErrOut
 		}
-		if failed > 0 {
-			fmt.Fprintln(opts.IO.ErrOut, missedText(failed, sum.Count, expect))
-		}
-	default:
-		if !single {
-			fmt.Fprintln(opts.IO.Out, sum.String())
-		}
-		if failed == 0 {
-			fmt.Fprintf(opts.IO.Out, "%s %d of %d requests got %s\n", cs.Green.Sprint("✓"), sum.Count, sum.Count, expect)
-		} else {
-			fmt.Fprintln(opts.IO.Out, cs.Red.Sprint("✗"), missedText(failed, sum.Count, expect))
-		}
+		fmt.Fprintln(w, sum.String())
 	}
-	if failed == 0 {
+	verdictEnc := enc
+	if !jsonOut {
+		verdictEnc = nil
+	}
+	if err := writeDeliveryVerdict(opts.IO, verdictEnc, fireSummary(&tally, sum, expect)); err != nil {
+		return err
+	}
+	if tally.missed() == 0 {
 		return nil
 	}
 	if allRefused && firstErr != nil {
@@ -330,60 +324,13 @@ func fireRun(ctx context.Context, opts *fireOptions) error {
 	return &ExitCodeError{Code: ExitError} // the output already says so
 }
 
-// fireVerdict is a request's verdict in JSON, in check's words: pass (the
-// answer met --expect), fail (another answer) or error (no answer).
-func fireVerdict(res *fire.Result, ok bool) string {
-	switch {
-	case res.Err != nil:
-		return "error"
-	case ok:
-		return "pass"
-	default:
-		return "fail"
-	}
-}
-
-// fireSummary is the last NDJSON record of a run: its verdict and figures.
-type fireSummary struct {
-	Type      string         `json:"type"` // "summary"
-	Verdict   string         `json:"verdict"`
-	Expect    string         `json:"expect"`
-	Count     int            `json:"count"`
-	Passed    int            `json:"passed"`
-	Failed    int            `json:"failed"` // answered, but not as expected
-	Errors    int            `json:"errors"` // no answer
-	Statuses  map[string]int `json:"statuses"`
-	P50MS     float64        `json:"p50_ms"`
-	P95MS     float64        `json:"p95_ms"`
-	P99MS     float64        `json:"p99_ms"`
-	MaxMS     float64        `json:"max_ms"`
-	ElapsedMS float64        `json:"elapsed_ms"`
-	Rate      float64        `json:"rate"` // requests per second
-}
-
-func newFireSummary(sum *fire.Summary, missed int, expect fire.Expect) fireSummary {
+// fireSummary is fire's summary record: the tally's, with latencies.
+func fireSummary(t *deliveryTally, sum *fire.Summary, expect fire.Expect) summaryRecord {
 	ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
-	s := fireSummary{Type: "summary", Verdict: "pass", Expect: expect.String(), Count: sum.Count,
-		Passed: sum.Count - missed, Failed: missed - sum.Errors, Errors: sum.Errors, Statuses: map[string]int{},
-		P50MS: ms(sum.P50), P95MS: ms(sum.P95), P99MS: ms(sum.P99), MaxMS: ms(sum.Max), ElapsedMS: ms(sum.Elapsed), Rate: sum.Rate}
-	for code, n := range sum.Statuses {
-		s.Statuses[strconv.Itoa(code)] = n
-	}
-	if missed > 0 {
-		s.Verdict = "fail"
-	}
-	return s
-}
-
-// missedExpect is the verdict of fire and replay when some answers did not
-// meet --expect: one line on stderr, exit 1.
-func missedExpect(io *IOStreams, failed, total int, expect fire.Expect) error {
-	fmt.Fprintln(io.ErrOut, missedText(failed, total, expect))
-	return &ExitCodeError{Code: ExitError}
-}
-
-func missedText(failed, total int, expect fire.Expect) string {
-	return fmt.Sprintf("%d of %d requests did not get %s", failed, total, expect)
+	rec := t.summary(expect)
+	rec.SummaryLatency = &SummaryLatency{P50MS: ms(sum.P50), P95MS: ms(sum.P95), P99MS: ms(sum.P99), MaxMS: ms(sum.Max),
+		ElapsedMS: ms(sum.Elapsed), Rate: sum.Rate}
+	return rec
 }
 
 // jsonBody is the response body for --json: the text, or a note for bytes
@@ -423,7 +370,11 @@ func parseOverrides(opts *fireOptions) (*fixtures.Overrides, error) {
 		if !ok || k == "" {
 			return fixtures.KV{}, &FlagError{Err: fmt.Errorf("--%s %q: want dotted.path=value", flag, s)}
 		}
-		return fixtures.KV{Key: k, Value: v}, nil
+		p, err := fixtures.CommandLineKV(k, v)
+		if err != nil {
+			return fixtures.KV{}, &FlagError{Err: fmt.Errorf("--%s %q: %w", flag, s, err)}
+		}
+		return p, nil
 	}
 	for _, s := range opts.Set {
 		p, err := kv("set", s)

@@ -10,6 +10,8 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -189,6 +191,68 @@ func TestFireOverrides(t *testing.T) {
 	r = runCLI(t, "", "fire", "github", "push", "--secret", "s", "--print", "--body", "@"+bf)
 	if !strings.HasSuffix(r.out, "\r\n\r\n{\"custom\":true}") {
 		t.Errorf("--body @file: %q", r.out)
+	}
+}
+
+// --set and --set-new values render placeholders as a fixture file's set
+// values do: a string, a number for exactly one numeric placeholder, JSON
+// objects with escaped strings; labels match across flags and the body.
+func TestFireSetPlaceholders(t *testing.T) {
+	const note = "a \"quoted\" \\ back\nslash é ✓"
+	uuidRE := regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$`)
+	f, out, errOut := testFactory(t, map[string]string{"NOTE": note})
+	code := Run(t.Context(), []string{"fire", "stripe", "payment_intent.succeeded", "--secret", "whsec_x", "--print", "--timestamp", "1700000000",
+		"--set", "data.object.id={{uuid}}", "--set", "created={{unix}}", "--set", `livemode="{{unix}}"`, "--set", "data.object.currency=eur",
+		"--set-new", "data.object.metadata={\"note\": \"{{env NOTE}}\", \"order\": \"ord_{{uuid o}}\", \"n\": \"{{digits 3}}\"}",
+		"--set-new", "data.object.order=ord_{{uuid o}}", "--set-new", "data.object.text=<{{env NOTE}}>"}, f)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	req, err := fixtures.ReadRequest(strings.NewReader(out.String()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var body struct {
+		Created  json.RawMessage
+		Livemode json.RawMessage
+		Data     struct {
+			Object struct {
+				ID, Currency, Order, Text string
+				Metadata                  struct {
+					Note, Order string
+					N           json.RawMessage
+				}
+			}
+		}
+	}
+	if err := json.Unmarshal(req.Body, &body); err != nil {
+		t.Fatalf("%v\n%s", err, req.Body)
+	}
+	o := body.Data.Object
+	if !uuidRE.MatchString(o.ID) || string(body.Created) != "1700000000" || string(body.Livemode) != `"1700000000"` || o.Currency != "eur" {
+		t.Errorf("id %q, created %s, livemode %s, currency %q", o.ID, body.Created, body.Livemode, o.Currency)
+	}
+	if o.Metadata.Note != note || o.Text != "<"+note+">" || len(o.Metadata.N) != 3 || o.Metadata.N[0] == '"' {
+		t.Errorf("metadata %+v, text %q", o.Metadata, o.Text)
+	}
+	if !strings.HasPrefix(o.Order, "ord_") || !uuidRE.MatchString(o.Order[4:]) || o.Metadata.Order != o.Order {
+		t.Errorf("labelled uuid: %q and %q", o.Order, o.Metadata.Order)
+	}
+	// Two deliveries get two ids.
+	r := runCLI(t, "", "fire", "github", "push", "--secret", "s", "--print", "--count", "2", "--set", "after={{uuid}}")
+	if ids := regexp.MustCompile(`"after": *"([^"]+)"`).FindAllStringSubmatch(r.out, -1); len(ids) != 2 || ids[0][1] == ids[1][1] || !uuidRE.MatchString(ids[0][1]) {
+		t.Errorf("--count 2: %v\n%s", ids, r.out)
+	}
+
+	// A bad placeholder is a usage error naming the flag; an unset
+	// variable an error naming --set.
+	r = runCLI(t, "", "fire", "github", "push", "--secret", "s", "--print", "--set", "ref={{nope}}")
+	if r.code != ExitUsage || !strings.Contains(r.err, `--set "ref={{nope}}"`) || !strings.Contains(r.err, "unknown placeholder") {
+		t.Errorf("bad placeholder: %+v", r)
+	}
+	r = runCLI(t, "", "fire", "github", "push", "--secret", "s", "--print", "--set", "ref={{env NOPE}}")
+	if r.code == 0 || !strings.Contains(r.err, "--set: {{env NOPE}}: NOPE is not set") {
+		t.Errorf("unset env: %+v", r)
 	}
 }
 
@@ -414,9 +478,12 @@ func TestFireCountAndJSON(t *testing.T) {
 			t.Errorf("record %q: %v", l, err)
 		}
 	}
-	var sum fireSummary
+	var sum summaryRecord
 	if err := json.Unmarshal([]byte(lines[3]), &sum); err != nil || sum.Type != "summary" || sum.Verdict != "pass" || sum.Count != 3 || sum.Passed != 3 || sum.Statuses["200"] != 3 {
 		t.Errorf("summary record %q: %v", lines[3], err)
+	}
+	if keys := jsonKeys(t, lines[3]); keys != "count,elapsed_ms,errors,expect,failed,max_ms,p50_ms,p95_ms,p99_ms,passed,rate,statuses,type,verdict" {
+		t.Errorf("summary keys %s", keys)
 	}
 	if !strings.Contains(r.err, "3 requests") {
 		t.Errorf("summary on stderr: %q", r.err)
@@ -463,7 +530,7 @@ func TestFireVerdict(t *testing.T) {
 		t.Fatalf("json, missed: %+v", r)
 	}
 	var rec fireRecord
-	var sum fireSummary
+	var sum summaryRecord
 	if json.Unmarshal([]byte(lines[0]), &rec) != nil || rec.Verdict != "fail" || rec.OK || rec.Status != 500 {
 		t.Errorf("record %q", lines[0])
 	}
@@ -577,4 +644,19 @@ func TestFireBodyEscaped(t *testing.T) {
 			t.Errorf("app answered %q; fire printed %q", body, r.out)
 		}
 	}
+}
+
+// jsonKeys is the sorted, comma-separated keys of one JSON object.
+func jsonKeys(t *testing.T, line string) string {
+	t.Helper()
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal([]byte(line), &m); err != nil {
+		t.Fatalf("%q: %v", line, err)
+	}
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return strings.Join(keys, ",")
 }

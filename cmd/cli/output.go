@@ -1,10 +1,14 @@
 package cli
 
 import (
+	"encoding/json"
 	"fmt"
+	"strconv"
 	"strings"
 
 	"github.com/spf13/cobra"
+
+	"github.com/hookctl/hookctl/fixtures/fire"
 )
 
 // Output formats. Every command that prints data takes them the same way:
@@ -17,7 +21,8 @@ const (
 // outputFlags is the output contract shared by every command that prints
 // data. JSON output is one JSON document when the command prints one result
 // (or one list), and NDJSON, one record per line, when it prints a stream
-// (listen, fire, check, replay). "log", listen's first name for text, is
+// (listen, fire, check, replay). Every NDJSON record names its "type"; fire,
+// replay and check end with one summaryRecord. "log", listen's first name for text, is
 // still accepted so existing scripts keep working.
 type outputFlags struct {
 	// Output is -o/--output as given; after resolve, "text" or "json".
@@ -59,4 +64,144 @@ func (o *outputFlags) resolve() error {
 	}
 	o.Output, o.JSON = format, format == outputJSON
 	return nil
+}
+
+// NDJSON record types. Every record of a stream names its type, so a reader
+// can tell the records of one command from its closing summary.
+const (
+	recordRequest = "request" // fire: one request sent
+	recordReplay  = "replay"  // replay: one copy sent
+	recordCheck   = "check"   // check: one check's result
+	recordSummary = "summary" // the last record of fire, replay and check
+)
+
+// Verdicts, in the records of fire and replay and in every summary record.
+const (
+	verdictPass  = "pass"  // a request: the answer met --expect; a run: everything passed
+	verdictFail  = "fail"  // a request: another answer; a run: something did not pass
+	verdictError = "error" // a request: no answer
+)
+
+// deliveryVerdict is a request's verdict: pass (answered as expected), fail
+// (answered otherwise) or error (no answer).
+func deliveryVerdict(answered, met bool) string {
+	switch {
+	case !answered:
+		return verdictError
+	case met:
+		return verdictPass
+	default:
+		return verdictFail
+	}
+}
+
+// runVerdict is a whole run's verdict.
+func runVerdict(passed bool) string {
+	if passed {
+		return verdictPass
+	}
+	return verdictFail
+}
+
+// summaryRecord is the last NDJSON record of fire, replay and check: the
+// run's verdict and counts. The keys the three share mean the same thing:
+// count (requests sent, checks run), passed, failed (judged and wrong:
+// another answer than expected, a failed check) and errors (no verdict: no
+// answer, a check that could not run). The embedded parts belong to the
+// commands that fill them in; a nil part adds no keys.
+type summaryRecord struct {
+	Type    string `json:"type"` // "summary"
+	Verdict string `json:"verdict"`
+	Expect  string `json:"expect,omitempty"` // fire, replay: the expected status
+	Count   int    `json:"count"`
+	Passed  int    `json:"passed"`
+	Failed  int    `json:"failed"`
+	Errors  int    `json:"errors"`
+	*SummaryStatuses
+	*SummaryLatency
+	*SummaryChecks
+}
+
+// SummaryStatuses counts the answers of fire and replay by HTTP status.
+type SummaryStatuses struct {
+	Statuses map[string]int `json:"statuses"`
+}
+
+// SummaryLatency holds fire's latency figures.
+type SummaryLatency struct {
+	P50MS     float64 `json:"p50_ms"`
+	P95MS     float64 `json:"p95_ms"`
+	P99MS     float64 `json:"p99_ms"`
+	MaxMS     float64 `json:"max_ms"`
+	ElapsedMS float64 `json:"elapsed_ms"`
+	Rate      float64 `json:"rate"` // requests per second
+}
+
+// SummaryChecks counts check's verdicts that are neither pass nor fail.
+type SummaryChecks struct {
+	Warned  int `json:"warned"`
+	Skipped int `json:"skipped"`
+}
+
+// deliveryTally counts the requests of fire and replay by outcome.
+type deliveryTally struct {
+	sent     int
+	met      int         // answered as expected
+	noAnswer int         // no answer at all
+	statuses map[int]int // answers by status
+}
+
+// add counts one request: status is its answer, when answered.
+func (t *deliveryTally) add(answered bool, status int, met bool) {
+	t.sent++
+	if !answered {
+		t.noAnswer++
+	} else {
+		if t.statuses == nil {
+			t.statuses = map[int]int{}
+		}
+		t.statuses[status]++
+	}
+	if met {
+		t.met++
+	}
+}
+
+func (t *deliveryTally) missed() int { return t.sent - t.met }
+
+// summary is the tally's summary record.
+func (t *deliveryTally) summary(expect fire.Expect) summaryRecord {
+	st := &SummaryStatuses{Statuses: map[string]int{}}
+	for code, n := range t.statuses {
+		st.Statuses[strconv.Itoa(code)] = n
+	}
+	return summaryRecord{Type: recordSummary, Verdict: runVerdict(t.missed() == 0), Expect: expect.String(),
+		Count: t.sent, Passed: t.met, Failed: t.missed() - t.noAnswer, Errors: t.noAnswer, SummaryStatuses: st}
+}
+
+// writeDeliveryVerdict ends the output of fire and replay with the run's
+// verdict: for JSON the summary record (enc writes stdout), and on a miss a
+// line on stderr; for a person one line on stdout.
+func writeDeliveryVerdict(io *IOStreams, enc *json.Encoder, sum summaryRecord) error {
+	missed := sum.Count - sum.Passed
+	if enc != nil {
+		if err := enc.Encode(sum); err != nil {
+			return err
+		}
+		if missed > 0 {
+			fmt.Fprintln(io.ErrOut, missedText(missed, sum.Count, sum.Expect))
+		}
+		return nil
+	}
+	cs := io.ColorScheme()
+	if missed == 0 {
+		_, err := fmt.Fprintf(io.Out, "%s %d of %d requests got %s\n", cs.Green.Sprint("✓"), sum.Count, sum.Count, sum.Expect)
+		return err
+	}
+	_, err := fmt.Fprintln(io.Out, cs.Red.Sprint("✗"), missedText(missed, sum.Count, sum.Expect))
+	return err
+}
+
+func missedText(missed, total int, expect string) string {
+	return fmt.Sprintf("%d of %d requests did not get %s", missed, total, expect)
 }

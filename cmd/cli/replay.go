@@ -88,7 +88,7 @@ reads it), 1 otherwise.`,
 	fl.StringVar(&opts.Secret, "secret", "", "signing secret for --resign, or to check an edited body")
 	fl.IntVar(&opts.Count, "count", 1, "identical copies to send")
 	fl.IntVar(&opts.Concurrency, "concurrency", 1, "copies in flight at once")
-	opts.outputFlags.register(cmd, "one NDJSON record per copy sent")
+	opts.outputFlags.register(cmd, "one NDJSON record per copy sent, then a summary record")
 	fl.StringVar(&opts.Expect, "expect", "2xx", "expected status: 2xx, 4xx, … or a code")
 	fl.BoolVar(&opts.Shuffle, "shuffle", false, "replay the events in a random order")
 	sel := &opts.Selection
@@ -101,11 +101,14 @@ reads it), 1 otherwise.`,
 	return cmd
 }
 
-// replayJSON is one line of --output json. Keys are stable.
-type replayJSON struct {
+// replayRecord is the NDJSON record of one copy sent. Keys are stable.
+type replayRecord struct {
+	Type        string  `json:"type"` // recordReplay
 	ID          string  `json:"id"`
 	ReplayOf    string  `json:"replay_of"`
 	Status      int     `json:"status"`
+	Verdict     string  `json:"verdict"` // pass, fail or error (deliveryVerdict)
+	Expect      string  `json:"expect"`
 	DurationMS  float64 `json:"duration_ms"`
 	Error       string  `json:"error,omitempty"`
 	RecordError string  `json:"record_error,omitempty"`
@@ -221,6 +224,10 @@ func replayBulk(ctx context.Context, opts *ReplayOptions, api *tunnel.APIClient,
 		}
 		if len(reqs) == 0 {
 			fmt.Fprintln(opts.IO.ErrOut, "No events selected: nothing sent.")
+			if enc := opts.summaryEncoder(); enc != nil {
+				var none replayTally
+				return enc.Encode(none.summary(opts.expect)) // a JSON run still ends with its summary
+			}
 			return nil
 		}
 	}
@@ -239,35 +246,35 @@ func replayBulk(ctx context.Context, opts *ReplayOptions, api *tunnel.APIClient,
 			}
 			return fmt.Errorf("replay %s (%d of %d): %w", req.ID, i+1, len(reqs), err)
 		}
-		t, err := printReplayLines(opts, results)
-		if err != nil {
+		if err := printReplayLines(opts, results, &total); err != nil {
 			return err
 		}
-		total.add(t)
 	}
 	if opts.IO.StderrTTY {
 		fmt.Fprint(opts.IO.ErrOut, "\r\x1b[K")
 	}
-	fmt.Fprintf(opts.IO.ErrOut, "Replayed %d events: %d sent, %d %s, %d failed\n", len(reqs), total.sent, total.ok, opts.expect, total.sent-total.ok)
-	if total.ok < total.sent {
-		return missedExpect(opts.IO, total.sent-total.ok, total.sent, opts.expect)
+	fmt.Fprintf(opts.IO.ErrOut, "Replayed %d events: %d sent, %d %s, %d failed\n", len(reqs), total.sent, total.met, opts.expect, total.missed())
+	if err := writeDeliveryVerdict(opts.IO, opts.summaryEncoder(), total.summary(opts.expect)); err != nil {
+		return err
+	}
+	if total.missed() > 0 {
+		return &ExitCodeError{Code: ExitError} // the output already says so
 	}
 	return nil
 }
 
 // replayTally counts replayed copies by outcome.
 type replayTally struct {
-	sent, ok, noAnswer int
-	firstErr           string // the first copy's error that got no answer
+	deliveryTally
+	firstErr string // the first copy's error that got no answer
 }
 
-func (t *replayTally) add(o replayTally) {
-	t.sent += o.sent
-	t.ok += o.ok
-	t.noAnswer += o.noAnswer
-	if t.firstErr == "" {
-		t.firstErr = o.firstErr
+// summaryEncoder writes the summary record for JSON output; nil for text.
+func (opts *ReplayOptions) summaryEncoder() *json.Encoder {
+	if !opts.JSON {
+		return nil
 	}
+	return json.NewEncoder(opts.IO.Out)
 }
 
 // fetchEventRecord reads one stored event with its delivery, turning a 404
@@ -342,84 +349,78 @@ func orDefault(s, def string) string {
 	return s
 }
 
-// printReplays prints the copies of one event; an error when any got no
-// answer at all.
+// printReplays prints the copies of one event and the verdict; an error
+// when any got no answer at all.
 func printReplays(opts *ReplayOptions, results []replay.Result) error {
-	tally, err := printReplayLines(opts, results)
-	if err != nil {
+	var tally replayTally
+	if err := printReplayLines(opts, results, &tally); err != nil {
+		return err
+	}
+	if err := writeDeliveryVerdict(opts.IO, opts.summaryEncoder(), tally.summary(opts.expect)); err != nil {
 		return err
 	}
 	if tally.noAnswer > 0 {
 		return &ExitCodeError{Code: ExitError, Err: fmt.Errorf("%d of %d replays got no response: %s", tally.noAnswer, tally.sent, inspect.Printable(tally.firstErr, false))}
 	}
-	if tally.ok < tally.sent {
-		return missedExpect(opts.IO, tally.sent-tally.ok, tally.sent, opts.expect)
+	if tally.missed() > 0 {
+		return &ExitCodeError{Code: ExitError} // the output already says so
 	}
 	return nil
 }
 
-// printReplayLines prints one line per copy and counts them.
-func printReplayLines(opts *ReplayOptions, results []replay.Result) (replayTally, error) {
-	var tally replayTally
-	var out []replayJSON
+// printReplayLines prints one line (or NDJSON record) per copy and counts
+// them in tally.
+func printReplayLines(opts *ReplayOptions, results []replay.Result, tally *replayTally) error {
 	cs := opts.IO.ColorScheme()
 	ecs := opts.IO.ErrColorScheme()
+	enc := json.NewEncoder(opts.IO.Out)
 	for _, r := range results {
-		j := replayJSON{ID: r.Request.ID, ReplayOf: r.Request.ReplayOf, Error: r.Response.Error}
-		if r.Response.Error == "" {
+		answered := r.Response.Error == ""
+		met := answered && opts.expect.Match(r.Response.Status)
+		j := replayRecord{Type: recordReplay, ID: r.Request.ID, ReplayOf: r.Request.ReplayOf, Error: r.Response.Error,
+			Verdict: deliveryVerdict(answered, met), Expect: opts.expect.String()}
+		if answered {
 			j.Status = r.Response.Status
 			j.DurationMS = float64(r.Response.Duration.Microseconds()) / 1000
-		} else {
-			tally.noAnswer++
-			if tally.firstErr == "" {
-				tally.firstErr = r.Response.Error
-			}
+		} else if tally.firstErr == "" {
+			tally.firstErr = r.Response.Error
 		}
-		tally.sent++
-		met := r.Response.Error == "" && opts.expect.Match(r.Response.Status)
-		if met {
-			tally.ok++
-		}
+		tally.add(answered, r.Response.Status, met)
 		if r.RecordErr != nil {
 			j.RecordError = r.RecordErr.Error()
 			fmt.Fprintf(opts.IO.ErrOut, "%s %v\n", ecs.Yellow.Sprint("Warning:"), r.RecordErr)
 		}
-		out = append(out, j)
-		if !opts.JSON {
-			status := cs.Red.Sprint("error")
-			switch {
-			case j.Error != "":
-			case j.Status >= 500:
-				status = cs.Red.Sprint(j.Status)
-			case j.Status >= 400:
-				status = cs.Yellow.Sprint(j.Status)
-			default:
-				status = cs.Green.Sprint(j.Status)
-			}
-			line := fmt.Sprintf("%s %s", status, http.StatusText(j.Status))
-			if j.Error != "" {
-				line = status + " " + inspect.Printable(j.Error, false)
-			} else {
-				line += fmt.Sprintf(" in %.1fms", j.DurationMS)
-				if !met {
-					line += cs.Faint.Sprintf(" (expected %s)", opts.expect)
-				}
-			}
-			if j.ID != "" {
-				line += "  " + cs.Faint.Sprintf("%s (replay of %s)", j.ID, j.ReplayOf)
-			}
-			fmt.Fprintln(opts.IO.Out, line)
-		}
-	}
-	if opts.JSON {
-		enc := json.NewEncoder(opts.IO.Out)
-		for _, j := range out {
+		if opts.JSON {
 			if err := enc.Encode(j); err != nil {
-				return tally, err
+				return err
+			}
+			continue
+		}
+		status := cs.Red.Sprint("error")
+		switch {
+		case j.Error != "":
+		case j.Status >= 500:
+			status = cs.Red.Sprint(j.Status)
+		case j.Status >= 400:
+			status = cs.Yellow.Sprint(j.Status)
+		default:
+			status = cs.Green.Sprint(j.Status)
+		}
+		line := fmt.Sprintf("%s %s", status, http.StatusText(j.Status))
+		if j.Error != "" {
+			line = status + " " + inspect.Printable(j.Error, false)
+		} else {
+			line += fmt.Sprintf(" in %.1fms", j.DurationMS)
+			if !met {
+				line += cs.Faint.Sprintf(" (expected %s)", opts.expect)
 			}
 		}
+		if j.ID != "" {
+			line += "  " + cs.Faint.Sprintf("%s (replay of %s)", j.ID, j.ReplayOf)
+		}
+		fmt.Fprintln(opts.IO.Out, line)
 	}
-	return tally, nil
+	return nil
 }
 
 // parseToFlag parses a --to target (capture.ParseTarget: a port, host:port

@@ -192,13 +192,72 @@ func TestReplayCommand(t *testing.T) {
 			t.Fatalf("app got %s %s %v %q", r.Method, r.RequestURI, r.Header, app.body[i])
 		}
 	}
+	// One record per copy, then the summary.
 	lines := strings.Split(strings.TrimSpace(out), "\n")
-	if len(lines) != 3 {
+	if len(lines) != 4 {
 		t.Fatalf("output:\n%s", out)
 	}
-	var j replayJSON
-	if err := json.Unmarshal([]byte(lines[0]), &j); err != nil || j.Status != 201 || j.ReplayOf != "evt_stripe1" || !strings.HasPrefix(j.ID, "evt_replay") {
-		t.Fatalf("json line %q: %v", lines[0], err)
+	for _, l := range lines[:3] {
+		var j replayRecord
+		if err := json.Unmarshal([]byte(l), &j); err != nil || j.Type != "replay" || j.Status != 201 || j.Verdict != "pass" || j.Expect != "2xx" ||
+			j.ReplayOf != "evt_stripe1" || !strings.HasPrefix(j.ID, "evt_replay") {
+			t.Fatalf("json line %q: %v", l, err)
+		}
+	}
+	var sum summaryRecord
+	if err := json.Unmarshal([]byte(lines[3]), &sum); err != nil || sum.Type != "summary" || sum.Verdict != "pass" || sum.Expect != "2xx" ||
+		sum.Count != 3 || sum.Passed != 3 || sum.Failed != 0 || sum.Errors != 0 || sum.SummaryStatuses == nil || sum.Statuses["201"] != 3 ||
+		sum.SummaryLatency != nil || sum.SummaryChecks != nil {
+		t.Fatalf("summary %q: %v", lines[3], err)
+	}
+	if errOut != "" {
+		t.Errorf("stderr of a run that met --expect: %q", errOut)
+	}
+
+	// Missed --expect: each record and the summary say so, the verdict
+	// goes to stderr too, and the exit code is 1; for a person the last
+	// line says it.
+	code, out, errOut = runWithEnv(t, env, "replay", "evt_stripe1", "--to", app.URL, "--count", "2", "--expect", "200", "--json")
+	lines = strings.Split(strings.TrimSpace(out), "\n")
+	if code != ExitError || len(lines) != 3 || strings.TrimSpace(errOut) != "2 of 2 requests did not get 200" {
+		t.Fatalf("missed: exit %d\n%s\n%s", code, out, errOut)
+	}
+	var j replayRecord
+	if err := json.Unmarshal([]byte(lines[0]), &j); err != nil || j.Verdict != "fail" || j.Expect != "200" || j.Status != 201 {
+		t.Errorf("missed record %q: %v", lines[0], err)
+	}
+	sum = summaryRecord{}
+	if err := json.Unmarshal([]byte(lines[2]), &sum); err != nil || sum.Verdict != "fail" || sum.Count != 2 || sum.Passed != 0 || sum.Failed != 2 || sum.Errors != 0 {
+		t.Errorf("missed summary %q: %v", lines[2], err)
+	}
+	code, out, _ = runWithEnv(t, env, "replay", "evt_stripe1", "--to", app.URL, "--expect", "200")
+	if code != ExitError || !strings.HasSuffix(out, "\n✗ 1 of 1 requests did not get 200\n") {
+		t.Errorf("missed, text: exit %d\n%s", code, out)
+	}
+	code, out, _ = runWithEnv(t, env, "replay", "evt_stripe1", "--to", app.URL, "--expect", "201")
+	if code != 0 || !strings.HasSuffix(out, "\n✓ 1 of 1 requests got 201\n") {
+		t.Errorf("met, text: exit %d\n%s", code, out)
+	}
+
+	// No answer: verdict error, counted in errors; exit 1 with the error.
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	down := l.Addr().String()
+	l.Close()
+	code, out, errOut = runWithEnv(t, env, "replay", "evt_stripe1", "--to", down, "--json")
+	lines = strings.Split(strings.TrimSpace(out), "\n")
+	if code != ExitError || len(lines) != 2 || !strings.Contains(errOut, "got no response") {
+		t.Fatalf("no answer: exit %d\n%s\n%s", code, out, errOut)
+	}
+	j = replayRecord{}
+	if err := json.Unmarshal([]byte(lines[0]), &j); err != nil || j.Verdict != "error" || j.Error == "" || j.Status != 0 {
+		t.Errorf("no answer record %q: %v", lines[0], err)
+	}
+	sum = summaryRecord{}
+	if err := json.Unmarshal([]byte(lines[1]), &sum); err != nil || sum.Verdict != "fail" || sum.Count != 1 || sum.Failed != 0 || sum.Errors != 1 || len(sum.Statuses) != 0 {
+		t.Errorf("no answer summary %q: %v", lines[1], err)
 	}
 
 	// Unknown id.

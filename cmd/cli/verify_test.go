@@ -176,9 +176,18 @@ func TestVerifyEventReceiveTime(t *testing.T) {
 	editor := filepath.Join(t.TempDir(), "ed.sh")
 	os.WriteFile(editor, []byte("#!/bin/sh\nsed -i 's/\"amount_paid\": 2000/\"amount_paid\": 1/' \"$1\"\n"), 0o755)
 	code, rout, rerr := runWithEnv(t, map[string]string{"HOOKCTL_RELAY": relayURL, "EDITOR": editor}, "replay", ack.ID, "--to", app.URL, "--edit", "--output", "json")
-	var rj replayJSON
-	if err := json.Unmarshal([]byte(rout), &rj); code != 0 || err != nil || rj.ID == "" || rj.ID == ack.ID {
-		t.Fatalf("replay: exit %d %v %s %s", code, err, rout, rerr)
+	var rj replayRecord
+	for _, line := range strings.Split(strings.TrimSpace(rout), "\n") {
+		var rec replayRecord
+		if err := json.Unmarshal([]byte(line), &rec); err != nil {
+			t.Fatalf("replay: %v %q", err, line)
+		}
+		if rec.Type == "replay" {
+			rj = rec
+		}
+	}
+	if code != 0 || rj.ID == "" || rj.ID == ack.ID {
+		t.Fatalf("replay: exit %d %s %s", code, rout, rerr)
 	}
 	vf, vout, _ := testFactory(t, env)
 	Run(t.Context(), []string{"verify", "-p", "stripe", "--secret", secret, "--event", rj.ID, "-o", "json"}, vf)
