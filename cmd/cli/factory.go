@@ -4,6 +4,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime"
 	"time"
 
 	"github.com/fatih/color"
@@ -17,6 +18,10 @@ type Factory struct {
 	Getenv func(string) string
 	Now    func() time.Time
 
+	// SetMaxProcs sets GOMAXPROCS (runtime.GOMAXPROCS); nil leaves the
+	// process alone, as tests do.
+	SetMaxProcs func(int)
+
 	// ConfigDir and DataDir locate hookctl's config file and the embedded
 	// relay's state. Empty means the platform default.
 	ConfigDir string
@@ -26,9 +31,10 @@ type Factory struct {
 // SystemFactory returns a Factory bound to the real process.
 func SystemFactory() *Factory {
 	return &Factory{
-		IO:     SystemIO(),
-		Getenv: os.Getenv,
-		Now:    time.Now,
+		IO:          SystemIO(),
+		Getenv:      os.Getenv,
+		Now:         time.Now,
+		SetMaxProcs: func(n int) { runtime.GOMAXPROCS(n) },
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -123,6 +124,35 @@ func TestListenLogOnTerminal(t *testing.T) {
 		cfg, err := loadConfig(f)
 		if err != nil || cfg.Endpoints[relayURL] == "" || !strings.HasSuffix(url, "/h/"+cfg.Endpoints[relayURL]) {
 			t.Errorf("endpoints %v for %s, %v", cfg.Endpoints, url, err)
+		}
+	}
+}
+
+// listen to a remote relay runs on one P unless GOMAXPROCS says otherwise.
+func TestListenMaxProcs(t *testing.T) {
+	relayURL := startTestRelay(t)
+	for _, env := range []map[string]string{nil, {"GOMAXPROCS": "2"}} {
+		errOut := newSyncBuffer()
+		f, _, _ := testFactory(t, env)
+		f.IO.ErrOut = errOut
+		var set []int
+		f.SetMaxProcs = func(n int) { set = append(set, n) }
+		opts := &ListenOptions{IO: f.IO, Factory: f, relayFlags: relayFlags{Relay: relayURL}, Forward: "3000",
+			outputFlags: outputFlags{Output: "log"}, Concurrency: 1, Reply: "ack", Timeout: 5 * time.Second}
+		ctx, cancel := context.WithCancel(t.Context())
+		done := make(chan error, 1)
+		go func() { done <- listenRun(ctx, opts) }()
+		errOut.waitFor(t, regexp.MustCompile(`Webhook URL: (http://\S+)`))
+		cancel()
+		if err := <-done; err != nil {
+			t.Fatalf("listenRun after cancel = %v", err)
+		}
+		want := []int{1}
+		if env["GOMAXPROCS"] != "" {
+			want = nil
+		}
+		if !slices.Equal(set, want) {
+			t.Errorf("GOMAXPROCS=%q: SetMaxProcs calls %v, want %v", env["GOMAXPROCS"], set, want)
 		}
 	}
 }

@@ -24,6 +24,9 @@ const DefaultTimeout = 30 * time.Second
 // unreachable, not slow.
 const dialTimeout = 10 * time.Second
 
+// idleConnTimeout is how long a kept connection may stay unused.
+const idleConnTimeout = 90 * time.Second
+
 // Client delivers captured requests over HTTP. It is the one engine the
 // tunnel's forwarder, replay, fire and check send with, so a target sees the
 // same request and the caller gets the same answer and the same errors
@@ -57,8 +60,9 @@ type Client struct {
 	// Now is the clock for Response.At and Duration; nil means time.Now.
 	Now func() time.Time
 
-	once sync.Once
-	hc   *http.Client
+	once   sync.Once
+	hc     *http.Client
+	direct *directTransport // nil with a Proxy or a Transport
 }
 
 func (c *Client) init() {
@@ -73,12 +77,16 @@ func (c *Client) init() {
 			if perHost <= 0 {
 				perHost = 64
 			}
+			dial := (&net.Dialer{Timeout: min(dialTimeout, timeout), KeepAlive: 30 * time.Second}).DialContext
+			if c.Proxy == nil {
+				c.direct = &directTransport{dial: dial, perHost: perHost, idleFor: idleConnTimeout}
+			}
 			rt = &http.Transport{
 				Proxy:               c.Proxy,
-				DialContext:         (&net.Dialer{Timeout: min(dialTimeout, timeout), KeepAlive: 30 * time.Second}).DialContext,
+				DialContext:         dial,
 				DisableCompression:  true,
 				MaxIdleConnsPerHost: perHost,
-				IdleConnTimeout:     90 * time.Second,
+				IdleConnTimeout:     idleConnTimeout,
 				TLSHandshakeTimeout: min(dialTimeout, timeout),
 				// An app that answers 100 Continue late still gets the body.
 				ExpectContinueTimeout: time.Second,
@@ -112,6 +120,9 @@ func (c *Client) maxBody() int64 {
 func (c *Client) CloseIdleConnections() {
 	c.init()
 	c.hc.CloseIdleConnections()
+	if c.direct != nil {
+		c.direct.closeIdle()
+	}
 }
 
 // Deliver sends req to target (NewHTTPRequest) and returns the target's
@@ -125,7 +136,16 @@ func (c *Client) Deliver(ctx context.Context, req *Request, target *url.URL) (*R
 		return nil, err
 	}
 	start := c.now()
-	res, err := c.hc.Do(hr)
+	var res *http.Response
+	if c.direct != nil && c.direct.accepts(hr) {
+		deadline := time.Now().Add(c.hc.Timeout)
+		if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
+			deadline = d
+		}
+		res, err = c.direct.roundTrip(hr, deadline)
+	} else {
+		res, err = c.hc.Do(hr)
+	}
 	if err != nil {
 		return nil, NewDeliveryError(target, err)
 	}
