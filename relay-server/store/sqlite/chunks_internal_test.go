@@ -115,3 +115,53 @@ func TestChunkedInsertAllOrNothing(t *testing.T) {
 		t.Errorf("insert after the failed one: %v", err)
 	}
 }
+
+// TestSmallInsertAllOrNothing: an event whose body row cannot be written
+// (here it collides with a stray row at the seq the event gets) is not
+// stored either: no event without its body, and the store goes on.
+func TestSmallInsertAllOrNothing(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "relay.db")
+	s, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if err := s.InsertEvent(ctx, storetest.Event("evt_1", "alpha", time.Now())); err != nil {
+		t.Fatal(err)
+	}
+	other, err := Open(path) // another writer on the file, as admin commands are
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	if err := other.write(ctx, true, func(x *txExec) error {
+		_, err := x.exec("INSERT INTO bodies (event_seq, data) VALUES (2, x'00')")
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	ev := storetest.Event("evt_2", "alpha", time.Now())
+	if err := s.InsertEvent(ctx, ev); err == nil {
+		t.Fatal("insert over a colliding body row succeeded")
+	}
+	if rec, err := s.GetEvent(ctx, ev.ID); err == nil {
+		t.Errorf("failed insert left its event, with body %q", rec.Request.Body)
+	}
+	if n := countRows(t, s, "events"); n != 1 {
+		t.Errorf("%d rows in events, want 1 (evt_1)", n)
+	}
+	if err := other.write(ctx, true, func(x *txExec) error {
+		_, err := x.exec("DELETE FROM bodies WHERE event_seq = 2")
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	ev.ID = "evt_3"
+	if err := s.InsertEvent(ctx, ev); err != nil {
+		t.Fatal(err)
+	}
+	if rec, err := s.GetEvent(ctx, ev.ID); err != nil || string(rec.Request.Body) != string(ev.Body) {
+		t.Errorf("insert after the failed one: %v", err)
+	}
+}

@@ -27,7 +27,7 @@ const (
 
 // op is one write. done is nil for asynchronous writes.
 type op struct {
-	fn   func(x *txExec) error // exactly one statement
+	fn   func(x *txExec) error // one statement, or several under a savepoint
 	done chan error
 	// committed, when set, runs on the writer goroutine once fn's
 	// statement is durable, before done is signalled.
@@ -329,9 +329,9 @@ func insertedSeqs(batch []op, errs []error, last int64) (_ int64, foreign bool) 
 	return last, foreign
 }
 
-// commit runs a batch in one transaction. Every op is a single statement,
-// so a failing one (a constraint, say) is undone by SQLite's statement
-// rollback without failing the others. txErr is the transaction's own
+// commit runs a batch in one transaction. Every op is a single statement
+// or a savepoint, so a failing one (a constraint, say) is undone by
+// SQLite's statement rollback without failing the others. txErr is the transaction's own
 // failure (nothing of the batch is durable then).
 func commit(conn *sql.Conn, batch []op, errs []error, stmts map[string]*sql.Stmt) (_ []error, txErr error) {
 	ctx := context.Background()
