@@ -27,9 +27,9 @@ const (
 )
 
 // insertBodyRows writes body's rows for the event seq in x's transaction:
-// one row up to chunkSize, else chunks. A chunked body is written under a
-// savepoint, so a failure part way leaves none of it (and the caller's
-// event row, written after the savepoint's start, neither).
+// one row up to chunkSize, else chunks. The caller writes them and the
+// event's row under one savepoint, so a failure part way leaves none of
+// them.
 func insertBodyRows(x *txExec, seq int64, body []byte) error {
 	if len(body) == 0 {
 		return nil

@@ -65,6 +65,20 @@ func TestChunkBoundaries(t *testing.T) {
 	}
 }
 
+// strayWrite runs query on the database at path from another store, as
+// admin commands write to a relay's file.
+func strayWrite(t *testing.T, path, query string) {
+	t.Helper()
+	other, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	if err := other.write(context.Background(), true, func(x *txExec) error { _, err := x.exec(query); return err }); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // TestChunkedInsertAllOrNothing: a chunked body that fails part way (here
 // a chunk that collides with a stray row) leaves neither its event nor any
 // of its rows, and the store goes on.
@@ -79,19 +93,7 @@ func TestChunkedInsertAllOrNothing(t *testing.T) {
 	if err := s.InsertEvent(ctx, storetest.Event("evt_small", "alpha", time.Now())); err != nil {
 		t.Fatal(err)
 	}
-	// Another writer on the file, as admin commands are.
-	stray := func(query string) {
-		t.Helper()
-		other, err := Open(path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer other.Close()
-		if err := other.write(ctx, true, func(x *txExec) error { _, err := x.exec(query); return err }); err != nil {
-			t.Fatal(err)
-		}
-	}
-	stray("INSERT INTO body_chunks (event_seq, n, data) VALUES (2, 2, x'00')")
+	strayWrite(t, path, "INSERT INTO body_chunks (event_seq, n, data) VALUES (2, 2, x'00')")
 	big := storetest.Event("evt_big", "alpha", time.Now())
 	big.Body = storetest.RandomBody(3*chunkSize+1, 1)
 	if err := s.InsertEvent(ctx, big); err == nil {
@@ -106,12 +108,47 @@ func TestChunkedInsertAllOrNothing(t *testing.T) {
 	if n := countRows(t, s, "body_chunks"); n != 1 {
 		t.Errorf("%d rows in body_chunks, want 1 (the stray one)", n)
 	}
-	stray("DELETE FROM body_chunks")
+	strayWrite(t, path, "DELETE FROM body_chunks")
 	big.ID = "evt_big2"
 	if err := s.InsertEvent(ctx, big); err != nil {
 		t.Fatal(err)
 	}
 	if rec, err := s.GetEvent(ctx, big.ID); err != nil || sha256.Sum256(rec.Request.Body) != sha256.Sum256(big.Body) {
+		t.Errorf("insert after the failed one: %v", err)
+	}
+}
+
+// TestSmallInsertAllOrNothing: an event whose body row cannot be written
+// (here it collides with a stray row at the seq the event gets) is not
+// stored either: no event without its body, and the store goes on.
+func TestSmallInsertAllOrNothing(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "relay.db")
+	s, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if err := s.InsertEvent(ctx, storetest.Event("evt_1", "alpha", time.Now())); err != nil {
+		t.Fatal(err)
+	}
+	strayWrite(t, path, "INSERT INTO bodies (event_seq, data) VALUES (2, x'00')")
+	ev := storetest.Event("evt_2", "alpha", time.Now())
+	if err := s.InsertEvent(ctx, ev); err == nil {
+		t.Fatal("insert over a colliding body row succeeded")
+	}
+	if rec, err := s.GetEvent(ctx, ev.ID); err == nil {
+		t.Errorf("failed insert left its event, with body %q", rec.Request.Body)
+	}
+	if n := countRows(t, s, "events"); n != 1 {
+		t.Errorf("%d rows in events, want 1 (evt_1)", n)
+	}
+	strayWrite(t, path, "DELETE FROM bodies WHERE event_seq = 2")
+	ev.ID = "evt_3"
+	if err := s.InsertEvent(ctx, ev); err != nil {
+		t.Fatal(err)
+	}
+	if rec, err := s.GetEvent(ctx, ev.ID); err != nil || string(rec.Request.Body) != string(ev.Body) {
 		t.Errorf("insert after the failed one: %v", err)
 	}
 }

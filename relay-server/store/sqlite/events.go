@@ -87,7 +87,9 @@ func (s *Store) insertEvent(ctx context.Context, ev *capture.Request, state stri
 		return insertBodyRows(x, seq, ev.Body)
 	}
 	o := op{seq: &seq, size: int64(len(ev.Body)), fn: insert}
-	if len(ev.Body) > chunkSize {
+	if len(ev.Body) > 0 {
+		// The event and its body rows take effect together or not at
+		// all: an event without its body must never be stored.
 		o.fn = func(x *txExec) error { return savepoint(x, func() error { return insert(x) }) }
 	}
 	if notify := s.notify.Load(); notify != nil && state == wire.StatePending {

@@ -48,6 +48,11 @@ type Store struct {
 	path string
 	file os.FileInfo
 
+	// durable counts the durable writes sent and not yet answered, for
+	// the commit delay (commitDelay; a field for tests).
+	durable     atomic.Int64
+	commitDelay time.Duration
+
 	mu     sync.RWMutex // guards closed against sends on ops
 	closed bool
 	ops    chan op
@@ -81,7 +86,8 @@ func Open(path string) (*Store, error) {
 		wdb.Close()
 		return nil, fmt.Errorf("prepare pending query: %w", err)
 	}
-	s := &Store{wdb: wdb, rdb: rdb, pending: pending, path: path, ops: make(chan op, 4*maxBatch), done: make(chan struct{})}
+	s := &Store{wdb: wdb, rdb: rdb, pending: pending, path: path, ops: make(chan op, 4*maxBatch), done: make(chan struct{}),
+		commitDelay: commitDelay}
 	if fi, err := os.Stat(path); err == nil {
 		s.file = fi
 	}

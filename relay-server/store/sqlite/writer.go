@@ -27,7 +27,7 @@ const (
 
 // op is one write. done is nil for asynchronous writes.
 type op struct {
-	fn   func(x *txExec) error // exactly one statement
+	fn   func(x *txExec) error // one statement, or several under a savepoint
 	done chan error
 	// committed, when set, runs on the writer goroutine once fn's
 	// statement is durable, before done is signalled.
@@ -50,16 +50,23 @@ func (s *Store) write(ctx context.Context, wait bool, fn func(x *txExec) error) 
 func (s *Store) send(ctx context.Context, o op, wait bool) error {
 	if wait {
 		o.done = make(chan error, 1)
+		s.durable.Add(1) // the writer takes it off before o.done
 	}
 	s.mu.RLock()
 	if s.closed {
 		s.mu.RUnlock()
+		if wait {
+			s.durable.Add(-1)
+		}
 		return errClosed
 	}
 	select {
 	case s.ops <- o:
 	case <-ctx.Done():
 		s.mu.RUnlock()
+		if wait {
+			s.durable.Add(-1)
+		}
 		return ctx.Err()
 	}
 	s.mu.RUnlock()
@@ -77,12 +84,14 @@ func (s *Store) send(ctx context.Context, o op, wait bool) error {
 const asyncLinger = 2 * time.Millisecond
 
 // commitDelay is how long a batch holding durable writes waits for more
-// when the last commit carried several: several senders are storing at
-// once, and each commit costs a WAL write and an fsync whatever it holds.
-// The wait ends as soon as as many durable writes as last time are in, so
-// it only spaces commits out while senders keep coming; a lone sender never
-// waits. (PostgreSQL's commit_delay with commit_siblings, for the same
-// reason.)
+// when several were waiting at once as the last commit ended (its own and
+// those queued meanwhile): several senders are storing, and each commit
+// costs a WAL write and an fsync whatever it holds. The wait ends as soon
+// as that many durable writes are in, so it only spaces commits out while
+// senders keep coming, and senders that were split between a commit and
+// the queue behind it join one commit instead of alternating between two;
+// a lone sender never waits. (PostgreSQL's commit_delay with
+// commit_siblings, for the same reason.)
 const commitDelay = 500 * time.Microsecond
 
 // writer is the one goroutine that writes. It takes whatever is queued
@@ -114,7 +123,9 @@ func (s *Store) writer() {
 		lastSeq, connErr = lastEventSeq(context.Background(), conn)
 	}
 	g := gathering{ops: s.ops, batch: batch, open: true}
-	lastSync := 0
+	// senders is how many durable writes were waiting at once when the
+	// last commit ended: its own and those queued meanwhile.
+	var senders int64
 	for {
 		first, ok := g.next()
 		if !ok {
@@ -127,13 +138,8 @@ func (s *Store) writer() {
 			// the commit with; once it is in, the batch is like any other.
 			g.takeUntil(linger, asyncLinger, func() bool { return g.nsync > 0 })
 		}
-		if g.nsync > 0 && lastSync > 1 {
-			g.takeUntil(linger, commitDelay, func() bool { return g.nsync >= lastSync })
-		}
-		if g.nsync > 0 {
-			// An asynchronous-only batch (its linger ran out) says
-			// nothing about how many senders are storing.
-			lastSync = g.nsync
+		if g.nsync > 0 && senders > 1 {
+			g.takeUntil(linger, s.commitDelay, func() bool { return int64(g.nsync+g.laterSync()) >= senders })
 		}
 		batch = g.batch
 		errs = errs[:0]
@@ -156,6 +162,12 @@ func (s *Store) writer() {
 				(*notify)(store.Pending{})
 			}
 		}
+		if g.nsync > 0 {
+			// An asynchronous-only batch (its linger ran out) says
+			// nothing about how many senders are storing.
+			senders = s.durable.Load()
+		}
+		s.durable.Add(-int64(g.nsync))
 		// Notices first, in commit (and so Seq) order, then the callers:
 		// an event is announced before its InsertEvent returns.
 		for i, o := range batch {
@@ -267,6 +279,17 @@ func (g *gathering) takeUntil(timer *time.Timer, d time.Duration, enough func() 
 	}
 }
 
+// laterSync is how many of the writes left for later are durable.
+func (g *gathering) laterSync() int {
+	n := 0
+	for _, o := range g.later {
+		if o.done != nil {
+			n++
+		}
+	}
+	return n
+}
+
 func (g *gathering) receive(o op, ok bool) {
 	if !ok {
 		g.open = false
@@ -329,9 +352,9 @@ func insertedSeqs(batch []op, errs []error, last int64) (_ int64, foreign bool) 
 	return last, foreign
 }
 
-// commit runs a batch in one transaction. Every op is a single statement,
-// so a failing one (a constraint, say) is undone by SQLite's statement
-// rollback without failing the others. txErr is the transaction's own
+// commit runs a batch in one transaction. Every op is a single statement
+// or a savepoint, so a failing one (a constraint, say) is undone by
+// SQLite's statement rollback without failing the others. txErr is the transaction's own
 // failure (nothing of the batch is durable then).
 func commit(conn *sql.Conn, batch []op, errs []error, stmts map[string]*sql.Stmt) (_ []error, txErr error) {
 	ctx := context.Background()

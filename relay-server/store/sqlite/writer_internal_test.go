@@ -1,9 +1,19 @@
 package sqlite
 
 import (
+	"context"
 	"fmt"
+	"path/filepath"
+	"runtime"
 	"slices"
+	"sync"
 	"testing"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/hookctl/hookctl/relay-server/store"
+	"github.com/hookctl/hookctl/relay-server/store/storetest"
 )
 
 // names tells test ops apart by their seq pointers.
@@ -79,5 +89,71 @@ func TestGatheringFairUnderLargeBodies(t *testing.T) {
 	}
 	if _, ok := g.next(); ok {
 		t.Fatal("writes after the queue closed and emptied")
+	}
+}
+
+// TestCommitDelayJoinsSplitSenders: senders split between a commit and the
+// queue behind it share the next commit. Eight inserts queue while one
+// write commits; the next commit waits for as many durable writes as were
+// waiting at once (nine), so a ninth insert sent only once the writer has
+// taken the queue still joins it, rather than the eight committing alone
+// because the commit before held one.
+func TestCommitDelayJoinsSplitSenders(t *testing.T) {
+	ctx := context.Background()
+	s, err := Open(filepath.Join(t.TempDir(), "relay.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	s.commitDelay = time.Minute // the wait ends by count here, never by time
+	var (
+		mu      sync.Mutex
+		commits []int
+	)
+	s.ObserveCommits(func(c store.Commit) {
+		mu.Lock()
+		commits = append(commits, c.Writes)
+		mu.Unlock()
+	})
+	started, hold := make(chan struct{}), make(chan struct{})
+	var g errgroup.Group
+	g.Go(func() error {
+		return s.write(ctx, true, func(*txExec) error {
+			close(started)
+			<-hold
+			return nil
+		})
+	})
+	<-started
+	insert := func(i int) {
+		g.Go(func() error {
+			return s.InsertEvent(ctx, storetest.Event(fmt.Sprintf("evt_%d", i), "alpha", time.Now()))
+		})
+	}
+	for i := range 8 {
+		insert(i)
+	}
+	waitFor(t, func() bool { return s.durable.Load() == 9 && len(s.ops) == 8 })
+	close(hold)
+	waitFor(t, func() bool { return len(s.ops) == 0 }) // the writer took the eight
+	insert(8)
+	if err := g.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if !slices.Equal(commits, []int{1, 9}) {
+		t.Errorf("commits of %v writes, want [1 9]", commits)
+	}
+	if n := s.durable.Load(); n != 0 {
+		t.Errorf("%d durable writes counted after all were answered", n)
+	}
+}
+
+// waitFor waits until cond holds.
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	for !cond() {
+		runtime.Gosched()
 	}
 }
