@@ -310,7 +310,11 @@ func (s *Store) ListEvents(ctx context.Context, q store.ListQuery) ([]wire.Event
 	return out, nil
 }
 
-const pendingQuery = "SELECT " + eventCols + eventsFrom +
+// pendingQuery reads through the partial index of pending events: without
+// statistics SQLite prefers events_endpoint, which steps over every delivered
+// row of the endpoint after the cursor (all its history for a session that
+// starts from seq 0).
+const pendingQuery = "SELECT " + eventCols + " FROM events INDEXED BY events_pending LEFT JOIN bodies ON event_seq = seq" +
 	" WHERE endpoint = ? AND state = 'pending' AND seq > ? ORDER BY seq LIMIT ?"
 
 // Pending implements store.Store.
