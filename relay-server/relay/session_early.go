@@ -60,8 +60,11 @@ func (s *session) settle(p store.Pending) bool {
 	t, ok := s.tentative[p.Event.ID]
 	wake := false
 	if ok && s.handoffGen != t.gen {
-		// The writer may be waiting for this commit to read the store
-		// (missedLocked).
+		// Its offer may have been dropped, and a store read that began
+		// before this commit did not see it: the writer must read again
+		// before it trusts the handoff (it may also be waiting for this
+		// commit to do so, missedLocked).
+		s.dropHandoffLocked()
 		wake = true
 	}
 	switch {
