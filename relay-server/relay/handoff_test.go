@@ -38,6 +38,10 @@ func (s *countingStore) NotifyCommitted(fn func(store.Pending)) {
 	s.Store.(store.Notifier).NotifyCommitted(fn)
 }
 
+func (s *countingStore) NotifyWritten(written func(store.Pending), failed func(store.Pending, error)) {
+	s.Store.(store.EarlyNotifier).NotifyWritten(written, failed)
+}
+
 // seqOrder is the ids of endpoint's events in capture (Seq) order.
 func seqOrder(t *testing.T, st store.Store, endpoint string) []string {
 	t.Helper()
@@ -78,10 +82,16 @@ func TestCaughtUpSessionDoesNotReadBack(t *testing.T) {
 // TestHandoffOverflowKeepsOrder drives a session through every path: a
 // backlog read, events handed over as they commit, a handoff that
 // overflows (by count while the window is full, by size with large bodies)
-// and reads that catch up again. Every event arrives once, in Seq order.
+// and reads that catch up again. Every event arrives once, in Seq order,
+// whether events are handed over while their commit is in flight or after.
 func TestHandoffOverflowKeepsOrder(t *testing.T) {
+	t.Run("early", func(t *testing.T) { testHandoffOverflowKeepsOrder(t, false) })
+	t.Run("after-commit", func(t *testing.T) { testHandoffOverflowKeepsOrder(t, true) })
+}
+
+func testHandoffOverflowKeepsOrder(t *testing.T, afterCommit bool) {
 	st := &countingStore{Store: openStore(t)}
-	r := startRelayOn(t, relay.Config{Open: true, Window: 8}, st)
+	r := startRelayOn(t, relay.Config{Open: true, Window: 8, HandoffAfterCommit: afterCommit}, st)
 	// A backlog before the CLI connects.
 	for i := range 20 {
 		s, _, b := r.send(t, "POST", fmt.Sprintf("/h/alpha/backlog/%d", i), []byte("x"), nil)

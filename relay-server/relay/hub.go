@@ -76,7 +76,9 @@ func (h *hub) poke(endpoint string) {
 // order.
 func (h *hub) committed(p store.Pending) {
 	if p.Event != nil {
-		if s := h.session(p.Event.Endpoint); s != nil {
+		// An event offered early is settled instead: a session that
+		// attached since its early notice is offered it now.
+		if s := h.session(p.Event.Endpoint); s != nil && !s.settle(p) {
 			s.offer(p)
 		}
 		return
@@ -95,6 +97,22 @@ func (h *hub) committed(p store.Pending) {
 	h.mu.Unlock()
 	for _, s := range all {
 		s.invalidate()
+	}
+}
+
+// written hands an event whose commit is in flight to its endpoint's
+// session, if one is attached (store.EarlyNotifier). It must not block.
+func (h *hub) written(p store.Pending) {
+	if s := h.session(p.Event.Endpoint); s != nil {
+		s.offerEarly(p)
+	}
+}
+
+// failed says the commit of an event announced by written failed
+// (store.EarlyNotifier). It must not block.
+func (h *hub) failed(p store.Pending, err error) {
+	if s := h.session(p.Event.Endpoint); s != nil {
+		s.fail(p, err)
 	}
 }
 

@@ -52,7 +52,8 @@ type metrics struct {
 	commitWrites     prometheus.Histogram
 	commitFailures   prometheus.Counter
 	handoffOverflows *prometheus.CounterVec // by reason
-	pending          *prometheus.GaugeVec   // by endpoint, refreshed per scrape
+	handoffUnstored  prometheus.Counter
+	pending          *prometheus.GaugeVec // by endpoint, refreshed per scrape
 
 	// scrape serializes scrapes: each one refreshes pending from the store.
 	scrape  sync.Mutex
@@ -95,8 +96,12 @@ func newMetrics(r *Relay) *metrics {
 		}),
 		handoffOverflows: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "hookctl_handoff_overflows_total",
-			Help: `Handoffs of a session dropped for being full, by reason ("events": 256 events, "bytes": 2 MiB of bodies, "large": an event over 2 MiB found no room); the session then reads the store. Nothing is lost.`,
+			Help: `Handoffs of a session dropped for being full, by reason ("events": 256 events, "bytes": 2 MiB of bodies, "large": an event over 2 MiB found no room, "order": an event committed after a later one was handed over early); the session then reads the store. Nothing is lost.`,
 		}, []string{"reason"}),
+		handoffUnstored: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "hookctl_handoff_unstored_total",
+			Help: "Events handed to a CLI while their commit was in flight whose commit then failed: the app may have them, the store does not, and the sender got 503 and will send them again.",
+		}),
 		pending: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "hookctl_events_pending",
 			Help: fmt.Sprintf("Events stored and not yet delivered, for the %d endpoints with the most, the rest summed under endpoint=%q; read from the store at each scrape (on several nodes, each reports the whole database).", pendingTop, otherEndpoint),
@@ -106,7 +111,7 @@ func newMetrics(r *Relay) *metrics {
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		m.ingress, m.stored, m.deliveries, m.deliverySeconds,
-		m.commitSeconds, m.commitWrites, m.commitFailures, m.handoffOverflows, m.pending,
+		m.commitSeconds, m.commitWrites, m.commitFailures, m.handoffOverflows, m.handoffUnstored, m.pending,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "hookctl_sessions",
 			Help: "CLIs connected to this relay (one per endpoint).",
@@ -127,7 +132,7 @@ func newMetrics(r *Relay) *metrics {
 	for _, code := range []string{"202", "400", "404", "413", "429", "503"} {
 		m.ingress.WithLabelValues(code) // the usual answers exist from the start
 	}
-	for _, reason := range []string{"events", "bytes", "large"} {
+	for _, reason := range []string{"events", "bytes", "large", "order"} {
 		m.handoffOverflows.WithLabelValues(reason)
 	}
 	m.handler = promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{

@@ -75,6 +75,11 @@ type Config struct {
 	// wire.DeadAfter (tests shorten them).
 	PingInterval time.Duration
 	DeadAfter    time.Duration
+	// HandoffAfterCommit sends an event to the connected CLI only once it
+	// is durable. By default a store that announces events early
+	// (store.EarlyNotifier; SQLite) has them sent while their commit is in
+	// flight; senders are answered only after the commit either way.
+	HandoffAfterCommit bool
 	// RevokeCheck is how often sessions of revoked tokens are looked for;
 	// default DefaultRevokeCheck.
 	RevokeCheck time.Duration
@@ -184,6 +189,9 @@ func New(cfg Config, st store.Store) (*Relay, error) {
 	if n, ok := st.(store.Notifier); ok {
 		n.NotifyCommitted(r.hub.committed)
 		r.notified = true
+	}
+	if n, ok := st.(store.EarlyNotifier); ok && !cfg.HandoffAfterCommit {
+		n.NotifyWritten(r.hub.written, r.hub.failed)
 	}
 	if o, ok := st.(store.CommitObserver); ok {
 		o.ObserveCommits(r.metrics.committed)

@@ -87,6 +87,18 @@ type session struct {
 	handoffLarge int64
 	handoffGen   uint64
 	detached     bool // the hub let go: offers are ignored
+	// tentative holds the events handed over while their commit was in
+	// flight (session_early.go), by id, until the store settles them.
+	tentative map[string]*tentativeEvent
+	// settled lists the ids of settled tentative events that hold
+	// messages from the CLI, for the writer to apply.
+	settled []string
+	// rewind, when > 0, is the lowest Seq handed over whose commit
+	// failed: the writer moves its cursor before it, since the store may
+	// give that Seq to a later event. rewinds counts failures, so a store
+	// read that raced one is not trusted.
+	rewind  int64
+	rewinds uint64
 }
 
 // sentEvent is an event in flight on a session.
@@ -250,24 +262,25 @@ func (r *Relay) open(conn *websocket.Conn) *session {
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	s := &session{
-		r:        r,
-		conn:     conn,
-		ctx:      ctx,
-		id:       "ses_" + randomHex(8),
-		endpoint: name,
-		owner:    owner,
-		window:   window,
-		reply:    reply,
-		cancel:   cancel,
-		wakeCh:   make(chan struct{}, 1),
-		pong:     make(chan struct{}, 1),
-		final:    make(chan farewell, 1),
-		done:     make(chan struct{}),
-		inflight: map[string]sentEvent{},
-		later:    map[string]dueEvent{},
-		frames:   frames,
-		binary:   acceptedFeatures(hello.Features).Has(wire.FeatureBinaryBody),
-		retry:    acceptedFeatures(hello.Features).Has(wire.FeatureRetry),
+		r:         r,
+		conn:      conn,
+		ctx:       ctx,
+		id:        "ses_" + randomHex(8),
+		endpoint:  name,
+		owner:     owner,
+		window:    window,
+		reply:     reply,
+		cancel:    cancel,
+		wakeCh:    make(chan struct{}, 1),
+		pong:      make(chan struct{}, 1),
+		final:     make(chan farewell, 1),
+		done:      make(chan struct{}),
+		inflight:  map[string]sentEvent{},
+		later:     map[string]dueEvent{},
+		tentative: map[string]*tentativeEvent{},
+		frames:    frames,
+		binary:    acceptedFeatures(hello.Features).Has(wire.FeatureBinaryBody),
+		retry:     acceptedFeatures(hello.Features).Has(wire.FeatureRetry),
 	}
 	if old := r.hub.attach(s); old != nil {
 		// One session per endpoint: the newer wins. The old CLI is told

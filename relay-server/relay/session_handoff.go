@@ -12,8 +12,9 @@ func (s *session) wake() {
 	}
 }
 
-// offer hands the session an event the store has just committed (the
-// store's notice, in Seq order). It never blocks: when the handoff is full
+// offer hands the session an event the store has just committed, or whose
+// commit is in flight (offerEarly); the store's notices come in Seq order.
+// It never blocks: when the handoff is full
 // it is dropped, and the writer reads those events from the store instead.
 func (s *session) offer(p store.Pending) {
 	size := int64(len(p.Event.Body))
@@ -24,6 +25,12 @@ func (s *session) offer(p store.Pending) {
 	case len(s.handoff) >= handoffMax:
 		s.dropHandoffLocked()
 		s.r.metrics.overflowed("events")
+	case len(s.handoff) > 0 && p.Seq <= s.handoff[len(s.handoff)-1].Seq:
+		// Offered once committed after a later one was offered early (the
+		// session attached between the two notices of an event): the
+		// handoff keeps Seq order or is not trusted.
+		s.dropHandoffLocked()
+		s.r.metrics.overflowed("order")
 	case size > handoffBytes:
 		// One event too large for the handoff may wait in it by itself,
 		// within a relay-wide budget of MaxInflight, so the session does

@@ -43,7 +43,6 @@ func (s *session) readLoop(ctx context.Context) {
 // handle applies one message from the CLI. An error is a protocol
 // violation.
 func (s *session) handle(ctx context.Context, m wire.Message) error {
-	st := s.r.st
 	switch m.Type {
 	case wire.TypePing:
 		// One pending pong answers any number of pings.
@@ -52,10 +51,49 @@ func (s *session) handle(ctx context.Context, m wire.Message) error {
 		default:
 		}
 	case wire.TypePong:
-	case wire.TypeAck:
-		if m.ID == "" {
+	case wire.TypeAck, wire.TypeResponse:
+		if m.Type == wire.TypeAck && m.ID == "" {
 			return errors.New("ack without an id")
 		}
+		if m.Type == wire.TypeResponse {
+			if m.ID == "" || m.Response == nil {
+				return errors.New("response without an id or a response")
+			}
+			// At once, even for an event whose commit is in flight:
+			// ingress answers its sender only once the event is durable.
+			if !s.r.hub.respond(s.endpoint, m.ID, m.Response) && s.r.cluster != nil && s.reply.Mode == wire.ReplyPassthrough {
+				// The sender may be waiting on another node.
+				if err := s.r.cluster.PublishResponse(ctx, s.endpoint, m.ID, m.Response); err != nil && ctx.Err() == nil {
+					s.r.log.Error("listen: publish response", "endpoint", s.endpoint, "id", m.ID, "err", err)
+				}
+			}
+		}
+		if held, err := s.hold(m); held || err != nil {
+			return err
+		}
+		return s.apply(ctx, m)
+	case wire.TypePause:
+		s.mu.Lock()
+		s.paused = true
+		s.mu.Unlock()
+	case wire.TypeResume:
+		s.mu.Lock()
+		s.paused = false
+		s.mu.Unlock()
+		s.wake()
+	default:
+		return fmt.Errorf("unexpected message type %q", m.Type)
+	}
+	return nil
+}
+
+// apply stores what an ack or a response says about an event, once the
+// event is durable; the waiting sender had the response already (handle).
+// An error is a protocol violation.
+func (s *session) apply(ctx context.Context, m wire.Message) error {
+	st := s.r.st
+	switch m.Type {
+	case wire.TypeAck:
 		s.mu.Lock()
 		sent, mine := s.inflight[m.ID]
 		// Only an ack that frees the last slot of a full window needs to
@@ -81,15 +119,6 @@ func (s *session) handle(ctx context.Context, m wire.Message) error {
 			s.wake()
 		}
 	case wire.TypeResponse:
-		if m.ID == "" || m.Response == nil {
-			return errors.New("response without an id or a response")
-		}
-		if !s.r.hub.respond(s.endpoint, m.ID, m.Response) && s.r.cluster != nil && s.reply.Mode == wire.ReplyPassthrough {
-			// The sender may be waiting on another node.
-			if err := s.r.cluster.PublishResponse(ctx, s.endpoint, m.ID, m.Response); err != nil && ctx.Err() == nil {
-				s.r.log.Error("listen: publish response", "endpoint", s.endpoint, "id", m.ID, "err", err)
-			}
-		}
 		if m.RetryIn != 0 {
 			return s.scheduleRetry(ctx, m)
 		}
@@ -111,19 +140,8 @@ func (s *session) handle(ctx context.Context, m wire.Message) error {
 		if m.Ack {
 			// wire.FeatureResponseAck: exactly a response then an ack; in
 			// flight, the ack stores the response with it in one write.
-			return s.handle(ctx, wire.Message{Type: wire.TypeAck, ID: m.ID})
+			return s.apply(ctx, wire.Message{Type: wire.TypeAck, ID: m.ID})
 		}
-	case wire.TypePause:
-		s.mu.Lock()
-		s.paused = true
-		s.mu.Unlock()
-	case wire.TypeResume:
-		s.mu.Lock()
-		s.paused = false
-		s.mu.Unlock()
-		s.wake()
-	default:
-		return fmt.Errorf("unexpected message type %q", m.Type)
 	}
 	return nil
 }

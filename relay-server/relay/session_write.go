@@ -58,7 +58,12 @@ func (s *session) writeLoop(ctx context.Context) {
 			}
 		} else if n := min(s.room(), pendingBatch); n > 0 {
 			s.mu.Lock()
-			g := s.handoffGen
+			g, rw := s.handoffGen, s.rewinds
+			if s.rewind > 0 {
+				// Sent early, not stored: the store gives these Seqs out again.
+				cursor = min(cursor, s.rewind-1)
+				s.rewind = 0
+			}
 			s.mu.Unlock()
 			var err error
 			// Off this goroutine's stack: it lives as long as the session.
@@ -79,9 +84,19 @@ func (s *session) writeLoop(ctx context.Context) {
 			if len(batch) > 0 {
 				readTo = batch[len(batch)-1].Seq
 			}
+			s.mu.Lock()
+			if s.rewinds != rw {
+				// A commit failed during the read: it may have skipped a
+				// Seq given out again. Read again from the rewound cursor.
+				batch, readTo, more = nil, 0, true
+			}
+			s.mu.Unlock()
 			batch = s.deferScheduled(batch)
 			s.mu.Lock()
-			if !more && s.r.notified {
+			// An event offered early and dropped before its commit may
+			// be missing from both: read again once it is committed
+			// (settle wakes the writer).
+			if !more && s.r.notified && !s.missedLocked() {
 				caughtUp, gen = s.handoffGen == g, g
 				// Offers that came in during the read woke nobody who
 				// would look at them; the handoff may hold some.
@@ -109,6 +124,10 @@ func (s *session) writeLoop(ctx context.Context) {
 			cursor = max(cursor, readTo) // all deferred
 		}
 		if !s.sendDue(ctx) {
+			return
+		}
+		if err := s.applySettled(ctx); err != nil {
+			s.finish(wire.Message{Type: wire.TypeError, Code: wire.CodeBadMessage, Text: err.Error()})
 			return
 		}
 		if more {

@@ -102,6 +102,7 @@ type serveOptions struct {
 	window       int
 	open         bool
 	trustProxy   bool
+	lateHandoff  bool
 	tlsCert      string
 	tlsKey       string
 	acmeDomain   string
@@ -191,6 +192,8 @@ revocations, store errors. Tokens, signing secrets and bodies are never logged.`
 	f.IntVar(&opts.window, "window", relay.DefaultWindow, "most events in flight to one CLI")
 	f.BoolVar(&opts.open, "open", false, "no tokens: any valid endpoint name works (for local use)")
 	f.BoolVar(&opts.trustProxy, "trust-proxy", false, "take the sender's scheme and host from X-Forwarded-Proto and X-Forwarded-Host (behind a TLS-terminating proxy)")
+	f.BoolVar(&opts.lateHandoff, "handoff-after-commit", false, "send an event to the connected CLI only once it is durable, instead of while its commit is in flight (senders are answered after the commit either way)")
+	f.MarkHidden("handoff-after-commit")
 	f.StringVar(&opts.tlsCert, "tls-cert", "", "TLS certificate file (PEM)")
 	f.StringVar(&opts.tlsKey, "tls-key", "", "TLS key file (PEM)")
 	f.StringVar(&opts.acmeDomain, "acme-domain", "", "get certificates for this domain automatically (listens on :443 and :80)")
@@ -352,19 +355,20 @@ func serveRun(ctx context.Context, opts *serveOptions, stderr io.Writer) (err er
 		publicURL = "https://" + opts.acmeDomain
 	}
 	r, err := relay.New(relay.Config{
-		PublicURL:         publicURL,
-		MaxBody:           maxBody,
-		MaxInflight:       maxInflight,
-		Retention:         retention,
-		Open:              opts.open,
-		ReplyTimeout:      opts.replyTimeout,
-		RateLimit:         opts.rateLimit,
-		RateBurst:         opts.rateBurst,
-		Window:            opts.window,
-		Logger:            logger,
-		TrustProxy:        opts.trustProxy,
-		ReadHeaderTimeout: opts.readHeaderTimeout,
-		RevokeCheck:       opts.revokeCheck,
+		PublicURL:          publicURL,
+		MaxBody:            maxBody,
+		MaxInflight:        maxInflight,
+		Retention:          retention,
+		Open:               opts.open,
+		ReplyTimeout:       opts.replyTimeout,
+		RateLimit:          opts.rateLimit,
+		RateBurst:          opts.rateBurst,
+		Window:             opts.window,
+		Logger:             logger,
+		TrustProxy:         opts.trustProxy,
+		HandoffAfterCommit: opts.lateHandoff,
+		ReadHeaderTimeout:  opts.readHeaderTimeout,
+		RevokeCheck:        opts.revokeCheck,
 	}, st)
 	if err != nil {
 		return &usageError{err}

@@ -156,6 +156,23 @@ type Notifier interface {
 	NotifyCommitted(fn func(Pending))
 }
 
+// EarlyNotifier is implemented by a Notifier that can also announce each
+// new pending event before its commit is durable, once its Seq is fixed, so
+// the relay can hand it to the connected CLI while the commit is in flight.
+type EarlyNotifier interface {
+	Notifier
+	// NotifyWritten sets written and failed. written is called for every
+	// event stored by InsertEvent once its Seq is fixed and before it is
+	// durable, in Seq order, with the same rules as the NotifyCommitted
+	// fn (one goroutine at a time, must not block or call the store).
+	// Every event announced so is then settled before any later event is
+	// announced: by the NotifyCommitted fn once durable, or by failed when
+	// its commit fails, and InsertEvent returns the error. A Seq announced
+	// and then failed may be given to a later event. Set it before the
+	// first InsertEvent; nil functions turn the early notices off.
+	NotifyWritten(written func(Pending), failed func(Pending, error))
+}
+
 // Cluster is implemented by a store that several relay nodes share (one
 // PostgreSQL database). What a single relay keeps in memory it keeps in the
 // database instead: which session holds each endpoint (a lease), and the

@@ -59,6 +59,21 @@ func (s *Store) NotifyCommitted(fn func(store.Pending)) {
 	s.notify.Store(&fn)
 }
 
+// earlyNotices are store.EarlyNotifier's fns.
+type earlyNotices struct {
+	written func(store.Pending)
+	failed  func(store.Pending, error)
+}
+
+// NotifyWritten implements store.EarlyNotifier.
+func (s *Store) NotifyWritten(written func(store.Pending), failed func(store.Pending, error)) {
+	if written == nil || failed == nil {
+		s.early.Store(nil)
+		return
+	}
+	s.early.Store(&earlyNotices{written: written, failed: failed})
+}
+
 // InsertEvent implements store.Store.
 func (s *Store) InsertEvent(ctx context.Context, ev *capture.Request) error {
 	return s.insertEvent(ctx, ev, wire.StatePending, nil, nil)
@@ -101,6 +116,20 @@ func (s *Store) insertEvent(ctx context.Context, ev *capture.Request, state stri
 				return
 			}
 			(*notify)(store.Pending{Seq: seq, Event: ev})
+		}
+		if early := s.early.Load(); early != nil {
+			var wrote bool // on the writer goroutine, like both calls
+			o.written = func() {
+				if seq > 0 {
+					wrote = true
+					early.written(store.Pending{Seq: seq, Event: ev})
+				}
+			}
+			o.aborted = func(err error) {
+				if wrote {
+					early.failed(store.Pending{Seq: seq, Event: ev}, err)
+				}
+			}
 		}
 	}
 	err = s.send(ctx, o, true)

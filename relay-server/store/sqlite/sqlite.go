@@ -40,6 +40,8 @@ type Store struct {
 
 	// notify is store.Notifier's fn; nil when unset.
 	notify atomic.Pointer[func(store.Pending)]
+	// early is store.EarlyNotifier's fns; nil when unset.
+	early atomic.Pointer[earlyNotices]
 	// observe is store.CommitObserver's fn; nil when unset.
 	observe atomic.Pointer[func(store.Commit)]
 

@@ -32,6 +32,13 @@ type op struct {
 	// committed, when set, runs on the writer goroutine once fn's
 	// statement is durable, before done is signalled.
 	committed func()
+	// written, when set, runs on the writer goroutine once fn's statement
+	// has run without error, before its transaction commits; then
+	// committed or aborted runs.
+	written func()
+	// aborted, when set, runs on the writer goroutine instead of
+	// committed when fn's statement ran but its transaction failed.
+	aborted func(error)
 	// seq, for an insert into events, is where fn puts the new row's seq.
 	seq *int64
 	// size is the body bytes an insert writes, for batch bounds.
@@ -150,16 +157,27 @@ func (s *Store) writer() {
 		} else {
 			start := time.Now()
 			var txErr error
-			errs, txErr = commit(conn, batch, errs, stmts)
+			var seq int64
+			errs, txErr = commit(conn, batch, errs, stmts, func(errs []error) {
+				// Seqs are fixed once the statements have run.
+				var foreign bool
+				seq, foreign = insertedSeqs(batch, errs, lastSeq)
+				if notify := s.notify.Load(); foreign && notify != nil {
+					// Before this batch's notices: its events come after
+					// the other process's in Seq order.
+					(*notify)(store.Pending{})
+				}
+				for i, o := range batch {
+					if o.written != nil && errs[i] == nil {
+						o.written()
+					}
+				}
+			})
 			if observe := s.observe.Load(); observe != nil {
 				(*observe)(store.Commit{Writes: len(batch), Duration: time.Since(start), Err: txErr})
 			}
-			var foreign bool
-			lastSeq, foreign = insertedSeqs(batch, errs, lastSeq)
-			if notify := s.notify.Load(); foreign && notify != nil {
-				// Before this batch's notices: its events come after the
-				// other process's in Seq order.
-				(*notify)(store.Pending{})
+			if txErr == nil {
+				lastSeq = seq
 			}
 		}
 		if g.nsync > 0 {
@@ -171,8 +189,11 @@ func (s *Store) writer() {
 		// Notices first, in commit (and so Seq) order, then the callers:
 		// an event is announced before its InsertEvent returns.
 		for i, o := range batch {
-			if o.committed != nil && errs[i] == nil {
+			switch {
+			case errs[i] == nil && o.committed != nil:
 				o.committed()
+			case errs[i] != nil && o.aborted != nil:
+				o.aborted(errs[i])
 			}
 		}
 		for i, o := range batch {
@@ -354,9 +375,10 @@ func insertedSeqs(batch []op, errs []error, last int64) (_ int64, foreign bool) 
 
 // commit runs a batch in one transaction. Every op is a single statement
 // or a savepoint, so a failing one (a constraint, say) is undone by
-// SQLite's statement rollback without failing the others. txErr is the transaction's own
+// SQLite's statement rollback without failing the others. executed runs
+// after the statements, before the commit, with their errors. txErr is the transaction's own
 // failure (nothing of the batch is durable then).
-func commit(conn *sql.Conn, batch []op, errs []error, stmts map[string]*sql.Stmt) (_ []error, txErr error) {
+func commit(conn *sql.Conn, batch []op, errs []error, stmts map[string]*sql.Stmt, executed func([]error)) (_ []error, txErr error) {
 	ctx := context.Background()
 	x := &txExec{ctx: ctx, conn: conn, stmts: stmts}
 	if _, err := x.exec("BEGIN IMMEDIATE"); err != nil {
@@ -368,6 +390,7 @@ func commit(conn *sql.Conn, batch []op, errs []error, stmts map[string]*sql.Stmt
 	for _, o := range batch {
 		errs = append(errs, o.fn(x))
 	}
+	executed(errs)
 	if _, err := x.exec("COMMIT"); err != nil {
 		// A failed COMMIT may leave the transaction open; nothing of it
 		// is durable, so end it and report the batch failed.
