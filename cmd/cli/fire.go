@@ -86,7 +86,7 @@ provider, and optionally a sequence of events fired in order.`,
 	fl.StringVar(&opts.Secret, "secret", "", "signing secret in the provider's form, or private key for Discord/SendGrid (default $HOOKCTL_SECRET)")
 	fl.StringVar(&opts.SignedURL, "url", "", "for URL-signed providers (Twilio, Square, HubSpot): the URL registered with the provider, if not the --to URL")
 	fl.StringVarP(&opts.File, "file", "f", "", "fire the event(s) of a fixture file (YAML or JSON)")
-	fl.StringArrayVar(&opts.Set, "set", nil, "set a body field: dotted.path=value (numbers, true/false/null and JSON are typed; {{placeholders}} render as in a fixture file's set); repeatable")
+	fl.StringArrayVar(&opts.Set, "set", nil, "set a body field: dotted.path=value (numbers, true/false/null and JSON are typed, other text is a string; {{placeholders}} render at each request, {{lbrace}} is a literal {{; see docs/fixtures.md); repeatable")
 	fl.StringArrayVar(&opts.SetNew, "set-new", nil, "like --set, creating the field if missing")
 	fl.StringArrayVar(&opts.Unset, "unset", nil, "remove a body field; repeatable")
 	fl.StringArrayVarP(&opts.Headers, "header", "H", nil, "set a header: 'Name: value'; repeatable")
