@@ -285,12 +285,19 @@ func fireRun(ctx context.Context, opts *fireOptions) error {
 			fmt.Fprintf(w, "  %s\n", cs.Faint.Sprint(strings.ReplaceAll(b, "\n", "\n  ")))
 		}
 	}
-	sum, err := fire.Run(ctx, fire.Options{Target: target, Count: opts.Count, Concurrency: opts.Concurrency, Timeout: opts.Timeout}, seq.Build, report)
-	if err != nil {
-		return err
+	var sumEnc *json.Encoder // the summary record's, for JSON output
+	if jsonOut {
+		sumEnc = enc
 	}
-	if ctx.Err() != nil {
-		return ctx.Err()
+	sum, err := fire.Run(ctx, fire.Options{Target: target, Count: opts.Count, Concurrency: opts.Concurrency, Timeout: opts.Timeout}, seq.Build, report)
+	if err == nil {
+		err = ctx.Err()
+	}
+	if err != nil {
+		if sum != nil {
+			writeFailSummary(sumEnc, fireSummary(&tally, sum, expect))
+		}
+		return err
 	}
 	// The verdict ends the output: a summary record for JSON, a line for
 	// a person; a run that missed --expect also says so on stderr in JSON.
@@ -301,11 +308,7 @@ func fireRun(ctx context.Context, opts *fireOptions) error {
 		}
 		fmt.Fprintln(w, sum.String())
 	}
-	verdictEnc := enc
-	if !jsonOut {
-		verdictEnc = nil
-	}
-	if err := writeDeliveryVerdict(opts.IO, verdictEnc, fireSummary(&tally, sum, expect)); err != nil {
+	if err := writeDeliveryVerdict(opts.IO, sumEnc, fireSummary(&tally, sum, expect)); err != nil {
 		return err
 	}
 	if tally.missed() == 0 {

@@ -202,6 +202,18 @@ func writeDeliveryVerdict(io *IOStreams, enc *json.Encoder, sum summaryRecord) e
 	return err
 }
 
+// writeFailSummary ends a JSON stream that stops on an error with its
+// summary, the verdict fail: every stream of fire, replay and check ends
+// with one, and its verdict matches the exit code. enc is nil for text
+// output, which the error ends.
+func writeFailSummary(enc *json.Encoder, sum summaryRecord) {
+	if enc == nil {
+		return
+	}
+	sum.Verdict = verdictFail
+	_ = enc.Encode(sum)
+}
+
 func missedText(missed, total int, expect string) string {
 	return fmt.Sprintf("%d of %d requests did not get %s", missed, total, expect)
 }

@@ -194,6 +194,8 @@ func replayRun(ctx context.Context, opts *ReplayOptions) error {
 	}
 	results, err := replay.Run(ctx, req, ropts)
 	if err != nil {
+		var none replayTally
+		writeFailSummary(opts.summaryEncoder(), none.summary(opts.expect))
 		return err
 	}
 	return printReplays(opts, results)
@@ -244,6 +246,7 @@ func replayBulk(ctx context.Context, opts *ReplayOptions, api *tunnel.APIClient,
 			if opts.IO.StderrTTY {
 				fmt.Fprint(opts.IO.ErrOut, "\r\x1b[K")
 			}
+			writeFailSummary(opts.summaryEncoder(), total.summary(opts.expect))
 			return fmt.Errorf("replay %s (%d of %d): %w", req.ID, i+1, len(reqs), err)
 		}
 		if err := printReplayLines(opts, results, &total); err != nil {
