@@ -116,7 +116,7 @@ func checkRun(ctx context.Context, opts *checkOptions) error {
 	enc := json.NewEncoder(opts.IO.Out)
 	progress := func(r check.Result) {
 		if jsonOut {
-			_ = enc.Encode(checkRecord{Type: recordCheck, Result: r})
+			_ = enc.Encode(newCheckRecord(r, opts.Strict))
 			return
 		}
 		writeCheckResult(opts.IO.Out, cs, r)
@@ -149,7 +149,7 @@ func checkRun(ctx context.Context, opts *checkOptions) error {
 		// check by check (status error), not a missing file.
 		if jsonOut {
 			for _, r := range results {
-				_ = enc.Encode(checkRecord{Type: recordCheck, Result: r})
+				_ = enc.Encode(newCheckRecord(r, opts.Strict))
 			}
 		}
 		writeFailSummary(sumEnc, sum)
@@ -189,10 +189,26 @@ func checkRun(ctx context.Context, opts *checkOptions) error {
 	return nil
 }
 
-// checkRecord is the NDJSON record of one check: its result, typed.
+// checkRecord is the NDJSON record of one check: its result, typed, and
+// its verdict in the words of fire's and replay's records.
 type checkRecord struct {
 	Type string `json:"type"` // recordCheck
+	// Verdict is what the check makes of the run: pass (passed, skipped,
+	// or warned without --strict), fail (failed, or warned with --strict)
+	// or error (could not be checked). Status keeps the check's own word.
+	Verdict string `json:"verdict"`
 	check.Result
+}
+
+func newCheckRecord(r check.Result, strict bool) checkRecord {
+	v := verdictPass
+	switch {
+	case r.Status == check.Fail, r.Status == check.Warn && strict:
+		v = verdictFail
+	case r.Status == check.Error:
+		v = verdictError
+	}
+	return checkRecord{Type: recordCheck, Verdict: v, Result: r}
 }
 
 // checkSummary is check's summary record. The run passes when no check

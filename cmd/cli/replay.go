@@ -101,15 +101,19 @@ reads it), 1 otherwise.`,
 	return cmd
 }
 
-// replayRecord is the NDJSON record of one copy sent. Keys are stable.
+// replayRecord is the NDJSON record of one copy sent. Keys are stable;
+// those fire's records have too (fireRecord) mean the same and follow the
+// same rules: status absent when there was no answer, ok when the answer
+// met --expect, latency_ms the time the try took.
 type replayRecord struct {
 	Type        string  `json:"type"` // recordReplay
 	ID          string  `json:"id"`
 	ReplayOf    string  `json:"replay_of"`
-	Status      int     `json:"status"`
+	Status      int     `json:"status,omitempty"`
+	OK          bool    `json:"ok"`
 	Verdict     string  `json:"verdict"` // pass, fail or error (deliveryVerdict)
 	Expect      string  `json:"expect"`
-	DurationMS  float64 `json:"duration_ms"`
+	LatencyMS   float64 `json:"latency_ms"`
 	Error       string  `json:"error,omitempty"`
 	RecordError string  `json:"record_error,omitempty"`
 }
@@ -381,10 +385,10 @@ func printReplayLines(opts *ReplayOptions, results []replay.Result, tally *repla
 		answered := r.Response.Error == ""
 		met := answered && opts.expect.Match(r.Response.Status)
 		j := replayRecord{Type: recordReplay, ID: r.Request.ID, ReplayOf: r.Request.ReplayOf, Error: r.Response.Error,
-			Verdict: deliveryVerdict(answered, met), Expect: opts.expect.String()}
+			OK: met, Verdict: deliveryVerdict(answered, met), Expect: opts.expect.String(),
+			LatencyMS: float64(r.Response.Duration.Microseconds()) / 1000}
 		if answered {
 			j.Status = r.Response.Status
-			j.DurationMS = float64(r.Response.Duration.Microseconds()) / 1000
 		} else if tally.firstErr == "" {
 			tally.firstErr = r.Response.Error
 		}
@@ -413,7 +417,7 @@ func printReplayLines(opts *ReplayOptions, results []replay.Result, tally *repla
 		if j.Error != "" {
 			line = status + " " + inspect.Printable(j.Error, false)
 		} else {
-			line += fmt.Sprintf(" in %.1fms", j.DurationMS)
+			line += fmt.Sprintf(" in %.1fms", j.LatencyMS)
 			if !met {
 				line += cs.Faint.Sprintf(" (expected %s)", opts.expect)
 			}

@@ -197,9 +197,14 @@ func TestReplayCommand(t *testing.T) {
 	if len(lines) != 4 {
 		t.Fatalf("output:\n%s", out)
 	}
+	// The keys fire's records have too mean the same: status, ok,
+	// verdict, expect, latency_ms.
+	if keys := jsonKeys(t, lines[0]); keys != "expect,id,latency_ms,ok,replay_of,status,type,verdict" {
+		t.Errorf("replay record keys %s", keys)
+	}
 	for _, l := range lines[:3] {
 		var j replayRecord
-		if err := json.Unmarshal([]byte(l), &j); err != nil || j.Type != "replay" || j.Status != 201 || j.Verdict != "pass" || j.Expect != "2xx" ||
+		if err := json.Unmarshal([]byte(l), &j); err != nil || j.Type != "replay" || j.Status != 201 || !j.OK || j.Verdict != "pass" || j.Expect != "2xx" ||
 			j.ReplayOf != "evt_stripe1" || !strings.HasPrefix(j.ID, "evt_replay") {
 			t.Fatalf("json line %q: %v", l, err)
 		}
@@ -223,7 +228,7 @@ func TestReplayCommand(t *testing.T) {
 		t.Fatalf("missed: exit %d\n%s\n%s", code, out, errOut)
 	}
 	var j replayRecord
-	if err := json.Unmarshal([]byte(lines[0]), &j); err != nil || j.Verdict != "fail" || j.Expect != "200" || j.Status != 201 {
+	if err := json.Unmarshal([]byte(lines[0]), &j); err != nil || j.Verdict != "fail" || j.OK || j.Expect != "200" || j.Status != 201 {
 		t.Errorf("missed record %q: %v", lines[0], err)
 	}
 	sum = summaryRecord{}
@@ -252,8 +257,11 @@ func TestReplayCommand(t *testing.T) {
 		t.Fatalf("no answer: exit %d\n%s\n%s", code, out, errOut)
 	}
 	j = replayRecord{}
-	if err := json.Unmarshal([]byte(lines[0]), &j); err != nil || j.Verdict != "error" || j.Error == "" || j.Status != 0 {
+	if err := json.Unmarshal([]byte(lines[0]), &j); err != nil || j.Verdict != "error" || j.Error == "" || j.Status != 0 || j.OK {
 		t.Errorf("no answer record %q: %v", lines[0], err)
+	}
+	if keys := jsonKeys(t, lines[0]); keys != "error,expect,id,latency_ms,ok,replay_of,type,verdict" {
+		t.Errorf("no answer record keys %s, want no status (as fire's)", keys)
 	}
 	sum = summaryRecord{}
 	if err := json.Unmarshal([]byte(lines[1]), &sum); err != nil || sum.Verdict != "fail" || sum.Count != 1 || sum.Failed != 0 || sum.Errors != 1 || len(sum.Statuses) != 0 {
