@@ -17,7 +17,6 @@ import (
 	"github.com/hookctl/hookctl/fixtures"
 	"github.com/hookctl/hookctl/fixtures/fire"
 	"github.com/hookctl/hookctl/inspect"
-	"github.com/hookctl/hookctl/tunnel/capture"
 )
 
 type fireOptions struct {
@@ -229,18 +228,11 @@ func fireRun(ctx context.Context, opts *fireOptions) error {
 	single := opts.Count == 1 || len(events) == opts.Count
 	jsonOut := opts.JSON
 	enc := json.NewEncoder(opts.IO.Out)
-	var tally deliveryTally
 	var shown int
 	var firstErr error
-	allRefused := true
 	report := func(res *fire.Result) {
 		ev := seq.Event(res.Seq)
 		ok := res.Err == nil && expect.Match(res.Status)
-		tally.add(res.Err == nil, res.Status, ok)
-		var de *capture.DeliveryError
-		if res.Err == nil || !errors.As(res.Err, &de) || !de.Refused() {
-			allRefused = false
-		}
 		if res.Err != nil && firstErr == nil {
 			firstErr = res.Err
 		}
@@ -295,7 +287,7 @@ func fireRun(ctx context.Context, opts *fireOptions) error {
 	}
 	if err != nil {
 		if sum != nil {
-			writeFailSummary(sumEnc, fireSummary(&tally, sum, expect))
+			writeFailSummary(sumEnc, fireSummary(sum, expect))
 		}
 		return err
 	}
@@ -308,29 +300,14 @@ func fireRun(ctx context.Context, opts *fireOptions) error {
 		}
 		fmt.Fprintln(w, sum.String())
 	}
-	if err := writeDeliveryVerdict(opts.IO, sumEnc, fireSummary(&tally, sum, expect)); err != nil {
-		return err
-	}
-	if tally.missed() == 0 {
-		return nil
-	}
-	if allRefused && firstErr != nil {
-		return firstErr // "connection refused: is your app listening on …?": the hint is the message
-	}
-	if firstErr != nil && sum.Errors == sum.Count {
-		var de *capture.DeliveryError
-		if errors.As(firstErr, &de) && de.Timeout() {
-			return WithHint(firstErr, fmt.Sprintf("the app did not answer within %s (--timeout); webhook senders give up after a few seconds, so acknowledge first and work later", opts.Timeout))
-		}
-		return firstErr
-	}
-	return &ExitCodeError{Code: ExitError} // the output already says so
+	return finishDeliveries(opts.IO, sumEnc, fireSummary(sum, expect), firstErr,
+		fmt.Sprintf("the app did not answer within %s (--timeout); webhook senders give up after a few seconds, so acknowledge first and work later", opts.Timeout))
 }
 
-// fireSummary is fire's summary record: the tally's, with latencies.
-func fireSummary(t *deliveryTally, sum *fire.Summary, expect fire.Expect) summaryRecord {
+// fireSummary is fire's summary record: the run's counts, with latencies.
+func fireSummary(sum *fire.Summary, expect fire.Expect) summaryRecord {
 	ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
-	rec := t.summary(expect)
+	rec := deliverySummary(sum, expect)
 	rec.SummaryLatency = &SummaryLatency{P50MS: ms(sum.P50), P95MS: ms(sum.P95), P99MS: ms(sum.P99), MaxMS: ms(sum.Max),
 		ElapsedMS: ms(sum.Elapsed), Rate: sum.Rate}
 	return rec

@@ -260,20 +260,39 @@ func replayBulk(ctx context.Context, opts *ReplayOptions, api *tunnel.APIClient,
 	if opts.IO.StderrTTY {
 		fmt.Fprint(opts.IO.ErrOut, "\r\x1b[K")
 	}
-	fmt.Fprintf(opts.IO.ErrOut, "Replayed %d events: %d sent, %d %s, %d failed\n", len(reqs), total.sent, total.met, opts.expect, total.missed())
-	if err := writeDeliveryVerdict(opts.IO, opts.summaryEncoder(), total.summary(opts.expect)); err != nil {
-		return err
-	}
-	if total.missed() > 0 {
-		return &ExitCodeError{Code: ExitError} // the output already says so
-	}
-	return nil
+	sum := total.summary(opts.expect)
+	fmt.Fprintf(opts.IO.ErrOut, "Replayed %d events: %d sent, %d got %s, %d failed, %d got no answer\n",
+		len(reqs), sum.Count, sum.Passed, opts.expect, sum.Failed, sum.Errors)
+	return finishDeliveries(opts.IO, opts.summaryEncoder(), sum, total.firstErr, "")
 }
 
-// replayTally counts replayed copies by outcome.
+// replayTally counts replayed copies as fire.Run counts requests.
 type replayTally struct {
-	deliveryTally
-	firstErr string // the first copy's error that got no answer
+	fire.Summary
+	firstErr error // the first copy's error that got no answer
+}
+
+// add counts one copy.
+func (t *replayTally) add(r replay.Result) {
+	t.Count++
+	if r.Response.Error != "" {
+		t.Errors++
+		if t.firstErr == nil {
+			t.firstErr = r.Err
+			if t.firstErr == nil {
+				t.firstErr = errors.New(r.Response.Error)
+			}
+		}
+		return
+	}
+	if t.Statuses == nil {
+		t.Statuses = map[int]int{}
+	}
+	t.Statuses[r.Response.Status]++
+}
+
+func (t *replayTally) summary(expect fire.Expect) summaryRecord {
+	return deliverySummary(&t.Summary, expect)
 }
 
 // summaryEncoder writes the summary record for JSON output; nil for text.
@@ -356,23 +375,14 @@ func orDefault(s, def string) string {
 	return s
 }
 
-// printReplays prints the copies of one event and the verdict; an error
-// when any got no answer at all.
+// printReplays prints the copies of one event and the verdict; the exit
+// is fire's (finishDeliveries).
 func printReplays(opts *ReplayOptions, results []replay.Result) error {
 	var tally replayTally
 	if err := printReplayLines(opts, results, &tally); err != nil {
 		return err
 	}
-	if err := writeDeliveryVerdict(opts.IO, opts.summaryEncoder(), tally.summary(opts.expect)); err != nil {
-		return err
-	}
-	if tally.noAnswer > 0 {
-		return &ExitCodeError{Code: ExitError, Err: fmt.Errorf("%d of %d replays got no response: %s", tally.noAnswer, tally.sent, inspect.Printable(tally.firstErr, false))}
-	}
-	if tally.missed() > 0 {
-		return &ExitCodeError{Code: ExitError} // the output already says so
-	}
-	return nil
+	return finishDeliveries(opts.IO, opts.summaryEncoder(), tally.summary(opts.expect), tally.firstErr, "")
 }
 
 // printReplayLines prints one line (or NDJSON record) per copy and counts
@@ -389,10 +399,8 @@ func printReplayLines(opts *ReplayOptions, results []replay.Result, tally *repla
 			LatencyMS: float64(r.Response.Duration.Microseconds()) / 1000}
 		if answered {
 			j.Status = r.Response.Status
-		} else if tally.firstErr == "" {
-			tally.firstErr = r.Response.Error
 		}
-		tally.add(answered, r.Response.Status, met)
+		tally.add(r)
 		if r.RecordErr != nil {
 			j.RecordError = r.RecordErr.Error()
 			fmt.Fprintf(opts.IO.ErrOut, "%s %v\n", ecs.Yellow.Sprint("Warning:"), r.RecordErr)

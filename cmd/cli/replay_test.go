@@ -253,7 +253,8 @@ func TestReplayCommand(t *testing.T) {
 	l.Close()
 	code, out, errOut = runWithEnv(t, env, "replay", "evt_stripe1", "--to", down, "--json")
 	lines = strings.Split(strings.TrimSpace(out), "\n")
-	if code != ExitError || len(lines) != 2 || !strings.Contains(errOut, "got no response") {
+	// One diagnostic, fire's: the refused connection with its hint.
+	if code != ExitError || len(lines) != 2 || errOut != "Error: connection refused: is your app listening on "+down+"?\n" {
 		t.Fatalf("no answer: exit %d\n%s\n%s", code, out, errOut)
 	}
 	j = replayRecord{}
@@ -490,5 +491,34 @@ func TestReplayErrorEscaped(t *testing.T) {
 	}
 	if err == nil || !strings.Contains(err.Error(), want) || strings.ContainsAny(err.Error(), "\x1b\x07\u202e") {
 		t.Errorf("error %q", err)
+	}
+}
+
+// The bulk line on stderr has the summary's counts: a wrong answer is
+// failed, a copy without answer is counted apart, as in errors.
+func TestReplayBulkCounts(t *testing.T) {
+	app := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/drop" {
+			conn, _, err := w.(http.Hijacker).Hijack()
+			if err == nil {
+				conn.Close() // no answer
+			}
+			return
+		}
+		w.WriteHeader(http.StatusInternalServerError)
+	}))
+	t.Cleanup(app.Close)
+	wrong := storedStripeEvent(t)
+	dropped := storedStripeEvent(t)
+	dropped.Request.ID, dropped.Request.Path = "evt_drop", "/drop"
+	api := newFakeEventsAPI(t, wrong, dropped)
+	code, out, errOut := runWithEnv(t, map[string]string{"HOOKCTL_RELAY": api.URL}, "replay", "evt_stripe1", "evt_drop", "--to", app.URL, "--json")
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	var sum summaryRecord
+	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &sum); err != nil || code != ExitError || sum.Failed != 1 || sum.Errors != 1 {
+		t.Fatalf("exit %d, summary %q: %v", code, lines[len(lines)-1], err)
+	}
+	if !strings.Contains(errOut, "Replayed 2 events: 2 sent, 0 got 2xx, 1 failed, 1 got no answer\n") {
+		t.Errorf("stderr %q", errOut)
 	}
 }
