@@ -254,6 +254,10 @@ func TestFireSetPlaceholders(t *testing.T) {
 	if r.code == 0 || !strings.Contains(r.err, "--set: {{env NOPE}}: NOPE is not set") {
 		t.Errorf("unset env: %+v", r)
 	}
+	r = runCLI(t, "", "fire", "github", "push", "--secret", "s", "--print", "--set-new", "x={{env NOPE}}")
+	if r.code == 0 || !strings.Contains(r.err, "Error: --set-new: {{env NOPE}}: NOPE is not set") {
+		t.Errorf("unset env, --set-new: %+v", r)
+	}
 }
 
 func TestPrintThenVerify(t *testing.T) {
