@@ -106,12 +106,15 @@ func runVerdict(passed bool) string {
 	return verdictFail
 }
 
-// summaryRecord is the last NDJSON record of fire, replay and check: the
-// run's verdict and counts. The keys the three share mean the same thing:
-// count (requests sent, checks run), passed, failed (judged and wrong:
-// another answer than expected, a failed check) and errors (no verdict: no
-// answer, a check that could not run). The embedded parts belong to the
-// commands that fill them in; a nil part adds no keys.
+// summaryRecord is the last NDJSON record of fire, replay and check, also
+// of a run that stops on an error (writeFailSummary): the run's verdict,
+// which matches the exit code, and counts. The keys the three share mean
+// the same thing: count (requests sent; for check every check run, warned
+// and skipped included, so count is passed + failed + errors + warned +
+// skipped), passed, failed (judged and wrong: another answer than
+// expected, a failed check) and errors (no verdict: no answer, a check that
+// could not run). The embedded parts belong to the commands that fill them
+// in; a nil part adds no keys.
 type summaryRecord struct {
 	Type    string `json:"type"` // "summary"
 	Verdict string `json:"verdict"`
