@@ -64,6 +64,9 @@ type Result struct {
 	// Response is the target's answer; Response.Error is set when there was
 	// none (connection refused, timeout).
 	Response *capture.Response
+	// Err is the delivery error when there was no response (Response.Error
+	// is its text): a *capture.DeliveryError says why.
+	Err error
 	// RecordErr is set when the delivery happened but recording it failed.
 	RecordErr error
 }
@@ -150,10 +153,10 @@ func Send(ctx context.Context, req *capture.Request, opts Options) Result {
 		client = defaultClient()
 	}
 	if opts.Target == nil {
-		return Result{Request: req, Response: &capture.Response{Error: ErrNoTarget.Error(), At: now()}}
+		return Result{Request: req, Response: &capture.Response{Error: ErrNoTarget.Error(), At: now()}, Err: ErrNoTarget}
 	}
-	resp := Deliver(ctx, client, req, opts.Target, now)
-	res := Result{Request: req, Response: resp}
+	resp, err := Deliver(ctx, client, req, opts.Target, now)
+	res := Result{Request: req, Response: resp, Err: err}
 	if opts.Recorder != nil && ctx.Err() == nil {
 		id, err := opts.Recorder.RecordReplay(ctx, req.ReplayOf, req, resp)
 		if err != nil {
@@ -183,15 +186,15 @@ func NewClient() *capture.Client {
 var defaultClient = sync.OnceValue(NewClient)
 
 // Deliver sends req to target once and returns what came back: the
-// target's response, or one with Error set and no status when there was
-// none. now times the attempt that failed.
-func Deliver(ctx context.Context, client *capture.Client, req *capture.Request, target *url.URL, now func() time.Time) *capture.Response {
+// target's response, or, when there was none, one with Error set and no
+// status, and the delivery error. now times the attempt that failed.
+func Deliver(ctx context.Context, client *capture.Client, req *capture.Request, target *url.URL, now func() time.Time) (*capture.Response, error) {
 	start := now()
 	resp, err := client.Deliver(ctx, req, target)
 	if err != nil {
 		at := now()
-		return &capture.Response{Error: err.Error(), At: at, Duration: at.Sub(start)}
+		return &capture.Response{Error: err.Error(), At: at, Duration: at.Sub(start)}, err
 	}
 	resp.At = now() // the caller's clock, as on failure; Duration is the engine's
-	return resp
+	return resp, nil
 }

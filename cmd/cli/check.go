@@ -116,7 +116,7 @@ func checkRun(ctx context.Context, opts *checkOptions) error {
 	enc := json.NewEncoder(opts.IO.Out)
 	progress := func(r check.Result) {
 		if jsonOut {
-			_ = enc.Encode(checkRecord{Type: recordCheck, Result: r})
+			_ = enc.Encode(newCheckRecord(r, opts.Strict))
 			return
 		}
 		writeCheckResult(opts.IO.Out, cs, r)
@@ -131,34 +131,40 @@ func checkRun(ctx context.Context, opts *checkOptions) error {
 		BurstCount: opts.Burst, BurstConcurrency: opts.BurstConcurrency, OversizeBytes: opts.OversizeMiB << 20,
 		Now: opts.Now, Getenv: opts.Getenv, Progress: progress,
 	})
-	if err != nil {
-		var de *capture.DeliveryError
-		if errors.As(err, &de) {
-			// Nothing listens: one Error line, and reports that say
-			// so check by check (status error), not a missing file.
-			if jsonOut {
-				for _, r := range results {
-					_ = enc.Encode(checkRecord{Type: recordCheck, Result: r})
-				}
-				_ = enc.Encode(checkSummary(results, opts.Strict))
-			}
-			if werr := writeCheckJUnit(opts, p.Name, target.Redacted(), started, results); werr != nil {
-				return werr
-			}
-			if de.Refused() {
-				return err // "connection refused: is your app listening on …?": the hint is the message
-			}
-			return WithHint(err, fmt.Sprintf("is your app listening on %s?", target.Host))
-		}
-		if errors.Is(err, check.ErrUnknownCheck) {
-			return &FlagError{Err: err}
-		}
-		return err
-	}
-	if err := writeCheckJUnit(opts, p.Name, target.Redacted(), started, results); err != nil {
-		return err
+	var sumEnc *json.Encoder // the summary record's, for JSON output
+	if jsonOut {
+		sumEnc = enc
 	}
 	sum := checkSummary(results, opts.Strict)
+	if err != nil {
+		if errors.Is(err, check.ErrUnknownCheck) {
+			return &FlagError{Err: err} // refused before any check ran
+		}
+		var de *capture.DeliveryError
+		if !errors.As(err, &de) {
+			writeFailSummary(sumEnc, sum)
+			return err
+		}
+		// Nothing listens: one Error line, and reports that say so
+		// check by check (status error), not a missing file.
+		if jsonOut {
+			for _, r := range results {
+				_ = enc.Encode(newCheckRecord(r, opts.Strict))
+			}
+		}
+		writeFailSummary(sumEnc, sum)
+		if werr := writeCheckJUnit(opts, p.Name, target.Redacted(), started, results); werr != nil {
+			return werr
+		}
+		if de.Refused() {
+			return err // "connection refused: is your app listening on …?": the hint is the message
+		}
+		return WithHint(err, fmt.Sprintf("is your app listening on %s?", target.Host))
+	}
+	if err := writeCheckJUnit(opts, p.Name, target.Redacted(), started, results); err != nil {
+		writeFailSummary(sumEnc, sum)
+		return err
+	}
 	text := fmt.Sprintf("%d passed, %d warned, %d failed, %d skipped", sum.Passed, sum.Warned, sum.Failed, sum.Skipped)
 	if sum.Errors > 0 {
 		text += fmt.Sprintf(", %d errored", sum.Errors)
@@ -183,10 +189,26 @@ func checkRun(ctx context.Context, opts *checkOptions) error {
 	return nil
 }
 
-// checkRecord is the NDJSON record of one check: its result, typed.
+// checkRecord is the NDJSON record of one check: its result, typed, and
+// its verdict in the words of fire's and replay's records.
 type checkRecord struct {
 	Type string `json:"type"` // recordCheck
+	// Verdict is what the check makes of the run: pass (passed, skipped,
+	// or warned without --strict), fail (failed, or warned with --strict)
+	// or error (could not be checked). Status keeps the check's own word.
+	Verdict string `json:"verdict"`
 	check.Result
+}
+
+func newCheckRecord(r check.Result, strict bool) checkRecord {
+	v := verdictPass
+	switch {
+	case r.Status == check.Fail, r.Status == check.Warn && strict:
+		v = verdictFail
+	case r.Status == check.Error:
+		v = verdictError
+	}
+	return checkRecord{Type: recordCheck, Verdict: v, Result: r}
 }
 
 // checkSummary is check's summary record. The run passes when no check

@@ -41,11 +41,11 @@ func TestCheckCommand(t *testing.T) {
 	if r.code != 1 || len(lines) != 3 {
 		t.Fatalf("%+v", r)
 	}
-	var rec struct{ Type, Name, Status, Hint string }
-	if err := json.Unmarshal([]byte(lines[0]), &rec); err != nil || rec.Type != "check" || rec.Name != "valid-signature" || rec.Status != "fail" || rec.Hint == "" {
+	var rec struct{ Type, Name, Status, Verdict, Hint string }
+	if err := json.Unmarshal([]byte(lines[0]), &rec); err != nil || rec.Type != "check" || rec.Name != "valid-signature" || rec.Status != "fail" || rec.Verdict != "fail" || rec.Hint == "" {
 		t.Errorf("%q: %v", lines[0], err)
 	}
-	if keys := jsonKeys(t, lines[0]); keys != "duration_ns,evidence,hint,name,status,statuses,title,type" {
+	if keys := jsonKeys(t, lines[0]); keys != "duration_ns,evidence,hint,name,status,statuses,title,type,verdict" {
 		t.Errorf("check record keys %s", keys)
 	}
 	var sum summaryRecord
@@ -112,6 +112,11 @@ func TestCheckWarningsAndErrors(t *testing.T) {
 		}
 		r = runCLI(t, "", a...)
 		lines := strings.Split(strings.TrimSpace(r.out), "\n")
+		// The warning's record: verdict pass, or fail with --strict.
+		var warned struct{ Status, Verdict string }
+		if err := json.Unmarshal([]byte(lines[1]), &warned); err != nil || warned.Status != "warn" || warned.Verdict != want {
+			t.Errorf("strict=%v: warned record %q: %v", strict, lines[1], err)
+		}
 		var sum summaryRecord
 		if err := json.Unmarshal([]byte(lines[len(lines)-1]), &sum); err != nil || sum.Type != "summary" || sum.Verdict != want ||
 			sum.Count != 2 || sum.Passed != 1 || sum.Warned != 1 || sum.Failed != 0 {
@@ -133,8 +138,8 @@ func TestCheckWarningsAndErrors(t *testing.T) {
 		t.Fatalf("unreachable: %+v", r)
 	}
 	for _, l := range lines[:2] {
-		var rec struct{ Type, Name, Status, Evidence string }
-		if err := json.Unmarshal([]byte(l), &rec); err != nil || rec.Type != "check" || rec.Status != "error" || !strings.Contains(rec.Evidence, "connection refused") {
+		var rec struct{ Type, Name, Status, Verdict, Evidence string }
+		if err := json.Unmarshal([]byte(l), &rec); err != nil || rec.Type != "check" || rec.Status != "error" || rec.Verdict != "error" || !strings.Contains(rec.Evidence, "connection refused") {
 			t.Errorf("%q: %v", l, err)
 		}
 	}

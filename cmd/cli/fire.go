@@ -17,7 +17,6 @@ import (
 	"github.com/hookctl/hookctl/fixtures"
 	"github.com/hookctl/hookctl/fixtures/fire"
 	"github.com/hookctl/hookctl/inspect"
-	"github.com/hookctl/hookctl/tunnel/capture"
 )
 
 type fireOptions struct {
@@ -86,7 +85,7 @@ provider, and optionally a sequence of events fired in order.`,
 	fl.StringVar(&opts.Secret, "secret", "", "signing secret in the provider's form, or private key for Discord/SendGrid (default $HOOKCTL_SECRET)")
 	fl.StringVar(&opts.SignedURL, "url", "", "for URL-signed providers (Twilio, Square, HubSpot): the URL registered with the provider, if not the --to URL")
 	fl.StringVarP(&opts.File, "file", "f", "", "fire the event(s) of a fixture file (YAML or JSON)")
-	fl.StringArrayVar(&opts.Set, "set", nil, "set a body field: dotted.path=value (numbers, true/false/null and JSON are typed; {{placeholders}} render as in a fixture file's set); repeatable")
+	fl.StringArrayVar(&opts.Set, "set", nil, "set a body field: dotted.path=value (numbers, true/false/null and JSON are typed, other text is a string; {{placeholders}} render at each request, {{lbrace}} is a literal {{; see docs/fixtures.md); repeatable")
 	fl.StringArrayVar(&opts.SetNew, "set-new", nil, "like --set, creating the field if missing")
 	fl.StringArrayVar(&opts.Unset, "unset", nil, "remove a body field; repeatable")
 	fl.StringArrayVarP(&opts.Headers, "header", "H", nil, "set a header: 'Name: value'; repeatable")
@@ -229,18 +228,11 @@ func fireRun(ctx context.Context, opts *fireOptions) error {
 	single := opts.Count == 1 || len(events) == opts.Count
 	jsonOut := opts.JSON
 	enc := json.NewEncoder(opts.IO.Out)
-	var tally deliveryTally
 	var shown int
 	var firstErr error
-	allRefused := true
 	report := func(res *fire.Result) {
 		ev := seq.Event(res.Seq)
 		ok := res.Err == nil && expect.Match(res.Status)
-		tally.add(res.Err == nil, res.Status, ok)
-		var de *capture.DeliveryError
-		if res.Err == nil || !errors.As(res.Err, &de) || !de.Refused() {
-			allRefused = false
-		}
 		if res.Err != nil && firstErr == nil {
 			firstErr = res.Err
 		}
@@ -285,12 +277,19 @@ func fireRun(ctx context.Context, opts *fireOptions) error {
 			fmt.Fprintf(w, "  %s\n", cs.Faint.Sprint(strings.ReplaceAll(b, "\n", "\n  ")))
 		}
 	}
-	sum, err := fire.Run(ctx, fire.Options{Target: target, Count: opts.Count, Concurrency: opts.Concurrency, Timeout: opts.Timeout}, seq.Build, report)
-	if err != nil {
-		return err
+	var sumEnc *json.Encoder // the summary record's, for JSON output
+	if jsonOut {
+		sumEnc = enc
 	}
-	if ctx.Err() != nil {
-		return ctx.Err()
+	sum, err := fire.Run(ctx, fire.Options{Target: target, Count: opts.Count, Concurrency: opts.Concurrency, Timeout: opts.Timeout}, seq.Build, report)
+	if err == nil {
+		err = ctx.Err()
+	}
+	if err != nil {
+		if sum != nil {
+			writeFailSummary(sumEnc, fireSummary(sum, expect))
+		}
+		return err
 	}
 	// The verdict ends the output: a summary record for JSON, a line for
 	// a person; a run that missed --expect also says so on stderr in JSON.
@@ -301,33 +300,14 @@ func fireRun(ctx context.Context, opts *fireOptions) error {
 		}
 		fmt.Fprintln(w, sum.String())
 	}
-	verdictEnc := enc
-	if !jsonOut {
-		verdictEnc = nil
-	}
-	if err := writeDeliveryVerdict(opts.IO, verdictEnc, fireSummary(&tally, sum, expect)); err != nil {
-		return err
-	}
-	if tally.missed() == 0 {
-		return nil
-	}
-	if allRefused && firstErr != nil {
-		return firstErr // "connection refused: is your app listening on …?": the hint is the message
-	}
-	if firstErr != nil && sum.Errors == sum.Count {
-		var de *capture.DeliveryError
-		if errors.As(firstErr, &de) && de.Timeout() {
-			return WithHint(firstErr, fmt.Sprintf("the app did not answer within %s (--timeout); webhook senders give up after a few seconds, so acknowledge first and work later", opts.Timeout))
-		}
-		return firstErr
-	}
-	return &ExitCodeError{Code: ExitError} // the output already says so
+	return finishDeliveries(opts.IO, sumEnc, fireSummary(sum, expect), firstErr,
+		fmt.Sprintf("the app did not answer within %s (--timeout); webhook senders give up after a few seconds, so acknowledge first and work later", opts.Timeout))
 }
 
-// fireSummary is fire's summary record: the tally's, with latencies.
-func fireSummary(t *deliveryTally, sum *fire.Summary, expect fire.Expect) summaryRecord {
+// fireSummary is fire's summary record: the run's counts, with latencies.
+func fireSummary(sum *fire.Summary, expect fire.Expect) summaryRecord {
 	ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
-	rec := t.summary(expect)
+	rec := deliverySummary(sum, expect)
 	rec.SummaryLatency = &SummaryLatency{P50MS: ms(sum.P50), P95MS: ms(sum.P95), P99MS: ms(sum.P99), MaxMS: ms(sum.Max),
 		ElapsedMS: ms(sum.Elapsed), Rate: sum.Rate}
 	return rec

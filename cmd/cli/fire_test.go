@@ -203,7 +203,7 @@ func TestFireSetPlaceholders(t *testing.T) {
 	f, out, errOut := testFactory(t, map[string]string{"NOTE": note})
 	code := Run(t.Context(), []string{"fire", "stripe", "payment_intent.succeeded", "--secret", "whsec_x", "--print", "--timestamp", "1700000000",
 		"--set", "data.object.id={{uuid}}", "--set", "created={{unix}}", "--set", `livemode="{{unix}}"`, "--set", "data.object.currency=eur",
-		"--set-new", "data.object.metadata={\"note\": \"{{env NOTE}}\", \"order\": \"ord_{{uuid o}}\", \"n\": \"{{digits 3}}\"}",
+		"--set-new", "data.object.metadata={\"note\": \"{{env NOTE}}\", \"order\": \"ord_{{uuid o}}\", \"n\": \"{{digits 3}}\", \"m\": {{digits 3}}}",
 		"--set-new", "data.object.order=ord_{{uuid o}}", "--set-new", "data.object.text=<{{env NOTE}}>"}, f)
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, errOut)
@@ -220,7 +220,7 @@ func TestFireSetPlaceholders(t *testing.T) {
 				ID, Currency, Order, Text string
 				Metadata                  struct {
 					Note, Order string
-					N           json.RawMessage
+					N, M        json.RawMessage
 				}
 			}
 		}
@@ -232,7 +232,7 @@ func TestFireSetPlaceholders(t *testing.T) {
 	if !uuidRE.MatchString(o.ID) || string(body.Created) != "1700000000" || string(body.Livemode) != `"1700000000"` || o.Currency != "eur" {
 		t.Errorf("id %q, created %s, livemode %s, currency %q", o.ID, body.Created, body.Livemode, o.Currency)
 	}
-	if o.Metadata.Note != note || o.Text != "<"+note+">" || len(o.Metadata.N) != 3 || o.Metadata.N[0] == '"' {
+	if o.Metadata.Note != note || o.Text != "<"+note+">" || len(o.Metadata.N) != 5 || o.Metadata.N[0] != '"' || len(o.Metadata.M) != 3 || o.Metadata.M[0] == '"' {
 		t.Errorf("metadata %+v, text %q", o.Metadata, o.Text)
 	}
 	if !strings.HasPrefix(o.Order, "ord_") || !uuidRE.MatchString(o.Order[4:]) || o.Metadata.Order != o.Order {
@@ -253,6 +253,10 @@ func TestFireSetPlaceholders(t *testing.T) {
 	r = runCLI(t, "", "fire", "github", "push", "--secret", "s", "--print", "--set", "ref={{env NOPE}}")
 	if r.code == 0 || !strings.Contains(r.err, "--set: {{env NOPE}}: NOPE is not set") {
 		t.Errorf("unset env: %+v", r)
+	}
+	r = runCLI(t, "", "fire", "github", "push", "--secret", "s", "--print", "--set-new", "x={{env NOPE}}")
+	if r.code == 0 || !strings.Contains(r.err, "Error: --set-new: {{env NOPE}}: NOPE is not set") {
+		t.Errorf("unset env, --set-new: %+v", r)
 	}
 }
 

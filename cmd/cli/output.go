@@ -2,6 +2,7 @@ package cli
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -9,6 +10,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/hookctl/hookctl/fixtures/fire"
+	"github.com/hookctl/hookctl/inspect"
+	"github.com/hookctl/hookctl/tunnel/capture"
 )
 
 // Output formats. Every command that prints data takes them the same way:
@@ -103,12 +106,15 @@ func runVerdict(passed bool) string {
 	return verdictFail
 }
 
-// summaryRecord is the last NDJSON record of fire, replay and check: the
-// run's verdict and counts. The keys the three share mean the same thing:
-// count (requests sent, checks run), passed, failed (judged and wrong:
-// another answer than expected, a failed check) and errors (no verdict: no
-// answer, a check that could not run). The embedded parts belong to the
-// commands that fill them in; a nil part adds no keys.
+// summaryRecord is the last NDJSON record of fire, replay and check, also
+// of a run that stops on an error (writeFailSummary): the run's verdict,
+// which matches the exit code, and counts. The keys the three share mean
+// the same thing: count (requests sent; for check every check run, warned
+// and skipped included, so count is passed + failed + errors + warned +
+// skipped), passed, failed (judged and wrong: another answer than
+// expected, a failed check) and errors (no verdict: no answer, a check that
+// could not run). The embedded parts belong to the commands that fill them
+// in; a nil part adds no keys.
 type summaryRecord struct {
 	Type    string `json:"type"` // "summary"
 	Verdict string `json:"verdict"`
@@ -143,52 +149,66 @@ type SummaryChecks struct {
 	Skipped int `json:"skipped"`
 }
 
-// deliveryTally counts the requests of fire and replay by outcome.
-type deliveryTally struct {
-	sent     int
-	met      int         // answered as expected
-	noAnswer int         // no answer at all
-	statuses map[int]int // answers by status
-}
-
-// add counts one request: status is its answer, when answered.
-func (t *deliveryTally) add(answered bool, status int, met bool) {
-	t.sent++
-	if !answered {
-		t.noAnswer++
-	} else {
-		if t.statuses == nil {
-			t.statuses = map[int]int{}
-		}
-		t.statuses[status]++
-	}
-	if met {
-		t.met++
-	}
-}
-
-func (t *deliveryTally) missed() int { return t.sent - t.met }
-
-// summary is the tally's summary record.
-func (t *deliveryTally) summary(expect fire.Expect) summaryRecord {
+// deliverySummary is the summary record of the requests of fire and
+// replay, counted in s: fire.Run's summary, or replay's tally.
+func deliverySummary(s *fire.Summary, expect fire.Expect) summaryRecord {
 	st := &SummaryStatuses{Statuses: map[string]int{}}
-	for code, n := range t.statuses {
+	passed := 0
+	for code, n := range s.Statuses {
 		st.Statuses[strconv.Itoa(code)] = n
+		if expect.Match(code) {
+			passed += n
+		}
 	}
-	return summaryRecord{Type: recordSummary, Verdict: runVerdict(t.missed() == 0), Expect: expect.String(),
-		Count: t.sent, Passed: t.met, Failed: t.missed() - t.noAnswer, Errors: t.noAnswer, SummaryStatuses: st}
+	return summaryRecord{Type: recordSummary, Verdict: runVerdict(passed == s.Count), Expect: expect.String(),
+		Count: s.Count, Passed: passed, Failed: s.Count - passed - s.Errors, Errors: s.Errors, SummaryStatuses: st}
 }
+
+// finishDeliveries ends the output of fire and replay with the run's
+// verdict (writeDeliveryVerdict) and returns the exit: nil when every
+// request met --expect; when none got an answer, the first delivery error
+// (firstErr), whose message is the one diagnostic ("connection refused: is
+// your app listening on …?"), with timeoutHint for a timeout; else exit 1,
+// the output having said why.
+func finishDeliveries(io *IOStreams, enc *json.Encoder, sum summaryRecord, firstErr error, timeoutHint string) error {
+	var exit error
+	said := false // exit's message is the diagnostic
+	switch {
+	case sum.Passed == sum.Count:
+	case firstErr != nil && sum.Errors == sum.Count:
+		exit, said = printableError{firstErr}, true
+		var de *capture.DeliveryError
+		if timeoutHint != "" && errors.As(firstErr, &de) && de.Timeout() {
+			exit = WithHint(exit, timeoutHint)
+		}
+	default:
+		exit = &ExitCodeError{Code: ExitError}
+	}
+	if err := writeDeliveryVerdict(io, enc, sum, said); err != nil {
+		return err
+	}
+	return exit
+}
+
+// printableError shows err's text through inspect.Printable: a delivery
+// error can carry the target's own text (an x509 error lists the names in
+// the app's certificate as they are).
+type printableError struct{ err error }
+
+func (e printableError) Error() string { return inspect.Printable(e.err.Error(), false) }
+func (e printableError) Unwrap() error { return e.err }
 
 // writeDeliveryVerdict ends the output of fire and replay with the run's
 // verdict: for JSON the summary record (enc writes stdout), and on a miss a
-// line on stderr; for a person one line on stdout.
-func writeDeliveryVerdict(io *IOStreams, enc *json.Encoder, sum summaryRecord) error {
+// line on stderr unless the error that ends the run says it (said); for a
+// person one line on stdout.
+func writeDeliveryVerdict(io *IOStreams, enc *json.Encoder, sum summaryRecord, said bool) error {
 	missed := sum.Count - sum.Passed
 	if enc != nil {
 		if err := enc.Encode(sum); err != nil {
 			return err
 		}
-		if missed > 0 {
+		if missed > 0 && !said {
 			fmt.Fprintln(io.ErrOut, missedText(missed, sum.Count, sum.Expect))
 		}
 		return nil
@@ -200,6 +220,18 @@ func writeDeliveryVerdict(io *IOStreams, enc *json.Encoder, sum summaryRecord) e
 	}
 	_, err := fmt.Fprintln(io.Out, cs.Red.Sprint("✗"), missedText(missed, sum.Count, sum.Expect))
 	return err
+}
+
+// writeFailSummary ends a JSON stream that stops on an error with its
+// summary, the verdict fail: every stream of fire, replay and check ends
+// with one, and its verdict matches the exit code. enc is nil for text
+// output, which the error ends.
+func writeFailSummary(enc *json.Encoder, sum summaryRecord) {
+	if enc == nil {
+		return
+	}
+	sum.Verdict = verdictFail
+	_ = enc.Encode(sum)
 }
 
 func missedText(missed, total int, expect string) string {

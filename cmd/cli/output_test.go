@@ -1,9 +1,12 @@
 package cli
 
 import (
+	"encoding/json"
+	"net"
 	"os"
 	"path/filepath"
 	"regexp"
+	"strings"
 	"testing"
 )
 
@@ -43,5 +46,49 @@ func TestOutputSpellingsAgree(t *testing.T) {
 		if c := run("--json", "-o", "text"); c.code != ExitUsage || c.out != "" {
 			t.Errorf("%s: --json -o text: %+v", name, c)
 		}
+	}
+}
+
+// lastSummary decodes the last line of a JSON stream as its summary.
+func lastSummary(t *testing.T, out string) summaryRecord {
+	t.Helper()
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	var sum summaryRecord
+	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &sum); err != nil || sum.Type != recordSummary {
+		t.Fatalf("last line %q is not a summary: %v", lines[len(lines)-1], err)
+	}
+	return sum
+}
+
+// A stream that stops on an error still ends with its summary, and the
+// verdict matches the exit code: fire whose request cannot be built, a
+// bulk replay that meets an event it cannot send, check with nothing
+// selected and nothing listening.
+func TestErrorsEndWithFailSummary(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	down := l.Addr().String()
+	l.Close()
+
+	app := newReplayApp(t)
+	r := runCLI(t, "", "fire", "github", "push", "--to", app.URL, "--secret", "s", "--count", "3", "--set", "ref={{env HOOKCTL_TEST_NOPE}}", "-o", "json")
+	if sum := lastSummary(t, r.out); r.code != ExitError || sum.Verdict != verdictFail || !strings.Contains(r.err, "HOOKCTL_TEST_NOPE is not set") {
+		t.Errorf("fire, build error: exit %d, %+v\n%s", r.code, sum, r.err)
+	}
+
+	good := storedStripeEvent(t)
+	bad := storedStripeEvent(t)
+	bad.Request.ID, bad.Request.Path = "evt_bad", "/a/../b"
+	api := newFakeEventsAPI(t, good, bad)
+	code, out, errOut := runWithEnv(t, map[string]string{"HOOKCTL_RELAY": api.URL}, "replay", "evt_stripe1", "evt_bad", "--to", app.URL, "--json")
+	if sum := lastSummary(t, out); code != ExitError || sum.Verdict != verdictFail || sum.Count != 1 || sum.Passed != 1 || !strings.Contains(errOut, "evt_bad (2 of 2)") {
+		t.Errorf("replay, error mid-bulk: exit %d, %+v\n%s\n%s", code, sum, out, errOut)
+	}
+
+	r = runCLI(t, "", "check", "--to", down, "--provider", "stripe", "--secret", "s", "--only", "burst", "--skip", "burst", "-o", "json")
+	if sum := lastSummary(t, r.out); r.code != ExitError || sum.Verdict != verdictFail || sum.Count != 0 {
+		t.Errorf("check, empty selection, nothing listening: exit %d, %+v", r.code, sum)
 	}
 }

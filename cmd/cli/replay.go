@@ -101,15 +101,19 @@ reads it), 1 otherwise.`,
 	return cmd
 }
 
-// replayRecord is the NDJSON record of one copy sent. Keys are stable.
+// replayRecord is the NDJSON record of one copy sent. Keys are stable;
+// those fire's records have too (fireRecord) mean the same and follow the
+// same rules: status absent when there was no answer, ok when the answer
+// met --expect, latency_ms the time the try took.
 type replayRecord struct {
 	Type        string  `json:"type"` // recordReplay
 	ID          string  `json:"id"`
 	ReplayOf    string  `json:"replay_of"`
-	Status      int     `json:"status"`
+	Status      int     `json:"status,omitempty"`
+	OK          bool    `json:"ok"`
 	Verdict     string  `json:"verdict"` // pass, fail or error (deliveryVerdict)
 	Expect      string  `json:"expect"`
-	DurationMS  float64 `json:"duration_ms"`
+	LatencyMS   float64 `json:"latency_ms"`
 	Error       string  `json:"error,omitempty"`
 	RecordError string  `json:"record_error,omitempty"`
 }
@@ -194,6 +198,8 @@ func replayRun(ctx context.Context, opts *ReplayOptions) error {
 	}
 	results, err := replay.Run(ctx, req, ropts)
 	if err != nil {
+		var none replayTally
+		writeFailSummary(opts.summaryEncoder(), none.summary(opts.expect))
 		return err
 	}
 	return printReplays(opts, results)
@@ -244,6 +250,7 @@ func replayBulk(ctx context.Context, opts *ReplayOptions, api *tunnel.APIClient,
 			if opts.IO.StderrTTY {
 				fmt.Fprint(opts.IO.ErrOut, "\r\x1b[K")
 			}
+			writeFailSummary(opts.summaryEncoder(), total.summary(opts.expect))
 			return fmt.Errorf("replay %s (%d of %d): %w", req.ID, i+1, len(reqs), err)
 		}
 		if err := printReplayLines(opts, results, &total); err != nil {
@@ -253,20 +260,39 @@ func replayBulk(ctx context.Context, opts *ReplayOptions, api *tunnel.APIClient,
 	if opts.IO.StderrTTY {
 		fmt.Fprint(opts.IO.ErrOut, "\r\x1b[K")
 	}
-	fmt.Fprintf(opts.IO.ErrOut, "Replayed %d events: %d sent, %d %s, %d failed\n", len(reqs), total.sent, total.met, opts.expect, total.missed())
-	if err := writeDeliveryVerdict(opts.IO, opts.summaryEncoder(), total.summary(opts.expect)); err != nil {
-		return err
-	}
-	if total.missed() > 0 {
-		return &ExitCodeError{Code: ExitError} // the output already says so
-	}
-	return nil
+	sum := total.summary(opts.expect)
+	fmt.Fprintf(opts.IO.ErrOut, "Replayed %d events: %d sent, %d got %s, %d failed, %d got no answer\n",
+		len(reqs), sum.Count, sum.Passed, opts.expect, sum.Failed, sum.Errors)
+	return finishDeliveries(opts.IO, opts.summaryEncoder(), sum, total.firstErr, "")
 }
 
-// replayTally counts replayed copies by outcome.
+// replayTally counts replayed copies as fire.Run counts requests.
 type replayTally struct {
-	deliveryTally
-	firstErr string // the first copy's error that got no answer
+	fire.Summary
+	firstErr error // the first copy's error that got no answer
+}
+
+// add counts one copy.
+func (t *replayTally) add(r replay.Result) {
+	t.Count++
+	if r.Response.Error != "" {
+		t.Errors++
+		if t.firstErr == nil {
+			t.firstErr = r.Err
+			if t.firstErr == nil {
+				t.firstErr = errors.New(r.Response.Error)
+			}
+		}
+		return
+	}
+	if t.Statuses == nil {
+		t.Statuses = map[int]int{}
+	}
+	t.Statuses[r.Response.Status]++
+}
+
+func (t *replayTally) summary(expect fire.Expect) summaryRecord {
+	return deliverySummary(&t.Summary, expect)
 }
 
 // summaryEncoder writes the summary record for JSON output; nil for text.
@@ -349,23 +375,14 @@ func orDefault(s, def string) string {
 	return s
 }
 
-// printReplays prints the copies of one event and the verdict; an error
-// when any got no answer at all.
+// printReplays prints the copies of one event and the verdict; the exit
+// is fire's (finishDeliveries).
 func printReplays(opts *ReplayOptions, results []replay.Result) error {
 	var tally replayTally
 	if err := printReplayLines(opts, results, &tally); err != nil {
 		return err
 	}
-	if err := writeDeliveryVerdict(opts.IO, opts.summaryEncoder(), tally.summary(opts.expect)); err != nil {
-		return err
-	}
-	if tally.noAnswer > 0 {
-		return &ExitCodeError{Code: ExitError, Err: fmt.Errorf("%d of %d replays got no response: %s", tally.noAnswer, tally.sent, inspect.Printable(tally.firstErr, false))}
-	}
-	if tally.missed() > 0 {
-		return &ExitCodeError{Code: ExitError} // the output already says so
-	}
-	return nil
+	return finishDeliveries(opts.IO, opts.summaryEncoder(), tally.summary(opts.expect), tally.firstErr, "")
 }
 
 // printReplayLines prints one line (or NDJSON record) per copy and counts
@@ -378,14 +395,12 @@ func printReplayLines(opts *ReplayOptions, results []replay.Result, tally *repla
 		answered := r.Response.Error == ""
 		met := answered && opts.expect.Match(r.Response.Status)
 		j := replayRecord{Type: recordReplay, ID: r.Request.ID, ReplayOf: r.Request.ReplayOf, Error: r.Response.Error,
-			Verdict: deliveryVerdict(answered, met), Expect: opts.expect.String()}
+			OK: met, Verdict: deliveryVerdict(answered, met), Expect: opts.expect.String(),
+			LatencyMS: float64(r.Response.Duration.Microseconds()) / 1000}
 		if answered {
 			j.Status = r.Response.Status
-			j.DurationMS = float64(r.Response.Duration.Microseconds()) / 1000
-		} else if tally.firstErr == "" {
-			tally.firstErr = r.Response.Error
 		}
-		tally.add(answered, r.Response.Status, met)
+		tally.add(r)
 		if r.RecordErr != nil {
 			j.RecordError = r.RecordErr.Error()
 			fmt.Fprintf(opts.IO.ErrOut, "%s %v\n", ecs.Yellow.Sprint("Warning:"), r.RecordErr)
@@ -410,7 +425,7 @@ func printReplayLines(opts *ReplayOptions, results []replay.Result, tally *repla
 		if j.Error != "" {
 			line = status + " " + inspect.Printable(j.Error, false)
 		} else {
-			line += fmt.Sprintf(" in %.1fms", j.DurationMS)
+			line += fmt.Sprintf(" in %.1fms", j.LatencyMS)
 			if !met {
 				line += cs.Faint.Sprintf(" (expected %s)", opts.expect)
 			}

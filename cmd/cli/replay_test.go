@@ -197,9 +197,14 @@ func TestReplayCommand(t *testing.T) {
 	if len(lines) != 4 {
 		t.Fatalf("output:\n%s", out)
 	}
+	// The keys fire's records have too mean the same: status, ok,
+	// verdict, expect, latency_ms.
+	if keys := jsonKeys(t, lines[0]); keys != "expect,id,latency_ms,ok,replay_of,status,type,verdict" {
+		t.Errorf("replay record keys %s", keys)
+	}
 	for _, l := range lines[:3] {
 		var j replayRecord
-		if err := json.Unmarshal([]byte(l), &j); err != nil || j.Type != "replay" || j.Status != 201 || j.Verdict != "pass" || j.Expect != "2xx" ||
+		if err := json.Unmarshal([]byte(l), &j); err != nil || j.Type != "replay" || j.Status != 201 || !j.OK || j.Verdict != "pass" || j.Expect != "2xx" ||
 			j.ReplayOf != "evt_stripe1" || !strings.HasPrefix(j.ID, "evt_replay") {
 			t.Fatalf("json line %q: %v", l, err)
 		}
@@ -223,7 +228,7 @@ func TestReplayCommand(t *testing.T) {
 		t.Fatalf("missed: exit %d\n%s\n%s", code, out, errOut)
 	}
 	var j replayRecord
-	if err := json.Unmarshal([]byte(lines[0]), &j); err != nil || j.Verdict != "fail" || j.Expect != "200" || j.Status != 201 {
+	if err := json.Unmarshal([]byte(lines[0]), &j); err != nil || j.Verdict != "fail" || j.OK || j.Expect != "200" || j.Status != 201 {
 		t.Errorf("missed record %q: %v", lines[0], err)
 	}
 	sum = summaryRecord{}
@@ -248,12 +253,16 @@ func TestReplayCommand(t *testing.T) {
 	l.Close()
 	code, out, errOut = runWithEnv(t, env, "replay", "evt_stripe1", "--to", down, "--json")
 	lines = strings.Split(strings.TrimSpace(out), "\n")
-	if code != ExitError || len(lines) != 2 || !strings.Contains(errOut, "got no response") {
+	// One diagnostic, fire's: the refused connection with its hint.
+	if code != ExitError || len(lines) != 2 || errOut != "Error: connection refused: is your app listening on "+down+"?\n" {
 		t.Fatalf("no answer: exit %d\n%s\n%s", code, out, errOut)
 	}
 	j = replayRecord{}
-	if err := json.Unmarshal([]byte(lines[0]), &j); err != nil || j.Verdict != "error" || j.Error == "" || j.Status != 0 {
+	if err := json.Unmarshal([]byte(lines[0]), &j); err != nil || j.Verdict != "error" || j.Error == "" || j.Status != 0 || j.OK {
 		t.Errorf("no answer record %q: %v", lines[0], err)
+	}
+	if keys := jsonKeys(t, lines[0]); keys != "error,expect,id,latency_ms,ok,replay_of,type,verdict" {
+		t.Errorf("no answer record keys %s, want no status (as fire's)", keys)
 	}
 	sum = summaryRecord{}
 	if err := json.Unmarshal([]byte(lines[1]), &sum); err != nil || sum.Verdict != "fail" || sum.Count != 1 || sum.Failed != 0 || sum.Errors != 1 || len(sum.Statuses) != 0 {
@@ -482,5 +491,34 @@ func TestReplayErrorEscaped(t *testing.T) {
 	}
 	if err == nil || !strings.Contains(err.Error(), want) || strings.ContainsAny(err.Error(), "\x1b\x07\u202e") {
 		t.Errorf("error %q", err)
+	}
+}
+
+// The bulk line on stderr has the summary's counts: a wrong answer is
+// failed, a copy without answer is counted apart, as in errors.
+func TestReplayBulkCounts(t *testing.T) {
+	app := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/drop" {
+			conn, _, err := w.(http.Hijacker).Hijack()
+			if err == nil {
+				conn.Close() // no answer
+			}
+			return
+		}
+		w.WriteHeader(http.StatusInternalServerError)
+	}))
+	t.Cleanup(app.Close)
+	wrong := storedStripeEvent(t)
+	dropped := storedStripeEvent(t)
+	dropped.Request.ID, dropped.Request.Path = "evt_drop", "/drop"
+	api := newFakeEventsAPI(t, wrong, dropped)
+	code, out, errOut := runWithEnv(t, map[string]string{"HOOKCTL_RELAY": api.URL}, "replay", "evt_stripe1", "evt_drop", "--to", app.URL, "--json")
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	var sum summaryRecord
+	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &sum); err != nil || code != ExitError || sum.Failed != 1 || sum.Errors != 1 {
+		t.Fatalf("exit %d, summary %q: %v", code, lines[len(lines)-1], err)
+	}
+	if !strings.Contains(errOut, "Replayed 2 events: 2 sent, 0 got 2xx, 1 failed, 1 got no answer\n") {
+		t.Errorf("stderr %q", errOut)
 	}
 }
