@@ -167,13 +167,17 @@ func (b *bench) startRelay(ctx context.Context, name string, args []string, env 
 }
 
 // stop ends the relay gracefully (SIGTERM), or kills it after 10s.
-func (p *relayProc) stop() {
-	p.cmd.Process.Signal(syscall.SIGTERM)
+func (p *relayProc) stop() { stopProcess(p.cmd, p.done) }
+
+// stopProcess sends cmd SIGTERM and waits for done (closed when it has
+// exited), killing it after 10s.
+func stopProcess(cmd *exec.Cmd, done <-chan struct{}) {
+	cmd.Process.Signal(syscall.SIGTERM)
 	select {
-	case <-p.done:
+	case <-done:
 	case <-time.After(10 * time.Second):
-		p.cmd.Process.Kill()
-		<-p.done
+		cmd.Process.Kill()
+		<-done
 	}
 }
 
@@ -251,15 +255,8 @@ func (b *bench) startCLIReady(ctx context.Context, relayURL, endpoint, forward s
 	}
 }
 
-func (p *cliProc) stop() {
-	p.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-p.done:
-	case <-time.After(10 * time.Second):
-		p.cmd.Process.Kill()
-		<-p.done
-	}
-}
+// stop ends hookctl listen gracefully (SIGTERM), or kills it after 10s.
+func (p *cliProc) stop() { stopProcess(p.cmd, p.done) }
 
 type limitedWriter struct {
 	w io.Writer
