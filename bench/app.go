@@ -18,17 +18,18 @@ type app struct {
 	srv   *http.Server
 	count atomic.Int64
 	delay atomic.Int64 // time.Duration each request waits before its answer
-	hash  atomic.Bool  // keep each body's sha256 and when it was read (largebody)
+	hash  atomic.Bool  // keep each body's sha256, length and when it was read (largebody)
+	stamp atomic.Bool  // keep each body's length and when it was read, not hashed (latency)
 
 	mu      sync.Mutex
 	seen    map[int64]int
 	dups    int
-	digests map[int64]bodyDigest // by X-Bench-Seq, when hash is set
+	digests map[int64]bodyDigest // by X-Bench-Seq, the first read, when hash or stamp is set
 }
 
 // bodyDigest is what the app read of one request.
 type bodyDigest struct {
-	Sum  [sha256.Size]byte
+	Sum  [sha256.Size]byte // zero unless hash was set
 	Len  int64
 	Read time.Time // when the app had read the last byte
 }
@@ -42,13 +43,18 @@ func startApp() (*app, error) {
 	a.srv = &http.Server{
 		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			var d bodyDigest
-			if a.hash.Load() {
+			hash := a.hash.Load()
+			keep := hash || a.stamp.Load()
+			if hash {
 				h := sha256.New()
 				d.Len, _ = io.Copy(h, r.Body)
 				d.Read = time.Now()
 				h.Sum(d.Sum[:0])
 			} else {
-				io.Copy(io.Discard, r.Body)
+				d.Len, _ = io.Copy(io.Discard, r.Body)
+				if keep {
+					d.Read = time.Now()
+				}
 			}
 			if s := r.Header.Get("X-Bench-Seq"); s != "" {
 				n, _ := strconv.ParseInt(s, 10, 64)
@@ -57,8 +63,8 @@ func startApp() (*app, error) {
 				if a.seen[n] > 1 {
 					a.dups++
 				}
-				if a.hash.Load() {
-					a.digests[n] = d
+				if _, again := a.digests[n]; keep && !again {
+					a.digests[n] = d // the first delivery's, not a redelivery's
 				}
 				a.mu.Unlock()
 			}

@@ -35,18 +35,7 @@ func TestBigScenarios(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	metric := func(scenario, prefix string) Metric {
-		t.Helper()
-		for _, s := range res.Scenarios {
-			for _, m := range s.Metrics {
-				if s.Name == scenario && strings.HasPrefix(m.Name, prefix) {
-					return m
-				}
-			}
-		}
-		t.Fatalf("%s: no metric %q", scenario, prefix)
-		return Metric{}
-	}
+	metric := func(scenario, prefix string) Metric { return *findMetric(t, res, scenario, prefix) }
 	for _, c := range []struct{ scenario, metric string }{
 		{"largebody", "2.9 MiB send → app read all, p50"},
 		{"largebody", "relay peak RSS"},

@@ -28,17 +28,24 @@ func newHTTPClient(conns int) *http.Client {
 // post sends one request and returns its latency. Its status must be want,
 // and its body "ok" when want is 200 (the app's answer came back).
 func (b *bench) post(ctx context.Context, hc *http.Client, url string, want int) (time.Duration, error) {
-	a, err := b.send(ctx, hc, url, b.body, b.seq.Add(1))
+	a, _, err := b.postSeq(ctx, hc, url, want)
+	return a.Latency, err
+}
+
+// postSeq is post returning the whole answer and the request's X-Bench-Seq.
+func (b *bench) postSeq(ctx context.Context, hc *http.Client, url string, want int) (answer, int64, error) {
+	seq := b.seq.Add(1)
+	a, err := b.send(ctx, hc, url, b.body, seq)
 	if err != nil {
-		return 0, err
+		return answer{}, seq, err
 	}
 	if a.Status != want {
-		return 0, fmt.Errorf("POST %s: status %d, want %d: %s", url, a.Status, want, bytes.TrimSpace(a.Body))
+		return answer{}, seq, fmt.Errorf("POST %s: status %d, want %d: %s", url, a.Status, want, bytes.TrimSpace(a.Body))
 	}
 	if want == http.StatusOK && string(a.Body) != "ok" {
-		return 0, fmt.Errorf("POST %s: body %q, want the app's \"ok\"", url, a.Body)
+		return answer{}, seq, fmt.Errorf("POST %s: body %q, want the app's \"ok\"", url, a.Body)
 	}
-	return a.Latency, nil
+	return a, seq, nil
 }
 
 // load sends n requests from senders goroutines, to urls in turn, and
