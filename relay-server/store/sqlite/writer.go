@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/hookctl/hookctl/relay-server/store"
@@ -27,7 +28,7 @@ const (
 
 // op is one write. done is nil for asynchronous writes.
 type op struct {
-	fn   func(x *txExec) error // one statement, or several under a savepoint
+	fn   func(x *txExec) error // whole or not at all; see commit
 	done chan error
 	// committed, when set, runs on the writer goroutine once fn's
 	// statement is durable, before done is signalled.
@@ -373,9 +374,16 @@ func insertedSeqs(batch []op, errs []error, last int64) (_ int64, foreign bool) 
 	return last, foreign
 }
 
-// commit runs a batch in one transaction. Every op is a single statement
-// or a savepoint, so a failing one (a constraint, say) is undone by
-// SQLite's statement rollback without failing the others. executed runs
+// txAbort is an op's failure that its statement rollback did not undo and
+// that it could not undo itself: commit rolls the whole batch back.
+type txAbort struct{ err error }
+
+func (e *txAbort) Error() string { return e.err.Error() }
+
+// commit runs a batch in one transaction. Every op is a single statement,
+// a savepoint, or undoes what it wrote when it fails (undoInsert), so a
+// failing one (a constraint, say) leaves nothing without failing the
+// others; one that cannot undo returns a txAbort. executed runs
 // after the statements, before the commit, with their errors. txErr is the transaction's own
 // failure (nothing of the batch is durable then).
 func commit(conn *sql.Conn, batch []op, errs []error, stmts map[string]*sql.Stmt, executed func([]error)) (_ []error, txErr error) {
@@ -387,8 +395,24 @@ func commit(conn *sql.Conn, batch []op, errs []error, stmts map[string]*sql.Stmt
 		}
 		return errs, err
 	}
-	for _, o := range batch {
-		errs = append(errs, o.fn(x))
+	for i, o := range batch {
+		err := o.fn(x)
+		if abort := (*txAbort)(nil); errors.As(err, &abort) {
+			x.exec("ROLLBACK")
+			// Not wrapped for the others: their callers must not take
+			// this op's cause (a duplicate id, say) for theirs.
+			others := fmt.Errorf("transaction rolled back: %v", abort.err)
+			errs = errs[:0]
+			for j := range batch {
+				if j == i {
+					errs = append(errs, abort.err)
+				} else {
+					errs = append(errs, others)
+				}
+			}
+			return errs, others
+		}
+		errs = append(errs, err)
 	}
 	executed(errs)
 	if _, err := x.exec("COMMIT"); err != nil {
