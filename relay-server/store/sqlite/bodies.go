@@ -27,9 +27,9 @@ const (
 )
 
 // insertBodyRows writes body's rows for the event seq in x's transaction:
-// one row up to chunkSize, else chunks. The caller writes them and the
-// event's row under one savepoint, so a failure part way leaves none of
-// them.
+// one row up to chunkSize, else chunks. The caller undoes the event's row
+// when they fail (a savepoint around chunks, undoInsert for one row), so a
+// failure part way leaves none of them.
 func insertBodyRows(x *txExec, seq int64, body []byte) error {
 	if len(body) == 0 {
 		return nil
@@ -61,6 +61,19 @@ func savepoint(x *txExec, fn func() error) error {
 		return err
 	}
 	_, err := x.exec("RELEASE write")
+	return err
+}
+
+// undoInsert deletes the event row seq, whose body rows failed with err,
+// and gives its seq out again, as a rollback would. When that fails the
+// row cannot be taken back: the whole transaction fails.
+func undoInsert(x *txExec, seq int64, err error) error {
+	if _, derr := x.exec("DELETE FROM events WHERE seq = ?", seq); derr != nil {
+		return &txAbort{fmt.Errorf("%w; undo: %w", err, derr)}
+	}
+	if _, serr := x.exec("UPDATE sqlite_sequence SET seq = ? WHERE name = 'events' AND seq = ?", seq-1, seq); serr != nil {
+		return &txAbort{fmt.Errorf("%w; undo: %w", err, serr)}
+	}
 	return err
 }
 

@@ -79,21 +79,29 @@ func strayWrite(t *testing.T, path, query string) {
 	}
 }
 
+// openWithStray opens a store with one event, evt_1, and then runs the
+// stray write query on its file.
+func openWithStray(t *testing.T, query string) (_ *Store, path string) {
+	t.Helper()
+	path = filepath.Join(t.TempDir(), "relay.db")
+	s, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	if err := s.InsertEvent(context.Background(), storetest.Event("evt_1", "alpha", time.Now())); err != nil {
+		t.Fatal(err)
+	}
+	strayWrite(t, path, query)
+	return s, path
+}
+
 // TestChunkedInsertAllOrNothing: a chunked body that fails part way (here
 // a chunk that collides with a stray row) leaves neither its event nor any
 // of its rows, and the store goes on.
 func TestChunkedInsertAllOrNothing(t *testing.T) {
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "relay.db")
-	s, err := Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	if err := s.InsertEvent(ctx, storetest.Event("evt_small", "alpha", time.Now())); err != nil {
-		t.Fatal(err)
-	}
-	strayWrite(t, path, "INSERT INTO body_chunks (event_seq, n, data) VALUES (2, 2, x'00')")
+	s, path := openWithStray(t, "INSERT INTO body_chunks (event_seq, n, data) VALUES (2, 2, x'00')")
 	big := storetest.Event("evt_big", "alpha", time.Now())
 	big.Body = storetest.RandomBody(3*chunkSize+1, 1)
 	if err := s.InsertEvent(ctx, big); err == nil {
@@ -103,7 +111,7 @@ func TestChunkedInsertAllOrNothing(t *testing.T) {
 		t.Errorf("failed insert left its event, with %d body bytes", len(rec.Request.Body))
 	}
 	if n := countRows(t, s, "bodies"); n != 1 {
-		t.Errorf("%d rows in bodies, want 1 (evt_small's)", n)
+		t.Errorf("%d rows in bodies, want 1 (evt_1's)", n)
 	}
 	if n := countRows(t, s, "body_chunks"); n != 1 {
 		t.Errorf("%d rows in body_chunks, want 1 (the stray one)", n)
@@ -123,16 +131,7 @@ func TestChunkedInsertAllOrNothing(t *testing.T) {
 // stored either: no event without its body, and the store goes on.
 func TestSmallInsertAllOrNothing(t *testing.T) {
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "relay.db")
-	s, err := Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	if err := s.InsertEvent(ctx, storetest.Event("evt_1", "alpha", time.Now())); err != nil {
-		t.Fatal(err)
-	}
-	strayWrite(t, path, "INSERT INTO bodies (event_seq, data) VALUES (2, x'00')")
+	s, path := openWithStray(t, "INSERT INTO bodies (event_seq, data) VALUES (2, x'00')")
 	ev := storetest.Event("evt_2", "alpha", time.Now())
 	if err := s.InsertEvent(ctx, ev); err == nil {
 		t.Fatal("insert over a colliding body row succeeded")
@@ -150,5 +149,52 @@ func TestSmallInsertAllOrNothing(t *testing.T) {
 	}
 	if rec, err := s.GetEvent(ctx, ev.ID); err != nil || string(rec.Request.Body) != string(ev.Body) {
 		t.Errorf("insert after the failed one: %v", err)
+	}
+	// The failed event's seq is given out again, as by a rollback.
+	var seq int64
+	if err := s.rdb.QueryRow("SELECT seq FROM events WHERE id = ?", ev.ID).Scan(&seq); err != nil || seq != 2 {
+		t.Errorf("insert after the failed one got seq %d (%v), want 2", seq, err)
+	}
+}
+
+// TestSmallInsertUndoFailure: when the event row of a failed body insert
+// cannot be deleted again (here a trigger refuses), the whole batch fails:
+// neither that event nor the one committed with it is stored.
+func TestSmallInsertUndoFailure(t *testing.T) {
+	ctx := context.Background()
+	s, path := openWithStray(t, "INSERT INTO bodies (event_seq, data) VALUES (2, x'00')")
+	strayWrite(t, path, "CREATE TRIGGER no_delete BEFORE DELETE ON events BEGIN SELECT RAISE(ABORT, 'no deletes'); END")
+	// Hold the writer in a write of its own while both inserts queue, so
+	// they share the next batch, the failing one first.
+	entered, release := make(chan struct{}), make(chan struct{})
+	held := make(chan error, 1)
+	go func() {
+		held <- s.write(ctx, true, func(*txExec) error { close(entered); <-release; return nil })
+	}()
+	<-entered
+	errs := make(chan error, 2)
+	ids := []string{"evt_bad", "evt_good"}
+	for i, id := range ids {
+		go func() { errs <- s.InsertEvent(ctx, storetest.Event(id, "alpha", time.Now())) }()
+		for len(s.ops) < i+1 {
+			time.Sleep(time.Millisecond)
+		}
+	}
+	close(release)
+	if err := <-held; err != nil {
+		t.Fatal(err)
+	}
+	for range ids {
+		if err := <-errs; err == nil {
+			t.Error("an insert in the failed batch succeeded")
+		}
+	}
+	for _, id := range ids {
+		if _, err := s.GetEvent(ctx, id); err == nil {
+			t.Errorf("event %s of the failed batch is stored", id)
+		}
+	}
+	if n := countRows(t, s, "events"); n != 1 {
+		t.Errorf("%d rows in events, want 1 (evt_1)", n)
 	}
 }

@@ -91,21 +91,49 @@ func (s *Store) insertEvent(ctx context.Context, ev *capture.Request, state stri
 		return fmt.Errorf("insert event %s: %w", ev.ID, err)
 	}
 	var seq int64
-	insert := func(x *txExec) error {
+	// insertRow writes the event's row; wrote reports it was written even
+	// when its seq could not be read.
+	insertRow := func(x *txExec) (wrote bool, err error) {
 		res, err := x.exec(insertEvent, args...)
 		if err != nil {
-			return err
+			return false, err
 		}
-		if seq, err = res.LastInsertId(); err != nil {
-			return err
-		}
-		return insertBodyRows(x, seq, ev.Body)
+		seq, err = res.LastInsertId()
+		return true, err
 	}
-	o := op{seq: &seq, size: int64(len(ev.Body)), fn: insert}
-	if len(ev.Body) > 0 {
-		// The event and its body rows take effect together or not at
-		// all: an event without its body must never be stored.
-		o.fn = func(x *txExec) error { return savepoint(x, func() error { return insert(x) }) }
+	// The event and its body rows take effect together or not at all: an
+	// event without its body must never be stored.
+	o := op{seq: &seq, size: int64(len(ev.Body)), fn: func(x *txExec) error {
+		_, err := insertRow(x)
+		return err
+	}}
+	switch {
+	case len(ev.Body) > chunkSize:
+		o.fn = func(x *txExec) error {
+			return savepoint(x, func() error {
+				if _, err := insertRow(x); err != nil {
+					return err
+				}
+				return insertBodyRows(x, seq, ev.Body)
+			})
+		}
+	case len(ev.Body) > 0:
+		// One body row: its failed insert is undone by SQLite's statement
+		// rollback, which leaves only the event's row to undo. A savepoint
+		// around the two cost two more statements, and a copy of every
+		// page they touched, on every event.
+		o.fn = func(x *txExec) error {
+			if wrote, err := insertRow(x); err != nil {
+				if wrote {
+					return &txAbort{err} // a row whose seq is unknown
+				}
+				return err
+			}
+			if err := insertBodyRows(x, seq, ev.Body); err != nil {
+				return undoInsert(x, seq, err)
+			}
+			return nil
+		}
 	}
 	if notify := s.notify.Load(); notify != nil && state == wire.StatePending {
 		o.committed = func() {
