@@ -102,7 +102,8 @@ func (r *Relay) serveIngress(w http.ResponseWriter, req *http.Request, rec *reco
 		defer func() { r.inflight.give(name, m.held) }()
 		in = m
 	}
-	http.NewResponseController(w).SetReadDeadline(time.Now().Add(r.cfg.BodyTimeout))
+	rc := http.NewResponseController(w)
+	rc.SetReadDeadline(time.Now().Add(r.cfg.BodyTimeout))
 	body, err := readBody(in, req.ContentLength)
 	if err != nil {
 		var over *http.MaxBytesError
@@ -117,7 +118,7 @@ func (r *Relay) serveIngress(w http.ResponseWriter, req *http.Request, rec *reco
 		return
 	}
 	bodyRead = true
-	http.NewResponseController(w).SetReadDeadline(time.Time{})
+	rc.SetReadDeadline(time.Time{})
 
 	headers, asSent := rawHeaders(block, req)
 	if !asSent {
