@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"io"
 	"log/slog"
 	"net"
 	"strings"
@@ -12,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/hookctl/hookctl/relay-server/relay"
+	"github.com/hookctl/hookctl/tunnel/capture"
 	"github.com/hookctl/hookctl/tunnel/wire"
 	"github.com/hookctl/hookctl/tunnel/wire/wiretest"
 )
@@ -216,4 +218,83 @@ func TestFragmentedHelloOverLimit(t *testing.T) {
 	waitFor(t, "the log line", func() bool {
 		return strings.Contains(logs.String(), "websocket protocol error") && strings.Contains(logs.String(), "fragmented")
 	})
+}
+
+// TestMessagesOfEverySize: messages from a CLI are read by their frame's
+// size, into buffers reused from message to message. Responses of sizes
+// around and past every buffer size, several per socket write with pings
+// between them, each reach their sender whole; an empty frame is a
+// malformed message.
+func TestMessagesOfEverySize(t *testing.T) {
+	r := startRelay(t, relay.Config{Open: true})
+	l := dialFrames(t, r.URL)
+	l.hello("sizes", nil, "")
+	// The relay answers each ping with a pong.
+	next := func() wire.Message {
+		t.Helper()
+		for {
+			f, err := wiretest.ReadFrame(l.br)
+			if err != nil {
+				t.Fatalf("read: %v", err)
+			}
+			var m wire.Message
+			if f.Opcode() == wiretest.OpPong {
+				continue
+			}
+			if f.Opcode() != wiretest.OpText || json.Unmarshal(f.Payload, &m) != nil {
+				t.Fatalf("got frame %#x %q, want a message", f.First, f.Payload)
+			}
+			if m.Type != wire.TypePing {
+				return m
+			}
+		}
+	}
+	sizes := []int{0, 1, 300, 511, 512, 513, 1000, 1024, 1500, 4000, 70 << 10, 10, 200 << 10, 3}
+	type answer struct {
+		body []byte
+		err  error
+	}
+	answers := make([]chan answer, len(sizes))
+	var frames []byte
+	for i, n := range sizes {
+		answers[i] = make(chan answer, 1)
+		go func() {
+			resp, err := r.client.Post(r.URL+"/h/sizes", "text/plain", strings.NewReader("x"))
+			if err != nil {
+				answers[i] <- answer{err: err}
+				return
+			}
+			defer resp.Body.Close()
+			b, err := io.ReadAll(resp.Body)
+			answers[i] <- answer{b, err}
+		}()
+		ev := next()
+		if ev.Type != wire.TypeEvent {
+			t.Fatalf("got %+v, want an event", ev)
+		}
+		body := bytes.Repeat([]byte{byte('a' + i)}, n)
+		b, err := json.Marshal(wire.Message{Type: wire.TypeResponse, ID: ev.Event.ID, Response: &capture.Response{Status: 200, Body: body}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		frames = wiretest.AppendFrame(frames, wiretest.FIN|wiretest.OpPing, []byte("p"), true)
+		frames = wiretest.AppendFrame(frames, wiretest.FIN|wiretest.OpText, b, true)
+		if i%3 == 2 || i == len(sizes)-1 {
+			l.write(frames)
+			frames = nil
+		}
+	}
+	for i, n := range sizes {
+		a := <-answers[i]
+		if want := bytes.Repeat([]byte{byte('a' + i)}, n); a.err != nil || !bytes.Equal(a.body, want) {
+			t.Errorf("sender %d got %d bytes (%v), want %d bytes of %c", i, len(a.body), a.err, n, 'a'+i)
+		}
+	}
+	// The websocket library reads past an empty frame to the next one: the
+	// empty message fails the connection as that one arrives.
+	empty := wiretest.AppendFrame(nil, wiretest.FIN|wiretest.OpText, nil, true)
+	l.write(wiretest.AppendFrame(empty, wiretest.FIN|wiretest.OpText, []byte(`{"type":"ping"}`), true))
+	if m := next(); m.Type != wire.TypeError || m.Code != wire.CodeBadMessage || !strings.Contains(m.Text, "malformed") {
+		t.Errorf("empty frame answered %+v, want a malformed message", m)
+	}
 }

@@ -135,18 +135,20 @@ func (h *hub) Response(endpoint, id string, resp *capture.Response) {
 }
 
 // wait registers a sender waiting for the response to event id. Register
-// before the event is stored, or the response could come first. The
-// returned func unregisters.
-func (h *hub) wait(endpoint, id string) (<-chan *capture.Response, func()) {
+// before the event is stored, or the response could come first. unwait
+// unregisters.
+func (h *hub) wait(endpoint, id string) <-chan *capture.Response {
 	ch := make(chan *capture.Response, 1)
 	h.mu.Lock()
 	h.waiters[id] = waiter{endpoint: endpoint, ch: ch}
 	h.mu.Unlock()
-	return ch, func() {
-		h.mu.Lock()
-		delete(h.waiters, id)
-		h.mu.Unlock()
-	}
+	return ch
+}
+
+func (h *hub) unwait(id string) {
+	h.mu.Lock()
+	delete(h.waiters, id)
+	h.mu.Unlock()
 }
 
 // respond hands a response to the sender waiting for event id of endpoint,

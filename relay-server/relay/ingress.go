@@ -102,7 +102,8 @@ func (r *Relay) serveIngress(w http.ResponseWriter, req *http.Request, rec *reco
 		defer func() { r.inflight.give(name, m.held) }()
 		in = m
 	}
-	http.NewResponseController(w).SetReadDeadline(time.Now().Add(r.cfg.BodyTimeout))
+	rc := http.NewResponseController(w)
+	rc.SetReadDeadline(time.Now().Add(r.cfg.BodyTimeout))
 	body, err := readBody(in, req.ContentLength)
 	if err != nil {
 		var over *http.MaxBytesError
@@ -117,7 +118,7 @@ func (r *Relay) serveIngress(w http.ResponseWriter, req *http.Request, rec *reco
 		return
 	}
 	bodyRead = true
-	http.NewResponseController(w).SetReadDeadline(time.Time{})
+	rc.SetReadDeadline(time.Time{})
 
 	headers, asSent := rawHeaders(block, req)
 	if !asSent {
@@ -141,8 +142,8 @@ func (r *Relay) serveIngress(w http.ResponseWriter, req *http.Request, rec *reco
 	ev.SetRaw() // keeps bytes that are not UTF-8 through JSON (wire, store)
 	// Wait before storing: once stored, the session may deliver it and get
 	// the response before this handler would have registered.
-	respCh, unwait := r.hub.wait(name, ev.ID)
-	defer unwait()
+	respCh := r.hub.wait(name, ev.ID)
+	defer r.hub.unwait(ev.ID)
 	if err := r.st.InsertEvent(ctx, ev); err != nil {
 		r.log.Error("ingress: store event", "endpoint", name, "err", err)
 		writeError(w, http.StatusServiceUnavailable, "internal", "relay storage unavailable; the webhook was not stored")
@@ -166,52 +167,75 @@ func (r *Relay) serveIngress(w http.ResponseWriter, req *http.Request, rec *reco
 		writeQueued(w, reply.Status, ev.ID)
 		return
 	}
-	timeout := r.cfg.ReplyTimeout
-	if reply.Timeout > 0 {
-		timeout = reply.Timeout
-	}
-	t := time.NewTimer(timeout)
-	defer t.Stop()
+	var resp *capture.Response
 	select {
-	case resp := <-respCh:
-		if resp.Error != "" || resp.Status < 200 || resp.Status > 599 {
-			// No answer from the app (down, or no usable answer): the event
-			// is queued; the CLI may ask for another status so that the
-			// provider retries. An event the CLI chose not to deliver
-			// (Skipped) is not an app that is down.
-			status := http.StatusAccepted
-			if resp.Error != "" && resp.Status == 0 && !resp.Skipped && reply.DownStatus != 0 {
-				status = reply.DownStatus
-			}
-			writeQueued(w, status, ev.ID)
+	case resp = <-respCh:
+		// Handed over before its commit (session_early.go), the event was
+		// often answered while the commit ran: no timer to arm.
+	default:
+		timeout := r.cfg.ReplyTimeout
+		if reply.Timeout > 0 {
+			timeout = reply.Timeout
+		}
+		t := time.NewTimer(timeout)
+		defer t.Stop()
+		select {
+		case resp = <-respCh:
+		case <-t.C:
+			writeQueued(w, http.StatusAccepted, ev.ID)
+			return
+		case <-r.quit:
+			writeQueued(w, http.StatusAccepted, ev.ID)
+			return
+		case <-ctx.Done():
+			// The sender left; the event is stored and will be delivered.
 			return
 		}
-		h := resp.Headers.HTTP()
-		capture.RemoveHopByHop(h)
-		if req.Method != http.MethodHead && resp.Status != http.StatusNotModified {
-			h.Set("Content-Length", strconv.Itoa(len(resp.Body))) // the body is whole here
+	}
+	if resp.Error != "" || resp.Status < 200 || resp.Status > 599 {
+		// No answer from the app (down, or no usable answer): the event
+		// is queued; the CLI may ask for another status so that the
+		// provider retries. An event the CLI chose not to deliver
+		// (Skipped) is not an app that is down.
+		status := http.StatusAccepted
+		if resp.Error != "" && resp.Status == 0 && !resp.Skipped && reply.DownStatus != 0 {
+			status = reply.DownStatus
 		}
-		// Otherwise no body follows and the app's Content-Length is that of
-		// the body a GET would get: keep it. (net/http drops it from a 204.)
-		// net/http adds a Date, and a Content-Type sniffed from the body,
-		// to a response without them: the sender gets only what the app
-		// sent (a nil entry suppresses them).
-		for _, k := range []string{"Date", "Content-Type"} {
-			if _, ok := h[k]; !ok {
-				h[k] = nil
-			}
+		writeQueued(w, status, ev.ID)
+		return
+	}
+	h := w.Header()
+	appendHeaders(h, resp.Headers)
+	capture.RemoveHopByHop(h)
+	if req.Method != http.MethodHead && resp.Status != http.StatusNotModified {
+		h["Content-Length"] = []string{strconv.Itoa(len(resp.Body))} // the body is whole here
+	}
+	// Otherwise no body follows and the app's Content-Length is that of
+	// the body a GET would get: keep it. (net/http drops it from a 204.)
+	// net/http adds a Date, and a Content-Type sniffed from the body,
+	// to a response without them: the sender gets only what the app
+	// sent (a nil entry suppresses them).
+	for _, k := range [...]string{"Date", "Content-Type"} {
+		if _, ok := h[k]; !ok {
+			h[k] = nil
 		}
-		for k, vs := range h {
-			w.Header()[k] = vs
+	}
+	w.WriteHeader(resp.Status)
+	w.Write(resp.Body)
+}
+
+// appendHeaders adds hs to h under their canonical names, as
+// capture.Headers.HTTP does, with the values of every name in one slice.
+func appendHeaders(h http.Header, hs capture.Headers) {
+	vals := make([]string, len(hs))
+	for i, f := range hs {
+		k := http.CanonicalHeaderKey(f.Name)
+		if vs, ok := h[k]; ok {
+			h[k] = append(vs, f.Value)
+			continue
 		}
-		w.WriteHeader(resp.Status)
-		w.Write(resp.Body)
-	case <-t.C:
-		writeQueued(w, http.StatusAccepted, ev.ID)
-	case <-r.quit:
-		writeQueued(w, http.StatusAccepted, ev.ID)
-	case <-ctx.Done():
-		// The sender left; the event is stored and will be delivered.
+		vals[i] = f.Value
+		h[k] = vals[i : i+1 : i+1] // a second value copies out
 	}
 }
 

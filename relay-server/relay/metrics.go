@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -44,7 +45,8 @@ const pendingTimeout = 5 * time.Second
 type metrics struct {
 	reg *prometheus.Registry
 
-	ingress          *prometheus.CounterVec // by status code
+	ingress          *prometheus.CounterVec                  // by status code
+	byCode           [600]atomic.Pointer[prometheus.Counter] // ingress's children, looked up once
 	stored           prometheus.Counter
 	deliveries       prometheus.Counter
 	deliverySeconds  prometheus.Histogram
@@ -142,13 +144,24 @@ func newMetrics(r *Relay) *metrics {
 	return m
 }
 
-// answered counts an ingress answer; code 0 is none.
+// answered counts an ingress answer; code 0 is none. The counter of each
+// code is looked up (label hashing, a locked map) once, not per webhook.
 func (m *metrics) answered(code int) {
+	if code < 0 || code >= len(m.byCode) {
+		m.ingress.WithLabelValues(strconv.Itoa(code)).Inc()
+		return
+	}
+	if c := m.byCode[code].Load(); c != nil {
+		(*c).Inc()
+		return
+	}
 	label := "none"
 	if code != 0 {
 		label = strconv.Itoa(code)
 	}
-	m.ingress.WithLabelValues(label).Inc()
+	c := m.ingress.WithLabelValues(label)
+	m.byCode[code].Store(&c)
+	c.Inc()
 }
 
 // delivered counts an ack of an event received at the relay d ago.

@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -313,6 +314,36 @@ func TestPassthroughAddsNoHeaders(t *testing.T) {
 	}
 	if h.Get("X-App") != "1" || h.Get("Content-Length") != "15" {
 		t.Errorf("sender got %v", h)
+	}
+}
+
+// TestPassthroughHeaders: the sender gets every value of the app's
+// headers, in order, under canonical names, without hop-by-hop ones (those
+// named by Connection included).
+func TestPassthroughHeaders(t *testing.T) {
+	r := startRelay(t, relay.Config{Open: true})
+	c := mustListen(t, r.URL, wire.Message{Endpoint: "alpha"})
+	got := make(chan http.Header, 1)
+	go func() {
+		_, h, _ := r.send(t, "POST", "/h/alpha", []byte("x"), nil)
+		got <- h
+	}()
+	ev := c.expect(wire.TypeEvent).Event
+	c.send(wire.Message{Type: wire.TypeResponse, ID: ev.ID, Ack: true, Response: &capture.Response{
+		Status: 201, Headers: capture.Headers{
+			{Name: "set-cookie", Value: "a=1"}, {Name: "X-One", Value: "1"}, {Name: "Connection", Value: "x-drop"},
+			{Name: "Set-Cookie", Value: "b=2"}, {Name: "X-Drop", Value: "d"}, {Name: "Keep-Alive", Value: "timeout=5"},
+			{Name: "SET-COOKIE", Value: "c=3"}, {Name: "Content-Type", Value: "text/plain"},
+		}, Body: []byte("made")}})
+	h := <-got
+	if !slices.Equal(h["Set-Cookie"], []string{"a=1", "b=2", "c=3"}) || !slices.Equal(h["X-One"], []string{"1"}) ||
+		!slices.Equal(h["Content-Type"], []string{"text/plain"}) || h.Get("Content-Length") != "4" {
+		t.Errorf("sender got %v", h)
+	}
+	for _, k := range []string{"X-Drop", "Keep-Alive", "Connection"} {
+		if _, ok := h[k]; ok {
+			t.Errorf("sender got hop-by-hop %s: %q", k, h[k])
+		}
 	}
 }
 

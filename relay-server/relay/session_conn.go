@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync"
 	"time"
 
 	"golang.org/x/net/websocket"
@@ -92,14 +93,21 @@ func (r *Relay) failFraming(conn *websocket.Conn, fe *wire.FrameError) {
 // fc, the connection's frame checker, confirms the frames were of those
 // kinds.
 func readMessage(conn *websocket.Conn, fc *wire.FrameChecker, m *wire.Message, maxBody int64) error {
-	var data []byte
-	if err := websocket.Message.Receive(conn, &data); err != nil {
-		if errors.Is(err, websocket.ErrFrameTooLarge) {
+	bp := messageBuffers.Get().(*[]byte)
+	defer func() {
+		if cap(*bp) <= maxPooledMessage {
+			messageBuffers.Put(bp)
+		}
+	}()
+	data, err := receiveText(conn, fc, *bp)
+	if data != nil {
+		*bp = data[:0]
+	}
+	if err != nil {
+		var tl *wire.TooLargeError
+		if errors.Is(err, websocket.ErrFrameTooLarge) || errors.As(err, &tl) {
 			return &badMessage{fmt.Sprintf("message larger than %d bytes", conn.MaxPayloadBytes)}
 		}
-		return err
-	}
-	if err := fc.Took(false, -1); err != nil {
 		return err
 	}
 	switch {
@@ -130,6 +138,29 @@ func readMessage(conn *websocket.Conn, fc *wire.FrameChecker, m *wire.Message, m
 	}
 	return nil
 }
+
+// receiveText reads one text message into buf: sized by its frame header
+// when fc is there (wire.ReadText), else by the websocket library.
+func receiveText(conn *websocket.Conn, fc *wire.FrameChecker, buf []byte) ([]byte, error) {
+	if fc != nil {
+		max := conn.MaxPayloadBytes
+		if max == 0 {
+			max = websocket.DefaultMaxPayloadBytes
+		}
+		return wire.ReadText(conn, fc, buf, max)
+	}
+	var data []byte
+	err := websocket.Message.Receive(conn, &data)
+	return data, err
+}
+
+// messageBuffers hold the messages read from CLIs while they are decoded
+// (wire.Decode copies what it keeps): shared, not one per session, so that
+// idle sessions hold none. One over maxPooledMessage (a large response
+// body in its JSON) is left to the collector.
+var messageBuffers = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}
+
+const maxPooledMessage = 64 << 10
 
 // framesOf is the frame checker under conn, or nil.
 func (r *Relay) framesOf(conn *websocket.Conn) *wire.FrameChecker {
