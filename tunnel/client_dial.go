@@ -12,6 +12,8 @@ import (
 
 	"golang.org/x/net/websocket"
 
+	"github.com/hookctl/hookctl/tunnel/capture"
+
 	"github.com/hookctl/hookctl/tunnel/wire"
 	"github.com/hookctl/hookctl/tunnel/wire/wsconn"
 )
@@ -73,6 +75,9 @@ func (c *Client) dial(ctx context.Context) (*websocket.Conn, *wsconn.IdleConn, e
 	stop := context.AfterFunc(dctx, func() { nc.Close() })
 	defer stop()
 	wcfg := &websocket.Config{Location: c.location, Origin: c.origin, Version: websocket.ProtocolVersionHybi13}
+	if c.location.Scheme != "wss" {
+		nc = capture.NewRawConn(nc)
+	}
 	ic := wsconn.NewIdleConn(nc, c.cfg.DeadAfter)
 	ws, err := websocket.NewClient(wcfg, ic)
 	if err != nil {

@@ -8,6 +8,8 @@ import (
 	"net"
 	"time"
 
+	"golang.org/x/net/websocket"
+
 	"github.com/hookctl/hookctl/tunnel/wire"
 )
 
@@ -17,11 +19,19 @@ var errConnClosed = errors.New("connection closed by the relay")
 
 // read receives messages until the connection fails. It is the only reader.
 func (s *conn) read(ctx context.Context) error {
+	limit := int64(s.ws.MaxPayloadBytes)
+	if limit <= 0 {
+		limit = websocket.DefaultMaxPayloadBytes
+	}
+	var buf []byte // the last message's bytes, reused: Decode keeps no part of them
 	for {
 		var m wire.Message
-		err := wireCodec.Receive(s.ws, &m)
+		data, err := s.ic.Frames().ReadMessage(s.ws, buf, limit)
 		if err == nil {
-			err = s.ic.Frames().Took(false, -1)
+			if cap(data) <= readBufMax {
+				buf = data
+			}
+			err = wire.Decode(data, &m)
 		}
 		if err == nil && m.BodyFrame != 0 {
 			err = s.readBody(&m)
@@ -67,6 +77,9 @@ func (s *conn) read(ctx context.Context) error {
 		}
 	}
 }
+
+// readBufMax bounds the buffer the reader keeps between messages.
+const readBufMax = 64 << 10
 
 // readBody reads the binary frame that carries m's event body.
 func (s *conn) readBody(m *wire.Message) error {

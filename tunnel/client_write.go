@@ -3,6 +3,7 @@ package tunnel
 import (
 	"context"
 	"fmt"
+	"runtime"
 	"time"
 
 	"github.com/hookctl/hookctl/tunnel/wire"
@@ -76,6 +77,12 @@ func (s *conn) write(ctx context.Context) error {
 		case <-ctx.Done():
 			return ctx.Err()
 		case m := <-s.out:
+			// Workers that are runnable (their app answered) finish their
+			// deliveries first, so that their answers share this write:
+			// on one P (listen's GOMAXPROCS) they would otherwise run
+			// only once the writer blocks, after a write of its own.
+			// With nothing else to run this returns at once.
+			runtime.Gosched()
 			if err := putQueued(m); err != nil {
 				return err
 			}

@@ -236,14 +236,18 @@ func listenRun(ctx context.Context, opts *ListenOptions) error {
 		}
 	}
 
+	// A line per event: lines printed together go out in one write, and
+	// whatever is left is written before listen returns.
+	stdout := inspect.NewStreamWriter(opts.IO.Out)
+	defer stdout.Close()
 	var out listenOutput
 	var jsonOut *inspect.JSONRenderer
 	if opts.JSON {
-		jsonOut = inspect.NewJSONRenderer(opts.IO.Out)
+		jsonOut = inspect.NewJSONRenderer(stdout)
 		out = jsonOut
 	} else {
 		cs := opts.IO.ColorScheme()
-		out = inspect.NewLogRenderer(opts.IO.Out, errOut, inspect.LogOptions{
+		out = inspect.NewLogRenderer(stdout, errOut, inspect.LogOptions{
 			Styles: inspect.Styles{Success: cs.Green, Redirect: cs.Cyan, ClientError: cs.Yellow, ServerError: cs.Red, Faint: cs.Faint},
 			TTY:    opts.IO.StdoutTTY,
 			Now:    opts.Factory.Now,

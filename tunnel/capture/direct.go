@@ -12,6 +12,7 @@ import (
 	"sync"
 	"syscall"
 	"time"
+	"unsafe"
 
 	"golang.org/x/net/http/httpguts"
 )
@@ -216,6 +217,7 @@ func (t *directTransport) get(ctx context.Context, addr string, deadline time.Ti
 		}
 		return nil, err
 	}
+	c = NewRawConn(c)
 	c.SetDeadline(deadline)
 	dc := &directConn{c: c, addr: addr}
 	dc.lr.c = c
@@ -241,8 +243,8 @@ func (dc *directConn) open() bool {
 	open := false
 	var b [1]byte
 	err = rc.Read(func(fd uintptr) bool {
-		n, _, err := syscall.Recvfrom(int(fd), b[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
-		open = n < 0 && (err == syscall.EAGAIN || err == syscall.EWOULDBLOCK)
+		_, _, errno := syscall.RawSyscall6(syscall.SYS_RECVFROM, fd, uintptr(unsafe.Pointer(&b[0])), 1, syscall.MSG_PEEK|syscall.MSG_DONTWAIT, 0, 0)
+		open = errno == syscall.EAGAIN || errno == syscall.EWOULDBLOCK
 		return true
 	})
 	return err == nil && open
