@@ -104,8 +104,7 @@ func readMessage(conn *websocket.Conn, fc *wire.FrameChecker, m *wire.Message, m
 		*bp = data[:0]
 	}
 	if err != nil {
-		var tl *wire.TooLargeError
-		if errors.Is(err, websocket.ErrFrameTooLarge) || errors.As(err, &tl) {
+		if errors.Is(err, websocket.ErrFrameTooLarge) || errors.Is(err, wire.ErrMessageTooLarge) {
 			return &badMessage{fmt.Sprintf("message larger than %d bytes", conn.MaxPayloadBytes)}
 		}
 		return err
@@ -140,14 +139,15 @@ func readMessage(conn *websocket.Conn, fc *wire.FrameChecker, m *wire.Message, m
 }
 
 // receiveText reads one text message into buf: sized by its frame header
-// when fc is there (wire.ReadText), else by the websocket library.
+// when fc is there (FrameChecker.ReadMessage, as the CLI reads), else by
+// the websocket library.
 func receiveText(conn *websocket.Conn, fc *wire.FrameChecker, buf []byte) ([]byte, error) {
 	if fc != nil {
 		max := conn.MaxPayloadBytes
 		if max == 0 {
 			max = websocket.DefaultMaxPayloadBytes
 		}
-		return wire.ReadText(conn, fc, buf, max)
+		return fc.ReadMessage(conn, buf, int64(max))
 	}
 	var data []byte
 	err := websocket.Message.Receive(conn, &data)
