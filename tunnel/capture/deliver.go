@@ -78,7 +78,7 @@ func (c *Client) init() {
 				perHost = 64
 			}
 			dial := (&net.Dialer{Timeout: min(dialTimeout, timeout), KeepAlive: 30 * time.Second}).DialContext
-			if c.Proxy == nil {
+			if c.Proxy == nil && directDelivery {
 				c.direct = &directTransport{dial: dial, perHost: perHost, idleFor: idleConnTimeout}
 			}
 			rt = &http.Transport{

@@ -12,7 +12,6 @@ import (
 	"sync"
 	"syscall"
 	"time"
-	"unsafe"
 
 	"golang.org/x/net/http/httpguts"
 )
@@ -240,13 +239,7 @@ func (dc *directConn) open() bool {
 	if err != nil {
 		return false
 	}
-	open := false
-	var b [1]byte
-	err = rc.Read(func(fd uintptr) bool {
-		_, _, errno := syscall.RawSyscall6(syscall.SYS_RECVFROM, fd, uintptr(unsafe.Pointer(&b[0])), 1, syscall.MSG_PEEK|syscall.MSG_DONTWAIT, 0, 0)
-		open = errno == syscall.EAGAIN || errno == syscall.EWOULDBLOCK
-		return true
-	})
+	open, err := peekOpen(rc)
 	return err == nil && open
 }
 

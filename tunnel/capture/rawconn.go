@@ -1,3 +1,5 @@
+//go:build unix
+
 package capture
 
 import (
@@ -118,3 +120,20 @@ func (c *RawConn) Write(p []byte) (int, error) {
 
 // SyscallConn returns the connection's raw connection.
 func (c *RawConn) SyscallConn() (syscall.RawConn, error) { return c.rc, nil }
+
+// directDelivery: the direct transport (direct.go) is built on the raw
+// socket calls here, so it is used where they exist.
+const directDelivery = true
+
+// peekOpen reports whether the idle socket under rc has nothing to read
+// and is not closed: a non-blocking MSG_PEEK of one byte finds no data.
+func peekOpen(rc syscall.RawConn) (bool, error) {
+	open := false
+	var b [1]byte
+	err := rc.Read(func(fd uintptr) bool {
+		_, _, errno := syscall.RawSyscall6(syscall.SYS_RECVFROM, fd, uintptr(unsafe.Pointer(&b[0])), 1, syscall.MSG_PEEK|syscall.MSG_DONTWAIT, 0, 0)
+		open = errno == syscall.EAGAIN || errno == syscall.EWOULDBLOCK
+		return true
+	})
+	return open, err
+}
