@@ -193,3 +193,30 @@ func TestInvalidUTF8AsEncodingJSON(t *testing.T) {
 		checkDecode(t, []byte(`{"type":"response","id":"e","response":{"error":"`+s+`","headers":[{"name":"`+s+`","value":"`+s+`"}]}}`))
 	}
 }
+
+// Decode keeps no part of its input: the relay and the CLI read each
+// message into a buffer they reuse for the next one (ReadMessage), so a
+// decoded message that shared its bytes would change under its holder.
+func TestDecodeKeepsNothingOfItsInput(t *testing.T) {
+	for _, in := range sentMessages(t) {
+		var want Message
+		if err := Decode(in, &want); err != nil {
+			t.Fatal(err)
+		}
+		buf := bytes.Clone(in)
+		var got Message
+		if err := Decode(buf, &got); err != nil {
+			t.Fatal(err)
+		}
+		for i := range buf {
+			buf[i] = 'X'
+		}
+		var other Message // reuses the decoder's own buffers too
+		if err := Decode(sentMessages(t)[0], &other); err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("message %.60s changed once its input was overwritten:\n got %+v\nwant %+v", in, got, want)
+		}
+	}
+}

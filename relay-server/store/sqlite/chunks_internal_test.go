@@ -10,6 +10,7 @@ import (
 
 	"github.com/hookctl/hookctl/relay-server/store"
 	"github.com/hookctl/hookctl/relay-server/store/storetest"
+	"github.com/hookctl/hookctl/tunnel/capture"
 )
 
 func countRows(t *testing.T, s *Store, table string) int {
@@ -196,5 +197,59 @@ func TestSmallInsertUndoFailure(t *testing.T) {
 	}
 	if n := countRows(t, s, "events"); n != 1 {
 		t.Errorf("%d rows in events, want 1 (evt_1)", n)
+	}
+}
+
+// TestSmallInsertDiskFull: a body row that does not fit (SQLITE_FULL,
+// here the writer connection's max_page_count) makes SQLite roll back the
+// whole transaction, not just the statement. The writes queued behind it
+// in the batch must not then run outside any transaction: none of them is
+// stored, and each caller hears it failed.
+func TestSmallInsertDiskFull(t *testing.T) {
+	ctx := context.Background()
+	s, _ := openWithStray(t, "SELECT 1")
+	var pages int
+	if err := s.rdb.QueryRow("PRAGMA page_count").Scan(&pages); err != nil {
+		t.Fatal(err)
+	}
+	// Room for a few more pages: an event row, not a 200 KiB body.
+	limit := fmt.Sprintf("PRAGMA max_page_count = %d", pages+8)
+	entered, release := make(chan struct{}), make(chan struct{})
+	held := make(chan error, 1)
+	go func() {
+		held <- s.write(ctx, true, func(x *txExec) error {
+			_, err := x.exec(limit)
+			close(entered)
+			<-release
+			return err
+		})
+	}()
+	<-entered
+	big := storetest.Event("evt_big", "alpha", time.Now())
+	big.Body = storetest.RandomBody(200<<10, 1)
+	small := storetest.Event("evt_small", "alpha", time.Now())
+	errs := make(map[string]chan error)
+	for i, ev := range []*capture.Request{big, small} {
+		ch := make(chan error, 1)
+		errs[ev.ID] = ch
+		go func() { ch <- s.InsertEvent(ctx, ev) }()
+		for len(s.ops) < i+1 {
+			time.Sleep(time.Millisecond)
+		}
+	}
+	close(release)
+	if err := <-held; err != nil {
+		t.Fatal(err)
+	}
+	if err := <-errs[big.ID]; err == nil {
+		t.Fatal("a body over max_page_count was stored")
+	}
+	smallErr := <-errs[small.ID]
+	_, getErr := s.GetEvent(ctx, small.ID)
+	if (smallErr == nil) != (getErr == nil) {
+		t.Errorf("InsertEvent(%s) = %v, but GetEvent finds it: %v", small.ID, smallErr, getErr == nil)
+	}
+	if _, err := s.GetEvent(ctx, big.ID); err == nil {
+		t.Errorf("event %s is stored without its body", big.ID)
 	}
 }

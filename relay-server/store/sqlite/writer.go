@@ -8,6 +8,9 @@ import (
 	"fmt"
 	"time"
 
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+
 	"github.com/hookctl/hookctl/relay-server/store"
 )
 
@@ -423,6 +426,25 @@ type txAbort struct{ err error }
 
 func (e *txAbort) Error() string { return e.err.Error() }
 
+// endsTransaction reports whether err is one of the errors after which
+// SQLite may have rolled back the whole transaction, not just the
+// statement (https://www.sqlite.org/lang_transaction.html, "Response To
+// Errors Within A Transaction"): a single-row insert that runs out of room
+// (SQLITE_FULL) is undone that way. The batch's later writes would then
+// run outside any transaction, each committed by itself, while their
+// callers are told the batch failed.
+func endsTransaction(err error) bool {
+	var se *sqlite.Error
+	if !errors.As(err, &se) {
+		return false
+	}
+	switch se.Code() & 0xff {
+	case sqlite3.SQLITE_FULL, sqlite3.SQLITE_IOERR, sqlite3.SQLITE_NOMEM, sqlite3.SQLITE_BUSY, sqlite3.SQLITE_INTERRUPT:
+		return true
+	}
+	return false
+}
+
 // commit runs a batch in one transaction. Every op is a single statement,
 // a savepoint, or undoes what it wrote when it fails (undoInsert), so a
 // failing one (a constraint, say) leaves nothing without failing the
@@ -438,6 +460,9 @@ func commit(x *txExec, batch []op, errs []error, executed func([]error)) (_ []er
 	}
 	for i, o := range batch {
 		err := o.fn(x)
+		if err != nil && endsTransaction(err) {
+			err = &txAbort{err}
+		}
 		if abort := (*txAbort)(nil); errors.As(err, &abort) {
 			x.exec("ROLLBACK")
 			// Not wrapped for the others: their callers must not take
