@@ -98,3 +98,18 @@ func (s *StreamWriter) Close() error {
 	<-s.done // every Write before found a wake-up pending, or sent one
 	return nil
 }
+
+// Before returns a writer to w that first writes what s holds: a
+// diagnostic on stderr then comes after the event lines printed before it,
+// as when each line was written at once.
+func (s *StreamWriter) Before(w io.Writer) io.Writer { return flushingWriter{s, w} }
+
+type flushingWriter struct {
+	s *StreamWriter
+	w io.Writer
+}
+
+func (f flushingWriter) Write(p []byte) (int, error) {
+	f.s.Flush()
+	return f.w.Write(p)
+}

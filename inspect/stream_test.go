@@ -6,6 +6,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 // lockedBuffer is a bytes.Buffer that counts the writes it gets and can be
@@ -152,4 +153,50 @@ func TestStreamWriterAfterClose(t *testing.T) {
 		t.Fatalf("got %q", got)
 	}
 	s.Close()
+}
+
+// orderLog records the writes of several writers in the order they happen.
+type orderLog struct {
+	mu     sync.Mutex
+	writes []string
+}
+
+type orderWriter struct {
+	l    *orderLog
+	gate chan struct{} // when set, each write waits for it to close
+}
+
+func (w orderWriter) Write(p []byte) (int, error) {
+	if w.gate != nil {
+		<-w.gate
+	}
+	w.l.mu.Lock()
+	defer w.l.mu.Unlock()
+	w.l.writes = append(w.l.writes, string(p))
+	return len(p), nil
+}
+
+// A write through Before comes after every line written to the
+// StreamWriter before it, even while the StreamWriter's writes are held up.
+func TestStreamWriterBefore(t *testing.T) {
+	var l orderLog
+	gate := make(chan struct{})
+	s := NewStreamWriter(orderWriter{&l, gate})
+	errOut := s.Before(orderWriter{l: &l})
+	fmt.Fprint(s, "line 1\n")
+	fmt.Fprint(s, "line 2\n")
+	done := make(chan struct{})
+	go func() {
+		fmt.Fprint(errOut, "warning\n")
+		close(done)
+	}()
+	// Give an unordered write every chance to go first.
+	time.Sleep(20 * time.Millisecond)
+	close(gate)
+	<-done
+	s.Close()
+	got := strings.Join(l.writes, "")
+	if want := "line 1\nline 2\nwarning\n"; got != want {
+		t.Errorf("writes in order %q, want %q", got, want)
+	}
 }

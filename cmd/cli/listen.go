@@ -240,6 +240,7 @@ func listenRun(ctx context.Context, opts *ListenOptions) error {
 	// whatever is left is written before listen returns.
 	stdout := inspect.NewStreamWriter(opts.IO.Out)
 	defer stdout.Close()
+	errOut = stdout.Before(errOut) // stderr's lines stay in order with stdout's
 	var out listenOutput
 	var jsonOut *inspect.JSONRenderer
 	if opts.JSON {
