@@ -205,7 +205,7 @@ func (r *Relay) serveIngress(w http.ResponseWriter, req *http.Request, rec *reco
 		return
 	}
 	h := w.Header()
-	appendHeaders(h, resp.Headers)
+	resp.Headers.AddTo(h)
 	capture.RemoveHopByHop(h)
 	if req.Method != http.MethodHead && resp.Status != http.StatusNotModified {
 		h["Content-Length"] = []string{strconv.Itoa(len(resp.Body))} // the body is whole here
@@ -222,21 +222,6 @@ func (r *Relay) serveIngress(w http.ResponseWriter, req *http.Request, rec *reco
 	}
 	w.WriteHeader(resp.Status)
 	w.Write(resp.Body)
-}
-
-// appendHeaders adds hs to h under their canonical names, as
-// capture.Headers.HTTP does, with the values of every name in one slice.
-func appendHeaders(h http.Header, hs capture.Headers) {
-	vals := make([]string, len(hs))
-	for i, f := range hs {
-		k := http.CanonicalHeaderKey(f.Name)
-		if vs, ok := h[k]; ok {
-			h[k] = append(vs, f.Value)
-			continue
-		}
-		vals[i] = f.Value
-		h[k] = vals[i : i+1 : i+1] // a second value copies out
-	}
 }
 
 // MaxHeaderBytes bounds a request's header block; over it net/http answers

@@ -155,11 +155,25 @@ var tokenBytes = func() (t [256]bool) {
 // HTTP converts the list back to an http.Header, keeping value order.
 func (hs Headers) HTTP() http.Header {
 	h := make(http.Header, len(hs))
-	for _, f := range hs {
-		k := http.CanonicalHeaderKey(f.Name)
-		h[k] = append(h[k], f.Value)
-	}
+	hs.AddTo(h)
 	return h
+}
+
+// AddTo adds the list's values to h under their canonical names, after
+// any h already has, keeping value order. The first value of each name
+// shares one slice with the others' (a second value copies out), so a
+// list costs one allocation, not one per name.
+func (hs Headers) AddTo(h http.Header) {
+	vals := make([]string, len(hs))
+	for i, f := range hs {
+		k := http.CanonicalHeaderKey(f.Name)
+		if vs, ok := h[k]; ok {
+			h[k] = append(vs, f.Value)
+			continue
+		}
+		vals[i] = f.Value
+		h[k] = vals[i : i+1 : i+1]
+	}
 }
 
 // Get returns the first value of the named header, matched case-insensitively.
