@@ -8,8 +8,6 @@ import (
 	"net"
 	"time"
 
-	"golang.org/x/net/websocket"
-
 	"github.com/hookctl/hookctl/tunnel/wire"
 )
 
@@ -19,14 +17,10 @@ var errConnClosed = errors.New("connection closed by the relay")
 
 // read receives messages until the connection fails. It is the only reader.
 func (s *conn) read(ctx context.Context) error {
-	limit := int64(s.ws.MaxPayloadBytes)
-	if limit <= 0 {
-		limit = websocket.DefaultMaxPayloadBytes
-	}
 	var buf []byte // the last message's bytes, reused: Decode keeps no part of them
 	for {
 		var m wire.Message
-		data, err := s.ic.Frames().ReadMessage(s.ws, buf, limit)
+		data, err := s.ic.Frames().ReadMessage(s.ws, buf)
 		if err == nil {
 			if cap(data) <= readBufMax {
 				buf = data

@@ -143,11 +143,7 @@ func readMessage(conn *websocket.Conn, fc *wire.FrameChecker, m *wire.Message, m
 // the websocket library.
 func receiveText(conn *websocket.Conn, fc *wire.FrameChecker, buf []byte) ([]byte, error) {
 	if fc != nil {
-		max := conn.MaxPayloadBytes
-		if max == 0 {
-			max = websocket.DefaultMaxPayloadBytes
-		}
-		return fc.ReadMessage(conn, buf, int64(max))
+		return fc.ReadMessage(conn, buf)
 	}
 	var data []byte
 	err := websocket.Message.Receive(conn, &data)

@@ -4,22 +4,29 @@ import (
 	"errors"
 	"fmt"
 	"io"
+
+	"golang.org/x/net/websocket"
 )
 
-// ReadMessage reads the next JSON message from r, a websocket connection
-// (golang.org/x/net/websocket.Conn: its Read returns the payload of one
-// data frame, the next one's once that one is done) whose incoming bytes
-// fc checks, and returns its bytes: in buf when they fit, else in a slice
-// of their own. The message's length comes from its frame header, which fc
-// has seen by the time r returns the first byte of the payload, so the
-// message is read into one buffer of its size. websocket.Codec.Receive
+// ReadMessage reads the next JSON message from ws (its Read returns the
+// payload of one data frame, the next one's once that one is done), whose
+// incoming bytes fc checks, and returns its bytes: in buf when they fit,
+// else in a slice of their own. The message's length comes from its frame
+// header, which fc has seen by the time ws returns the first byte of the
+// payload, so the message is read into one buffer of its size. websocket.Codec.Receive
 // instead reads it with io.ReadAll, growing a buffer from 512 bytes: most
 // of what the CLI allocated per event.
 //
-// A message longer than limit is not read: ReadMessage returns
+// A message longer than ws.MaxPayloadBytes (websocket's default when 0,
+// as its Receive has it) is not read: ReadMessage returns
 // ErrMessageTooLarge. Like Took (which it calls), it fails on a binary
 // frame.
-func (fc *FrameChecker) ReadMessage(r io.Reader, buf []byte, limit int64) ([]byte, error) {
+func (fc *FrameChecker) ReadMessage(ws *websocket.Conn, buf []byte) ([]byte, error) {
+	limit := int64(ws.MaxPayloadBytes)
+	if limit <= 0 {
+		limit = websocket.DefaultMaxPayloadBytes
+	}
+	var r io.Reader = ws
 	buf = buf[:cap(buf)]
 	if len(buf) == 0 {
 		buf = make([]byte, 512)

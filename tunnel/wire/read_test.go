@@ -87,9 +87,10 @@ func TestReadMessageReadsEachFrame(t *testing.T) {
 		}
 	}
 	ws, ic := relayFrames(t, frames, 1)
+	ws.MaxPayloadBytes = 1 << 20
 	buf := make([]byte, 0, 1024)
 	for i, want := range msgs {
-		got, err := ic.Frames().ReadMessage(ws, buf, 1<<20)
+		got, err := ic.Frames().ReadMessage(ws, buf)
 		if err != nil {
 			t.Fatalf("message %d: %v", i, err)
 		}
@@ -124,7 +125,8 @@ func TestReadMessageRefuses(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			ws, ic := relayFrames(t, c.frames, 1)
-			got, err := ic.Frames().ReadMessage(ws, nil, 100)
+			ws.MaxPayloadBytes = 100
+			got, err := ic.Frames().ReadMessage(ws, nil)
 			if err == nil || !strings.Contains(err.Error(), c.want) {
 				t.Fatalf("ReadMessage = %q, %v; want an error naming %q", got, err, c.want)
 			}
@@ -148,7 +150,7 @@ func BenchmarkReadMessage(b *testing.B) {
 		read func(ws *websocket.Conn, ic *wsconn.IdleConn, buf []byte) ([]byte, error)
 	}{
 		{"ReadMessage", func(ws *websocket.Conn, ic *wsconn.IdleConn, buf []byte) ([]byte, error) {
-			return ic.Frames().ReadMessage(ws, buf, 1<<20)
+			return ic.Frames().ReadMessage(ws, buf)
 		}},
 		{"Codec.Receive", func(ws *websocket.Conn, ic *wsconn.IdleConn, buf []byte) ([]byte, error) {
 			var n int
