@@ -160,9 +160,7 @@ func (s *Store) writer() {
 		batch = g.batch
 		errs = errs[:0]
 		if connErr != nil {
-			for range batch {
-				errs = append(errs, connErr)
-			}
+			errs = allFailed(errs, len(batch), connErr)
 		} else {
 			start := time.Now()
 			var txErr error
@@ -191,10 +189,7 @@ func (s *Store) writer() {
 				return nil
 			})
 			if rawErr != nil {
-				errs, txErr = errs[:0], rawErr
-				for range batch {
-					errs = append(errs, rawErr)
-				}
+				errs, txErr = allFailed(errs, len(batch), rawErr), rawErr
 			}
 			if observe := s.observe.Load(); observe != nil {
 				(*observe)(store.Commit{Writes: len(batch), Duration: time.Since(start), Err: txErr})
@@ -388,7 +383,9 @@ func (x *txExec) exec(query string, args ...any) (sql.Result, error) {
 		}
 		x.args = append(x.args, driver.NamedValue{Ordinal: i + 1, Value: a})
 	}
-	return st.ExecContext(x.ctx, x.args)
+	res, err := st.ExecContext(x.ctx, x.args)
+	clear(x.args) // the driver keeps nothing bound: neither does x (a body chunk pins its whole body)
+	return res, err
 }
 
 // lastEventSeq is the last seq AUTOINCREMENT gave out (0 for none).
@@ -453,10 +450,7 @@ func endsTransaction(err error) bool {
 // failure (nothing of the batch is durable then).
 func commit(x *txExec, batch []op, errs []error, executed func([]error)) (_ []error, txErr error) {
 	if _, err := x.exec("BEGIN IMMEDIATE"); err != nil {
-		for range batch {
-			errs = append(errs, err)
-		}
-		return errs, err
+		return allFailed(errs, len(batch), err), err
 	}
 	for i, o := range batch {
 		err := o.fn(x)
@@ -485,10 +479,16 @@ func commit(x *txExec, batch []op, errs []error, executed func([]error)) (_ []er
 		// A failed COMMIT may leave the transaction open; nothing of it
 		// is durable, so end it and report the batch failed.
 		x.exec("ROLLBACK")
-		for i := range errs {
-			errs[i] = err
-		}
-		return errs, err
+		return allFailed(errs, len(batch), err), err
 	}
 	return errs, nil
+}
+
+// allFailed is errs holding err for each of a batch's n writes.
+func allFailed(errs []error, n int, err error) []error {
+	errs = errs[:0]
+	for range n {
+		errs = append(errs, err)
+	}
+	return errs
 }
