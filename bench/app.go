@@ -2,6 +2,7 @@ package main
 
 import (
 	"crypto/sha256"
+	"hash"
 	"io"
 	"net"
 	"net/http"
@@ -43,18 +44,19 @@ func startApp() (*app, error) {
 	a.srv = &http.Server{
 		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			var d bodyDigest
-			hash := a.hash.Load()
-			keep := hash || a.stamp.Load()
-			if hash {
-				h := sha256.New()
-				d.Len, _ = io.Copy(h, r.Body)
+			var h hash.Hash // nil unless hash is set
+			sink := io.Discard
+			if a.hash.Load() {
+				h = sha256.New()
+				sink = h
+			}
+			keep := h != nil || a.stamp.Load()
+			d.Len, _ = io.Copy(sink, r.Body)
+			if keep {
 				d.Read = time.Now()
+			}
+			if h != nil {
 				h.Sum(d.Sum[:0])
-			} else {
-				d.Len, _ = io.Copy(io.Discard, r.Body)
-				if keep {
-					d.Read = time.Now()
-				}
 			}
 			if s := r.Header.Get("X-Bench-Seq"); s != "" {
 				n, _ := strconv.ParseInt(s, 10, 64)
