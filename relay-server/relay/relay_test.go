@@ -291,10 +291,10 @@ func TestPassthrough(t *testing.T) {
 	})
 }
 
-// TestPassthroughAddsNoHeaders: net/http would add a Date and a sniffed
-// Content-Type to an answer without them; the sender gets the app's headers
-// only.
-func TestPassthroughAddsNoHeaders(t *testing.T) {
+// passthroughHeaders sends a webhook through a fresh relay whose CLI
+// answers it with resp, and returns the headers the sender got.
+func passthroughHeaders(t *testing.T, resp *capture.Response) http.Header {
+	t.Helper()
 	r := startRelay(t, relay.Config{Open: true})
 	c := mustListen(t, r.URL, wire.Message{Endpoint: "alpha"})
 	got := make(chan http.Header, 1)
@@ -303,9 +303,16 @@ func TestPassthroughAddsNoHeaders(t *testing.T) {
 		got <- h
 	}()
 	ev := c.expect(wire.TypeEvent).Event
-	c.send(wire.Message{Type: wire.TypeResponse, ID: ev.ID, Ack: true, Response: &capture.Response{
-		Status: 200, Headers: capture.Headers{{Name: "X-App", Value: "1"}}, Body: []byte("<html>ok</html>")}})
-	h := <-got
+	c.send(wire.Message{Type: wire.TypeResponse, ID: ev.ID, Ack: true, Response: resp})
+	return <-got
+}
+
+// TestPassthroughAddsNoHeaders: net/http would add a Date and a sniffed
+// Content-Type to an answer without them; the sender gets the app's headers
+// only.
+func TestPassthroughAddsNoHeaders(t *testing.T) {
+	h := passthroughHeaders(t, &capture.Response{
+		Status: 200, Headers: capture.Headers{{Name: "X-App", Value: "1"}}, Body: []byte("<html>ok</html>")})
 	if _, ok := h["Content-Type"]; ok {
 		t.Errorf("sender got Content-Type %q; the app sent none", h.Get("Content-Type"))
 	}
@@ -321,21 +328,12 @@ func TestPassthroughAddsNoHeaders(t *testing.T) {
 // headers, in order, under canonical names, without hop-by-hop ones (those
 // named by Connection included).
 func TestPassthroughHeaders(t *testing.T) {
-	r := startRelay(t, relay.Config{Open: true})
-	c := mustListen(t, r.URL, wire.Message{Endpoint: "alpha"})
-	got := make(chan http.Header, 1)
-	go func() {
-		_, h, _ := r.send(t, "POST", "/h/alpha", []byte("x"), nil)
-		got <- h
-	}()
-	ev := c.expect(wire.TypeEvent).Event
-	c.send(wire.Message{Type: wire.TypeResponse, ID: ev.ID, Ack: true, Response: &capture.Response{
+	h := passthroughHeaders(t, &capture.Response{
 		Status: 201, Headers: capture.Headers{
 			{Name: "set-cookie", Value: "a=1"}, {Name: "X-One", Value: "1"}, {Name: "Connection", Value: "x-drop"},
 			{Name: "Set-Cookie", Value: "b=2"}, {Name: "X-Drop", Value: "d"}, {Name: "Keep-Alive", Value: "timeout=5"},
 			{Name: "SET-COOKIE", Value: "c=3"}, {Name: "Content-Type", Value: "text/plain"},
-		}, Body: []byte("made")}})
-	h := <-got
+		}, Body: []byte("made")})
 	if !slices.Equal(h["Set-Cookie"], []string{"a=1", "b=2", "c=3"}) || !slices.Equal(h["X-One"], []string{"1"}) ||
 		!slices.Equal(h["Content-Type"], []string{"text/plain"}) || h.Get("Content-Length") != "4" {
 		t.Errorf("sender got %v", h)
