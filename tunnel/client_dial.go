@@ -13,7 +13,6 @@ import (
 	"golang.org/x/net/websocket"
 
 	"github.com/hookctl/hookctl/tunnel/capture"
-
 	"github.com/hookctl/hookctl/tunnel/wire"
 	"github.com/hookctl/hookctl/tunnel/wire/wsconn"
 )
