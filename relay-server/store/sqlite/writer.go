@@ -445,15 +445,24 @@ func endsTransaction(err error) bool {
 // commit runs a batch in one transaction. Every op is a single statement,
 // a savepoint, or undoes what it wrote when it fails (undoInsert), so a
 // failing one (a constraint, say) leaves nothing without failing the
-// others; one that cannot undo returns a txAbort. executed runs
-// after the statements, before the commit, with their errors. txErr is the transaction's own
-// failure (nothing of the batch is durable then).
+// others; one that cannot undo returns a txAbort. txErr is the
+// transaction's own failure (nothing of the batch is durable then).
+//
+// The durable writes run first, in order, then the asynchronous ones
+// (acks, responses, attempt counts), in order: executed runs between the
+// two, with the errors so far, so an event's early notice (op.written)
+// does not wait for updates to older events. The asynchronous writes
+// update rows that exist; no caller waits on them or could see the batch
+// before it commits, and every order of the two kinds within one
+// transaction is one their callers, running concurrently, could have
+// produced.
 func commit(x *txExec, batch []op, errs []error, executed func([]error)) (_ []error, txErr error) {
 	if _, err := x.exec("BEGIN IMMEDIATE"); err != nil {
 		return allFailed(errs, len(batch), err), err
 	}
-	for i, o := range batch {
-		err := o.fn(x)
+	errs = allFailed(errs, len(batch), nil)
+	run := func(i int) error {
+		err := batch[i].fn(x)
 		if err != nil && endsTransaction(err) {
 			err = &txAbort{err}
 		}
@@ -462,19 +471,28 @@ func commit(x *txExec, batch []op, errs []error, executed func([]error)) (_ []er
 			// Not wrapped for the others: their callers must not take
 			// this op's cause (a duplicate id, say) for theirs.
 			others := fmt.Errorf("transaction rolled back: %v", abort.err)
-			errs = errs[:0]
-			for j := range batch {
-				if j == i {
-					errs = append(errs, abort.err)
-				} else {
-					errs = append(errs, others)
-				}
+			for j := range errs {
+				errs[j] = others
 			}
-			return errs, others
+			errs[i] = abort.err
+			return others
 		}
-		errs = append(errs, err)
+		errs[i] = err
+		return nil
 	}
-	executed(errs)
+	for _, async := range []bool{false, true} {
+		for i, o := range batch {
+			if (o.done == nil) != async {
+				continue
+			}
+			if err := run(i); err != nil {
+				return errs, err
+			}
+		}
+		if !async {
+			executed(errs)
+		}
+	}
 	if _, err := x.exec("COMMIT"); err != nil {
 		// A failed COMMIT may leave the transaction open; nothing of it
 		// is durable, so end it and report the batch failed.

@@ -157,3 +157,68 @@ func waitFor(t *testing.T, cond func() bool) {
 		runtime.Gosched()
 	}
 }
+
+// In a batch, the durable writes run before the asynchronous ones queued
+// ahead of them, in their own order, so an event's early notice does not
+// wait for updates to older events; all of it commits as one.
+func TestDurableWritesRunFirst(t *testing.T) {
+	ctx := context.Background()
+	s, err := Open(filepath.Join(t.TempDir(), "relay.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	var (
+		mu  sync.Mutex
+		ran []string // statements and notices, in the order they happened
+	)
+	log := func(s string) {
+		mu.Lock()
+		ran = append(ran, s)
+		mu.Unlock()
+	}
+	s.NotifyCommitted(func(store.Pending) {}) // early notices come with these
+	s.NotifyWritten(func(p store.Pending) { log("written " + p.Event.ID) }, func(store.Pending, error) {})
+	started, hold := make(chan struct{}), make(chan struct{})
+	var g errgroup.Group
+	g.Go(func() error {
+		return s.write(ctx, true, func(*txExec) error {
+			close(started)
+			<-hold
+			return nil
+		})
+	})
+	<-started
+	queued := 0
+	async := func(name string) {
+		if err := s.write(ctx, false, func(*txExec) error { log(name); return nil }); err != nil {
+			t.Fatal(err)
+		}
+		queued++
+		waitFor(t, func() bool { return len(s.ops) == queued })
+	}
+	insert := func(id string) {
+		g.Go(func() error { return s.InsertEvent(ctx, storetest.Event(id, "alpha", time.Now())) })
+		queued++
+		waitFor(t, func() bool { return len(s.ops) == queued })
+	}
+	async("ack 1")
+	insert("evt_a")
+	async("ack 2")
+	insert("evt_b")
+	close(hold)
+	if err := g.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	want := []string{"written evt_a", "written evt_b", "ack 1", "ack 2"}
+	if !slices.Equal(ran, want) {
+		t.Errorf("ran %q, want %q", ran, want)
+	}
+	for _, id := range []string{"evt_a", "evt_b"} {
+		if _, err := s.GetEvent(ctx, id); err != nil {
+			t.Errorf("%s: %v", id, err)
+		}
+	}
+}
