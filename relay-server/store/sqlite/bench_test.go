@@ -74,7 +74,8 @@ func BenchmarkFsync(b *testing.B) {
 // sys, everything in the process: the writer goroutine dominates), the
 // throughput, and the commits' shape: writes per commit (how well 16
 // senders share an fsync) and the mean commit time, which bounds the
-// events/s one writer can reach.
+// events/s one writer can reach; and the pages each commit writes to the
+// WAL (two pwrite calls each) and reads from the file (a pread each).
 func BenchmarkCycle(b *testing.B) {
 	const senders = 16
 	s, err := sqlite.Open(filepath.Join(b.TempDir(), "bench.db"))
@@ -82,6 +83,10 @@ func BenchmarkCycle(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer s.Close()
+	written0, missed0, err := sqlite.WriterPages(s)
+	if err != nil {
+		b.Fatal(err)
+	}
 	var commits, writes, commitTime atomic.Int64
 	s.ObserveCommits(func(c store.Commit) {
 		commits.Add(1)
@@ -151,6 +156,12 @@ func BenchmarkCycle(b *testing.B) {
 	if n := commits.Load(); n > 0 {
 		b.ReportMetric(float64(writes.Load())/float64(n), "writes/commit")
 		b.ReportMetric(float64(commitTime.Load())/float64(n)/1e3, "commit-µs")
+		written, missed, err := sqlite.WriterPages(s)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.ReportMetric(float64(written-written0)/float64(n), "wal-pages/commit")
+		b.ReportMetric(float64(missed-missed0)/float64(n), "page-reads/commit")
 	}
 }
 

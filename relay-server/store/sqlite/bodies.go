@@ -71,7 +71,8 @@ func undoInsert(x *txExec, seq int64, err error) error {
 	if _, derr := x.exec("DELETE FROM events WHERE seq = ?", seq); derr != nil {
 		return &txAbort{fmt.Errorf("%w; undo: %w", err, derr)}
 	}
-	if _, serr := x.exec("UPDATE sqlite_sequence SET seq = ? WHERE name = 'events' AND seq = ?", seq-1, seq); serr != nil {
+	// The delete took the newest event, so it raised event_seq_floor to seq.
+	if _, serr := x.exec("UPDATE event_seq_floor SET seq = ? WHERE seq = ?", seq-1, seq); serr != nil {
 		return &txAbort{fmt.Errorf("%w; undo: %w", err, serr)}
 	}
 	return err

@@ -15,9 +15,16 @@ import (
 	"github.com/hookctl/hookctl/tunnel/wire"
 )
 
+// insertEvent gives the event the seq after every seq given out before,
+// including those of events deleted since (migrations/0008_seq_floor.sql):
+// two lookups of a b-tree's last cell, in pages the insert is about to
+// write anyway. It is worked out in the statement, not kept by the writer,
+// so it holds for whatever another process sharing the file inserted or
+// deleted.
 const insertEvent = `INSERT INTO events
-	(id, endpoint, received_at, method, path, query, force_query, headers, host, proto, remote_addr, replay_of, state, response, delivered_at, raw)
-	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+	(seq, id, endpoint, received_at, method, path, query, force_query, headers, host, proto, remote_addr, replay_of, state, response, delivered_at, raw)
+	VALUES (max(coalesce((SELECT max(seq) FROM events), 0), (SELECT seq FROM event_seq_floor)) + 1,
+	?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 
 func eventArgs(ev *capture.Request, state string, resp *capture.Response, deliveredAt *time.Time) ([]any, error) {
 	headers := ev.Headers

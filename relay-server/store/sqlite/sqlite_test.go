@@ -14,6 +14,7 @@ import (
 	"github.com/hookctl/hookctl/relay-server/store"
 	"github.com/hookctl/hookctl/relay-server/store/sqlite"
 	"github.com/hookctl/hookctl/relay-server/store/storetest"
+	"github.com/hookctl/hookctl/tunnel/capture"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -79,6 +80,50 @@ func TestNotifyForeignCommit(t *testing.T) {
 	defer mu.Unlock()
 	if got, want := strings.Join(notices, " "), "evt_a1 evt_a2 - evt_a3 evt_a4"; got != want {
 		t.Fatalf("notices %q, want %q", got, want)
+	}
+}
+
+// TestSeqAfterForeignPurge: a purge of the newest events by another store
+// (an admin command's process) on the same file, while this store is open,
+// does not let this store's next event take a purged seq.
+func TestSeqAfterForeignPurge(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "relay.db")
+	a, err := sqlite.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	ctx := context.Background()
+	at := time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)
+	for _, ev := range []*capture.Request{storetest.Event("evt_a1", "alpha", at), storetest.Event("evt_b1", "beta", at)} {
+		if err := a.InsertEvent(ctx, ev); err != nil {
+			t.Fatal(err)
+		}
+	}
+	seqOf := func(endpoint string) int64 {
+		t.Helper()
+		ps, err := a.Pending(ctx, endpoint, 0, 10, 0)
+		if err != nil || len(ps) != 1 {
+			t.Fatalf("pending on %s: %v, %v", endpoint, ps, err)
+		}
+		return ps[0].Seq
+	}
+	purged := seqOf("beta")
+	b, err := sqlite.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, err := b.PurgeEvents(ctx, store.PurgeQuery{Endpoint: "beta", Pending: true}); err != nil || n != 1 {
+		t.Fatalf("purge: %d, %v", n, err)
+	}
+	if err := b.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.InsertEvent(ctx, storetest.Event("evt_b2", "beta", at)); err != nil {
+		t.Fatal(err)
+	}
+	if seq := seqOf("beta"); seq <= purged {
+		t.Fatalf("event after another store's purge has seq %d, want more than the purged %d", seq, purged)
 	}
 }
 

@@ -131,9 +131,10 @@ func (s *Store) writer() {
 		})
 		conn.Close()
 	}()
-	// Seqs come from AUTOINCREMENT, so this writer's inserts are numbered
-	// one after another unless another process on the same file inserted
-	// in between: its events were not announced (see store.Notifier).
+	// Each seq follows the last one given out (insertEvent), so this
+	// writer's inserts are numbered one after another unless another
+	// process on the same file inserted in between: its events were not
+	// announced (see store.Notifier).
 	var lastSeq int64
 	if connErr == nil {
 		lastSeq, connErr = lastEventSeq(context.Background(), conn)
@@ -388,13 +389,11 @@ func (x *txExec) exec(query string, args ...any) (sql.Result, error) {
 	return res, err
 }
 
-// lastEventSeq is the last seq AUTOINCREMENT gave out (0 for none).
+// lastEventSeq is the last seq given out (0 for none), as insertEvent
+// works it out.
 func lastEventSeq(ctx context.Context, conn *sql.Conn) (int64, error) {
 	var seq int64
-	err := conn.QueryRowContext(ctx, "SELECT seq FROM sqlite_sequence WHERE name = 'events'").Scan(&seq)
-	if errors.Is(err, sql.ErrNoRows) {
-		return 0, nil
-	}
+	err := conn.QueryRowContext(ctx, "SELECT max(coalesce((SELECT max(seq) FROM events), 0), (SELECT seq FROM event_seq_floor))").Scan(&seq)
 	return seq, err
 }
 

@@ -47,6 +47,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"ListEndpoints", testListEndpoints},
 		{"PurgeEvents", testPurge},
 		{"PurgeMany", testPurgeMany},
+		{"SeqsNeverReused", testSeqsNeverReused},
 		{"NotUTF8", testNotUTF8},
 		{"PendingByEndpoint", testPendingByEndpoint},
 		{"Ping", testPing},
@@ -732,6 +733,65 @@ func testPurge(t *testing.T, open func(t *testing.T) store.Store) {
 	if _, err := s.GetEvent(ctx, "evt_new_pending"); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("purged event after an ack: %v", err)
 	}
+}
+
+// pendingSeq is the Seq Pending reports for the pending event id.
+func pendingSeq(t *testing.T, s store.Store, endpoint, id string) int64 {
+	t.Helper()
+	ps, err := s.Pending(context.Background(), endpoint, 0, 1000, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range ps {
+		if p.Event.ID == id {
+			return p.Seq
+		}
+	}
+	t.Fatalf("%s is not pending on %s", id, endpoint)
+	return 0
+}
+
+// testSeqsNeverReused: a Seq is never given out twice, even once the
+// events with the highest ones are deleted (retention, purge) and the store
+// is reopened: a CLI whose cursor is at a deleted event's Seq would skip an
+// event that took it again.
+func testSeqsNeverReused(t *testing.T, open func(t *testing.T) store.Store) {
+	ctx := context.Background()
+	s := open(t)
+	t.Cleanup(func() { s.Close() }) // the last one opened
+	insert(t, s, Event("evt_a1", "alpha", base), Event("evt_b1", "beta", base), Event("evt_b2", "beta", base.Add(-48*time.Hour)))
+	high := pendingSeq(t, s, "beta", "evt_b2")
+	// Retention takes the newest event: delivered, received long ago.
+	if err := s.Ack(ctx, "beta", "evt_b2", nil, base); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := s.DeleteBefore(ctx, base.Add(-time.Hour)); err != nil || n != 1 {
+		t.Fatalf("DeleteBefore = %d, %v; want 1", n, err)
+	}
+	reinsert := func(id string) {
+		t.Helper()
+		if err := s.Close(); err != nil {
+			t.Fatal(err)
+		}
+		s = open(t)
+		insert(t, s, Event(id, "beta", base))
+		if seq := pendingSeq(t, s, "beta", id); seq <= high {
+			t.Fatalf("%s has seq %d, not after %d, the highest given out before", id, seq, high)
+		} else {
+			high = seq
+		}
+	}
+	reinsert("evt_b3")
+	// A purge of everything, the newest event included.
+	for _, ep := range []string{"alpha", "beta"} {
+		if _, err := s.PurgeEvents(ctx, store.PurgeQuery{Endpoint: ep, Pending: true}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	reinsert("evt_b4")
 }
 
 // testPurgeMany purges more events than a backend is likely to delete in
