@@ -112,7 +112,7 @@ func (s *session) apply(ctx context.Context, m wire.Message) error {
 		}
 		// An id sent on an earlier connection is acked too; the store
 		// checks it belongs to this endpoint.
-		if err := st.Ack(context.WithoutCancel(ctx), s.endpoint, m.ID, resp, s.r.cfg.Now()); err != nil {
+		if err := st.Ack(context.WithoutCancel(ctx), s.endpoint, m.ID, resp, s.r.cfg.Now(), 0); err != nil {
 			s.r.log.Error("listen: ack", "endpoint", s.endpoint, "id", m.ID, "err", err)
 		}
 		if mine && full {

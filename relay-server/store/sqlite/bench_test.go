@@ -133,7 +133,7 @@ func BenchmarkCycle(b *testing.B) {
 		}
 		for _, id := range ids {
 			resp.At = time.Now()
-			if err := s.Ack(ctx, "bench", id, resp, resp.At); err != nil {
+			if err := s.Ack(ctx, "bench", id, resp, resp.At, 0); err != nil {
 				b.Fatal(err)
 			}
 		}
