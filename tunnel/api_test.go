@@ -42,7 +42,7 @@ func TestEachEventPages(t *testing.T) {
 		if i < failed {
 			resp.Status = 500
 		}
-		if err := rl.st.Ack(ctx, "demo", fmt.Sprintf("evt_%04d", i), resp, base); err != nil {
+		if err := rl.st.Ack(ctx, "demo", fmt.Sprintf("evt_%04d", i), resp, base, 0); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -10,6 +10,7 @@ import (
 	"runtime"
 	"slices"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -90,8 +91,9 @@ func direct(tb testing.TB) string {
 	return "http://" + ln.Addr().String()
 }
 
-// run sends b.N requests from `senders` goroutines and reports events/s and
-// latency percentiles.
+// run sends b.N requests from `senders` goroutines and reports events/s,
+// latency percentiles and the process's CPU per request (user + sys:
+// senders, relay and CLI together, since they share the process).
 func run(b *testing.B, url string, senders int, want int) {
 	tr := &http.Transport{MaxIdleConnsPerHost: senders, MaxConnsPerHost: senders}
 	defer tr.CloseIdleConnections()
@@ -107,6 +109,7 @@ func run(b *testing.B, url string, senders int, want int) {
 	}
 	close(next)
 	b.ResetTimer()
+	cpu0 := cpuTime(b)
 	start := time.Now()
 	for g := 0; g < senders; g++ {
 		wg.Add(1)
@@ -135,13 +138,24 @@ func run(b *testing.B, url string, senders int, want int) {
 	}
 	wg.Wait()
 	elapsed := time.Since(start)
+	cpu := cpuTime(b) - cpu0
 	b.StopTimer()
 	slices.Sort(lats)
 	if len(lats) > 0 {
 		b.ReportMetric(float64(len(lats))/elapsed.Seconds(), "events/s")
 		b.ReportMetric(float64(lats[len(lats)/2].Microseconds()), "p50-µs")
 		b.ReportMetric(float64(lats[len(lats)*99/100].Microseconds()), "p99-µs")
+		b.ReportMetric(float64(cpu.Microseconds())/float64(len(lats)), "cpu-µs/event")
 	}
+}
+
+// cpuTime is the process's user + system CPU time so far.
+func cpuTime(b *testing.B) time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		b.Fatal(err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 func BenchmarkDirect(b *testing.B) {

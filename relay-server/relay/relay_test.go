@@ -844,7 +844,7 @@ func TestRetention(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if err := st.Ack(ctx, "alpha", "evt_old", nil, now); err != nil {
+	if err := st.Ack(ctx, "alpha", "evt_old", nil, now, 0); err != nil {
 		t.Fatal(err)
 	}
 	startRelayOn(t, relay.Config{Open: true}, st)

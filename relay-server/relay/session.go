@@ -99,6 +99,11 @@ type session struct {
 	// read that raced one is not trusted.
 	rewind  int64
 	rewinds uint64
+
+	// countT fires when an attempt not stored yet may be due
+	// (countLate); countArmed says it runs. Only the writer uses them.
+	countT     *time.Timer
+	countArmed bool
 }
 
 // sentEvent is an event in flight on a session.
@@ -106,6 +111,10 @@ type sentEvent struct {
 	received time.Time         // when the relay received it, for the delivery time
 	resp     *capture.Response // the app's answer, once it came
 	attempt  int               // 1 + the retries recorded before it was sent
+	sentAt   time.Time         // when it entered the window
+	// uncounted: its delivery attempt is not stored yet; the ack stores
+	// it (session_attempts.go).
+	uncounted bool
 }
 
 // farewell is what the writer sends before it closes the connection: an
@@ -390,7 +399,7 @@ func (s *session) run() {
 	s.cancel()
 	<-writerDone
 	onFreshStack(func() {
-		s.storeUnackedResponses(context.WithoutCancel(ctx))
+		s.storeUnacked(context.WithoutCancel(ctx))
 		s.mu.Lock()
 		delivered := s.delivered
 		s.mu.Unlock()

@@ -125,7 +125,7 @@ func (s *session) takeHandoff(cursor int64, gen uint64) (batch []store.Pending, 
 		copy(batch, s.handoff[skip:skip+n])
 	}
 	for _, p := range batch {
-		s.inflight[p.Event.ID] = sentEvent{received: p.Event.ReceivedAt, attempt: p.Retries + 1}
+		s.inflight[p.Event.ID] = newSent(p)
 		s.releaseLocked(p)
 	}
 	for _, p := range s.handoff[:skip] {

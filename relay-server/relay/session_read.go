@@ -107,12 +107,16 @@ func (s *session) apply(ctx context.Context, m wire.Message) error {
 		}
 		s.mu.Unlock()
 		resp := sent.resp
+		attempts := 0
 		if mine {
 			s.r.metrics.delivered(s.r.cfg.Now().Sub(sent.received))
+			if sent.uncounted {
+				attempts = 1 // stored with the ack (session_attempts.go)
+			}
 		}
 		// An id sent on an earlier connection is acked too; the store
 		// checks it belongs to this endpoint.
-		if err := st.Ack(context.WithoutCancel(ctx), s.endpoint, m.ID, resp, s.r.cfg.Now()); err != nil {
+		if err := st.Ack(context.WithoutCancel(ctx), s.endpoint, m.ID, resp, s.r.cfg.Now(), attempts); err != nil {
 			s.r.log.Error("listen: ack", "endpoint", s.endpoint, "id", m.ID, "err", err)
 		}
 		if mine && full {
@@ -146,31 +150,34 @@ func (s *session) apply(ctx context.Context, m wire.Message) error {
 	return nil
 }
 
-// markSent counts a delivery attempt for each event sent, in one write.
-func (s *session) markSent(ctx context.Context, ids []string) {
-	if err := s.r.st.MarkSent(context.WithoutCancel(ctx), s.endpoint, ids); err != nil {
-		s.r.log.Error("listen: count attempts", "endpoint", s.endpoint, "err", err)
-	}
-}
-
-// storeUnackedResponses records responses whose ack never came before the
-// connection ended; the events stay pending. It does not hold s.mu while it
-// writes: a write may wait for room in the store's queue, and the store's
-// writer may meanwhile be announcing an event to this session (offer), which
-// takes s.mu.
-func (s *session) storeUnackedResponses(ctx context.Context) {
+// storeUnacked records what the events still in flight when the
+// connection ended have to show, though their ack never came: the
+// responses, and the attempts not stored yet (session_attempts.go). The
+// events stay pending. It does not hold s.mu while it writes: a write may
+// wait for room in the store's queue, and the store's writer may meanwhile
+// be announcing an event to this session (offer), which takes s.mu.
+func (s *session) storeUnacked(ctx context.Context) {
 	type unacked struct {
 		id   string
 		resp *capture.Response
 	}
-	var rs []unacked
+	var (
+		rs    []unacked
+		count []string
+	)
 	s.mu.Lock()
 	for id, sent := range s.inflight {
 		if sent.resp != nil {
 			rs = append(rs, unacked{id, sent.resp})
 		}
+		if sent.uncounted {
+			count = append(count, id)
+			sent.uncounted = false
+			s.inflight[id] = sent
+		}
 	}
 	s.mu.Unlock()
+	s.markSent(ctx, count)
 	for _, u := range rs {
 		if err := s.r.st.SetResponse(ctx, s.endpoint, u.id, u.resp); err != nil {
 			s.r.log.Error("listen: store response", "endpoint", s.endpoint, "id", u.id, "err", err)

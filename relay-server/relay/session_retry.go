@@ -43,12 +43,16 @@ func (s *session) scheduleRetry(ctx context.Context, m wire.Message) error {
 	}
 	due := s.r.cfg.Now().Add(m.RetryIn)
 	s.mu.Lock()
-	sent := s.inflight[m.ID]
+	sent, mine := s.inflight[m.ID]
 	delete(s.inflight, m.ID)
 	// The store's write is asynchronous: the count this session knows is
 	// used if the event is read back before it lands.
 	s.later[m.ID] = dueEvent{at: due, retries: sent.attempt}
 	s.mu.Unlock()
+	if mine && sent.uncounted {
+		// Out of the window: no ack will store its attempt.
+		s.markSent(ctx, []string{m.ID})
+	}
 	if err := s.r.st.Retry(context.WithoutCancel(ctx), s.endpoint, m.ID, m.Response, due); err != nil {
 		s.r.log.Error("listen: store retry", "endpoint", s.endpoint, "id", m.ID, "err", err)
 	}
@@ -138,11 +142,11 @@ func (s *session) sendDue(ctx context.Context) bool {
 	}
 	s.mu.Lock()
 	for _, p := range batch {
-		s.inflight[p.Event.ID] = sentEvent{received: p.Event.ReceivedAt, attempt: p.Retries + 1}
+		s.inflight[p.Event.ID] = newSent(p)
 	}
 	s.mu.Unlock()
 	sent, err := s.sendEvents(batch)
-	s.markSent(ctx, sent)
+	s.sent(batch, len(sent))
 	if err != nil {
 		return false
 	}

@@ -40,6 +40,9 @@ func (s *session) writeLoop(ctx context.Context) {
 	defer ping.Stop()
 	retryT := time.NewTimer(time.Hour)
 	defer retryT.Stop()
+	s.countT = time.NewTimer(countAfter)
+	s.countT.Stop()
+	defer s.countT.Stop()
 	var (
 		cursor   int64  // last seq sent on this connection
 		caughtUp bool   // nothing pending after cursor is missing from the handoff
@@ -103,7 +106,7 @@ func (s *session) writeLoop(ctx context.Context) {
 				more = true
 			}
 			for _, p := range batch {
-				s.inflight[p.Event.ID] = sentEvent{received: p.Event.ReceivedAt, attempt: p.Retries + 1}
+				s.inflight[p.Event.ID] = newSent(p)
 			}
 			s.mu.Unlock()
 		}
@@ -115,7 +118,7 @@ func (s *session) writeLoop(ctx context.Context) {
 			if len(sent) == len(batch) {
 				cursor = max(cursor, readTo) // past the deferred ones too
 			}
-			s.markSent(ctx, sent)
+			s.sent(batch, len(sent))
 			if err != nil {
 				return
 			}
@@ -149,6 +152,8 @@ func (s *session) writeLoop(ctx context.Context) {
 			ping.Reset(s.r.cfg.PingInterval)
 		case <-s.wakeCh:
 		case <-s.dueTimer(retryT):
+		case <-s.countT.C:
+			s.countLate(ctx)
 		case <-ping.C:
 			if err := s.write(wire.Message{Type: wire.TypePing}); err != nil {
 				return

@@ -209,7 +209,7 @@ func fillEndpoints(t *testing.T, st store.Store, at time.Time) {
 			t.Fatal(err)
 		}
 	}
-	if err := st.Ack(ctx, "alpha", "evt_1", nil, at); err != nil {
+	if err := st.Ack(ctx, "alpha", "evt_1", nil, at, 0); err != nil {
 		t.Fatal(err)
 	}
 	if err := st.RevokeToken(ctx, "tok_b"); err != nil {

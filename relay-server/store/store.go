@@ -59,8 +59,11 @@ type Store interface {
 	// NextAttempt. Asynchronous, like SetResponse.
 	Retry(ctx context.Context, endpoint, id string, resp *capture.Response, next time.Time) error
 	// Ack marks the event delivered; it is never pending again. A non-nil
-	// resp is recorded in the same write (the usual response-then-ack).
-	Ack(ctx context.Context, endpoint, id string, resp *capture.Response, at time.Time) error
+	// resp is recorded in the same write (the usual response-then-ack),
+	// and so are sent more delivery attempts (those of MarkSent, folded
+	// in: an event sent and acked costs one write). They are counted
+	// whatever the event's state, as MarkSent's would be.
+	Ack(ctx context.Context, endpoint, id string, resp *capture.Response, at time.Time, sent int) error
 	// Flush returns once every write queued before it is durable, the
 	// asynchronous ones included.
 	Flush(ctx context.Context) error

@@ -362,8 +362,8 @@ func (s *Store) Retry(ctx context.Context, endpoint, id string, resp *capture.Re
 }
 
 // Ack implements store.Store. It is asynchronous.
-func (s *Store) Ack(ctx context.Context, endpoint, id string, resp *capture.Response, at time.Time) error {
-	m := &mark{endpoint: endpoint, ack: id, at: nanos(at)}
+func (s *Store) Ack(ctx context.Context, endpoint, id string, resp *capture.Response, at time.Time, sent int) error {
+	m := &mark{endpoint: endpoint, ack: id, at: nanos(at), ackSent: int32(sent)}
 	if resp != nil {
 		b, err := gojson.Marshal(resp)
 		if err != nil {

@@ -30,6 +30,7 @@ type mark struct {
 	endpoint string
 	sent     []string // one delivery attempt each
 	ack      string   // delivered, when not ""
+	ackSent  int32    // delivery attempts of ack, counted with it
 	at       int64    // ack time, Unix nanoseconds
 	resp     *string  // the ack's response, JSON capture.Response
 }
@@ -92,7 +93,9 @@ func queueMarks(b *pgx.Batch, batch []op) (n int) {
 			row(m.endpoint, id).sent++
 		}
 		if m.ack != "" {
-			if r := row(m.endpoint, m.ack); !r.acked {
+			r := row(m.endpoint, m.ack)
+			r.sent += m.ackSent
+			if !r.acked {
 				r.acked, r.at, r.resp = true, m.at, m.resp
 			}
 		}

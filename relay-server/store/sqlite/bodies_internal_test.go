@@ -72,7 +72,7 @@ func TestAckDoesNotRewriteBody(t *testing.T) {
 	}
 	for _, id := range ids {
 		resp := &capture.Response{Status: 200, Body: []byte("ok")}
-		if err := s.Ack(ctx, "big", id, resp, time.Now()); err != nil {
+		if err := s.Ack(ctx, "big", id, resp, time.Now(), 0); err != nil {
 			t.Fatal(err)
 		}
 	}

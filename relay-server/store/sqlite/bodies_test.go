@@ -107,7 +107,7 @@ func TestMigrateBodies(t *testing.T) {
 		t.Fatalf("%d body rows after migration, want 2 (none for the empty body)", n)
 	}
 	// Retention removes delivered events and their bodies; purge the rest.
-	if err := s.Ack(ctx, "alpha", "evt_large", nil, at); err != nil {
+	if err := s.Ack(ctx, "alpha", "evt_large", nil, at, 0); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.Flush(ctx); err != nil {

@@ -507,8 +507,16 @@ func (s *Store) Retry(ctx context.Context, endpoint, id string, resp *capture.Re
 	})
 }
 
+// ackQuery marks a pending event delivered. With attempts to count (?1 >
+// 0) it updates an event already delivered too, its attempts only; the
+// CASEs read the row as it was.
+const ackQuery = `UPDATE events SET attempts = attempts + ?1, state = 'delivered',
+	delivered_at = CASE WHEN state = 'pending' THEN ?2 ELSE delivered_at END,
+	response = CASE WHEN state = 'pending' THEN coalesce(?3, response) ELSE response END
+	WHERE id = ?4 AND endpoint = ?5 AND (state = 'pending' OR ?1 > 0)`
+
 // Ack implements store.Store. It is asynchronous.
-func (s *Store) Ack(ctx context.Context, endpoint, id string, resp *capture.Response, at time.Time) error {
+func (s *Store) Ack(ctx context.Context, endpoint, id string, resp *capture.Response, at time.Time, sent int) error {
 	var rj any
 	if resp != nil {
 		b, err := marshalJSON(resp)
@@ -518,8 +526,7 @@ func (s *Store) Ack(ctx context.Context, endpoint, id string, resp *capture.Resp
 		rj = string(b)
 	}
 	return s.write(ctx, false, func(x *txExec) error {
-		_, err := x.exec(`UPDATE events SET state = 'delivered', delivered_at = ?, response = coalesce(?, response)
-			WHERE id = ? AND endpoint = ? AND state = 'pending'`, nanos(at), rj, id, endpoint)
+		_, err := x.exec(ackQuery, sent, nanos(at), rj, id, endpoint)
 		return err
 	})
 }

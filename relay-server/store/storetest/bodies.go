@@ -110,7 +110,7 @@ func testLargeBodies(t *testing.T, open func(t *testing.T) store.Store) {
 	getAll("after reopen", s)
 
 	for _, id := range order {
-		if err := s.Ack(ctx, "alpha", id, nil, base); err != nil {
+		if err := s.Ack(ctx, "alpha", id, nil, base, 0); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -132,14 +132,14 @@ func testListState(t *testing.T, open func(t *testing.T) store.Store) {
 		{"evt_unreached", &capture.Response{Error: "connection refused", At: at}},
 	}
 	for _, a := range acks {
-		if err := s.Ack(ctx, "alpha", a.id, a.resp, at); err != nil {
+		if err := s.Ack(ctx, "alpha", a.id, a.resp, at, 0); err != nil {
 			t.Fatal(err)
 		}
 	}
 	if err := s.SetResponse(ctx, "alpha", "evt_set500", &capture.Response{Status: 503, At: at}); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Ack(ctx, "alpha", "evt_set500", nil, at); err != nil {
+	if err := s.Ack(ctx, "alpha", "evt_set500", nil, at, 0); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.InsertDelivered(ctx, Event("evt_replay_ok", "alpha", base), &capture.Response{Status: 200, At: at}, at); err != nil {
@@ -242,7 +242,7 @@ func testRetry(t *testing.T, open func(t *testing.T) store.Store) {
 		t.Errorf("pending list: %d, %v", len(recs), err)
 	}
 	// Retries exhausted: the last answer acked, the event failed.
-	if err := s.Ack(ctx, "alpha", "evt_1", &capture.Response{Status: 500, At: next}, next); err != nil {
+	if err := s.Ack(ctx, "alpha", "evt_1", &capture.Response{Status: 500, At: next}, next, 0); err != nil {
 		t.Fatal(err)
 	}
 	// A retry after the ack changes nothing.

@@ -36,6 +36,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Retry", testRetry},
 		{"PendingOldestFirst", testPending},
 		{"AckAndResponse", testAckResponse},
+		{"AckCountsAttempts", testAckCountsAttempts},
 		{"InsertDelivered", testInsertDelivered},
 		{"Retention", testRetention},
 		{"Endpoints", testEndpoints},
@@ -280,11 +281,11 @@ func testAckResponse(t *testing.T, open func(t *testing.T) store.Store) {
 		t.Fatal(err)
 	}
 	// An ack naming another endpoint must not touch the event.
-	if err := s.Ack(ctx, "beta", "evt_1", nil, base); err != nil {
+	if err := s.Ack(ctx, "beta", "evt_1", nil, base, 0); err != nil {
 		t.Fatal(err)
 	}
 	at := base.Add(2 * time.Second)
-	if err := s.Ack(ctx, "alpha", "evt_1", nil, at); err != nil {
+	if err := s.Ack(ctx, "alpha", "evt_1", nil, at, 0); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.Flush(ctx); err != nil {
@@ -313,7 +314,7 @@ func testAckResponse(t *testing.T, open func(t *testing.T) store.Store) {
 	}
 
 	// Ack can carry the response in the same write.
-	if err := s.Ack(ctx, "alpha", "evt_2", &capture.Response{Status: 204, At: at}, at); err != nil {
+	if err := s.Ack(ctx, "alpha", "evt_2", &capture.Response{Status: 204, At: at}, at, 0); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.Flush(ctx); err != nil {
@@ -326,6 +327,60 @@ func testAckResponse(t *testing.T, open func(t *testing.T) store.Store) {
 	if rec.State != wire.StateDelivered || rec.Response == nil || rec.Response.Status != 204 || rec.Attempts != 1 {
 		t.Errorf("evt_2 after ack with response = %+v", rec)
 	}
+}
+
+// An ack can count the event's delivery attempt in its own write: a first
+// ack sets it delivered with the attempt; a second (the event was sent
+// again before the first landed) counts its attempt and changes nothing
+// else.
+func testAckCountsAttempts(t *testing.T, open func(t *testing.T) store.Store) {
+	s := mustOpen(t, open)
+	ctx := context.Background()
+	insert(t, s, Event("evt_1", "alpha", base), Event("evt_2", "alpha", base))
+	if err := s.MarkSent(ctx, "alpha", []string{"evt_2"}); err != nil {
+		t.Fatal(err)
+	}
+	// Another endpoint's ack touches nothing, its attempt included.
+	if err := s.Ack(ctx, "beta", "evt_1", nil, base, 1); err != nil {
+		t.Fatal(err)
+	}
+	at := base.Add(time.Second)
+	if err := s.Ack(ctx, "alpha", "evt_1", &capture.Response{Status: 200, At: at}, at, 1); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Ack(ctx, "alpha", "evt_2", &capture.Response{Status: 204, At: at}, at, 1); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	check := func(id string, attempts int) {
+		t.Helper()
+		rec, err := s.GetEvent(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rec.State != wire.StateDelivered || rec.Attempts != attempts || rec.DeliveredAt == nil || !rec.DeliveredAt.Equal(at) {
+			t.Errorf("%s = state %s, attempts %d, delivered at %v; want delivered, %d, at %v",
+				id, rec.State, rec.Attempts, rec.DeliveredAt, attempts, at)
+		}
+		if id == "evt_1" && (rec.Response == nil || rec.Response.Status != 200) {
+			t.Errorf("%s response = %+v, want 200", id, rec.Response)
+		}
+	}
+	check("evt_1", 1)
+	check("evt_2", 2)
+
+	// Acked again with an attempt: counted; the first ack's time and
+	// response stay.
+	later := at.Add(time.Second)
+	if err := s.Ack(ctx, "alpha", "evt_1", &capture.Response{Status: 500, At: later}, later, 1); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	check("evt_1", 2)
 }
 
 func testInsertDelivered(t *testing.T, open func(t *testing.T) store.Store) {
@@ -355,7 +410,7 @@ func testRetention(t *testing.T, open func(t *testing.T) store.Store) {
 	ctx := context.Background()
 	insert(t, s, Event("evt_old", "alpha", base.Add(-48*time.Hour)), Event("evt_new", "alpha", base),
 		Event("evt_old_pending", "alpha", base.Add(-47*time.Hour)))
-	if err := s.Ack(ctx, "alpha", "evt_old", nil, base); err != nil {
+	if err := s.Ack(ctx, "alpha", "evt_old", nil, base, 0); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.Flush(ctx); err != nil {
@@ -451,7 +506,7 @@ func testReopen(t *testing.T, open func(t *testing.T) store.Store) {
 	s := open(t)
 	ctx := context.Background()
 	insert(t, s, Event("evt_1", "alpha", base), Event("evt_2", "alpha", base))
-	if err := s.Ack(ctx, "alpha", "evt_1", nil, base); err != nil {
+	if err := s.Ack(ctx, "alpha", "evt_1", nil, base, 0); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.CreateEndpoint(ctx, store.Endpoint{Name: "alpha", Owner: "tok_a", CreatedAt: base}); err != nil {
@@ -641,7 +696,7 @@ func testListEndpoints(t *testing.T, open func(t *testing.T) store.Store) {
 	// Capture order, not received-at, decides the newest event.
 	insert(t, s, Event("evt_1", "alpha", base.Add(3*time.Second)), Event("evt_2", "alpha", base.Add(5*time.Second)),
 		Event("evt_3", "alpha", base.Add(4*time.Second)), Event("evt_4", "beta", base))
-	if err := s.Ack(ctx, "alpha", "evt_1", nil, base); err != nil {
+	if err := s.Ack(ctx, "alpha", "evt_1", nil, base, 0); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.Flush(ctx); err != nil {
@@ -682,7 +737,7 @@ func testPurge(t *testing.T, open func(t *testing.T) store.Store) {
 		Event("evt_beta_done", "beta", base.Add(-2*time.Hour)),
 	)
 	for _, a := range [][2]string{{"alpha", "evt_old_done"}, {"alpha", "evt_new_done"}, {"beta", "evt_beta_done"}} {
-		if err := s.Ack(ctx, a[0], a[1], nil, base); err != nil {
+		if err := s.Ack(ctx, a[0], a[1], nil, base, 0); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -724,7 +779,7 @@ func testPurge(t *testing.T, open func(t *testing.T) store.Store) {
 		t.Errorf("CountPending after purge = %d, %v", n, err)
 	}
 	// An ack of a purged event (a CLI that had it in flight) changes nothing.
-	if err := s.Ack(ctx, "alpha", "evt_new_pending", nil, base); err != nil {
+	if err := s.Ack(ctx, "alpha", "evt_new_pending", nil, base, 0); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.Flush(ctx); err != nil {
@@ -848,7 +903,7 @@ func testNotUTF8(t *testing.T, open func(t *testing.T) store.Store) {
 	insert(t, s, ev)
 	resp := &capture.Response{Status: 200, Headers: capture.Headers{{Name: "X-App", Value: "r\xe9sum\xe9"}}, At: base}
 	resp.SetRaw()
-	if err := s.Ack(ctx, "alpha", "evt_raw", resp, base); err != nil {
+	if err := s.Ack(ctx, "alpha", "evt_raw", resp, base, 0); err != nil {
 		t.Fatal(err)
 	}
 	done := Event("evt_raw2", "alpha", base)
@@ -909,10 +964,10 @@ func testPendingByEndpoint(t *testing.T, open func(t *testing.T) store.Store) {
 	if err := s.InsertDelivered(ctx, Event("evt_e0", "epsilon", base), nil, base); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Ack(ctx, "delta", "evt_d0", nil, base); err != nil {
+	if err := s.Ack(ctx, "delta", "evt_d0", nil, base, 0); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Ack(ctx, "beta", "evt_b0", nil, base); err != nil {
+	if err := s.Ack(ctx, "beta", "evt_b0", nil, base, 0); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.Flush(ctx); err != nil {
