@@ -817,7 +817,7 @@ func testSeqsNeverReused(t *testing.T, open func(t *testing.T) store.Store) {
 	insert(t, s, Event("evt_a1", "alpha", base), Event("evt_b1", "beta", base), Event("evt_b2", "beta", base.Add(-48*time.Hour)))
 	high := pendingSeq(t, s, "beta", "evt_b2")
 	// Retention takes the newest event: delivered, received long ago.
-	if err := s.Ack(ctx, "beta", "evt_b2", nil, base); err != nil {
+	if err := s.Ack(ctx, "beta", "evt_b2", nil, base, 0); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.Flush(ctx); err != nil {
