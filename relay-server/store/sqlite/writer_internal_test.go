@@ -115,16 +115,8 @@ func TestCommitDelayJoinsSplitSenders(t *testing.T) {
 		commits = append(commits, c.Writes)
 		mu.Unlock()
 	})
-	started, hold := make(chan struct{}), make(chan struct{})
 	var g errgroup.Group
-	g.Go(func() error {
-		return s.write(ctx, true, func(*txExec) error {
-			close(started)
-			<-hold
-			return nil
-		})
-	})
-	<-started
+	hold := holdWriter(&g, s)
 	insert := func(i int) {
 		g.Go(func() error {
 			return s.InsertEvent(ctx, storetest.Event(fmt.Sprintf("evt_%d", i), "alpha", time.Now()))
@@ -148,6 +140,22 @@ func TestCommitDelayJoinsSplitSenders(t *testing.T) {
 	if n := s.durable.Load(); n != 0 {
 		t.Errorf("%d durable writes counted after all were answered", n)
 	}
+}
+
+// holdWriter has the writer run a write of its own that lasts until hold
+// is closed, in g, and returns once it runs: what is queued meanwhile
+// gathers into the next batch.
+func holdWriter(g *errgroup.Group, s *Store) (hold chan struct{}) {
+	started, hold := make(chan struct{}), make(chan struct{})
+	g.Go(func() error {
+		return s.write(context.Background(), true, func(*txExec) error {
+			close(started)
+			<-hold
+			return nil
+		})
+	})
+	<-started
+	return hold
 }
 
 // waitFor waits until cond holds.
@@ -179,16 +187,8 @@ func TestDurableWritesRunFirst(t *testing.T) {
 	}
 	s.NotifyCommitted(func(store.Pending) {}) // early notices come with these
 	s.NotifyWritten(func(p store.Pending) { log("written " + p.Event.ID) }, func(store.Pending, error) {})
-	started, hold := make(chan struct{}), make(chan struct{})
 	var g errgroup.Group
-	g.Go(func() error {
-		return s.write(ctx, true, func(*txExec) error {
-			close(started)
-			<-hold
-			return nil
-		})
-	})
-	<-started
+	hold := holdWriter(&g, s)
 	queued := 0
 	async := func(name string) {
 		if err := s.write(ctx, false, func(*txExec) error { log(name); return nil }); err != nil {
