@@ -23,8 +23,12 @@ import (
 // deleted.
 const insertEvent = `INSERT INTO events
 	(seq, id, endpoint, received_at, method, path, query, force_query, headers, host, proto, remote_addr, replay_of, state, response, delivered_at, raw)
-	VALUES (max(coalesce((SELECT max(seq) FROM events), 0), (SELECT seq FROM event_seq_floor)) + 1,
+	VALUES (` + lastSeqExpr + ` + 1,
 	?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+
+// lastSeqExpr is the last seq given out (0 for none): that of the newest event,
+// or of a newer one deleted since.
+const lastSeqExpr = `max(coalesce((SELECT max(seq) FROM events), 0), (SELECT seq FROM event_seq_floor))`
 
 func eventArgs(ev *capture.Request, state string, resp *capture.Response, deliveredAt *time.Time) ([]any, error) {
 	headers := ev.Headers

@@ -19,21 +19,20 @@ func migrate(db *sql.DB) error {
 	if err := db.QueryRowContext(ctx, "PRAGMA user_version").Scan(&version); err != nil {
 		return err
 	}
-	all, err := store.Migrations(migrations, "migrations/*.sql", 0)
+	ms, err := store.Migrations(migrations, "migrations/*.sql", 0)
 	if err != nil {
 		return err
 	}
-	if latest := all[len(all)-1].Version; version > latest {
+	if latest := ms[len(ms)-1].Version; version > latest {
 		// A newer relay changed the schema in ways this one does not know:
 		// writing to it could break what that one relies on (its seqs
 		// never reused, say).
 		return fmt.Errorf("the database's schema is version %d, newer than this relay's %d: it was opened by a newer hookctl; run that version or a later one", version, latest)
 	}
-	ms, err := store.Migrations(migrations, "migrations/*.sql", version)
-	if err != nil {
-		return err
-	}
 	for _, m := range ms {
+		if m.Version <= version {
+			continue
+		}
 		tx, err := db.BeginTx(ctx, nil)
 		if err != nil {
 			return err

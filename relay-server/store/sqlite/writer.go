@@ -393,7 +393,7 @@ func (x *txExec) exec(query string, args ...any) (sql.Result, error) {
 // works it out.
 func lastEventSeq(ctx context.Context, conn *sql.Conn) (int64, error) {
 	var seq int64
-	err := conn.QueryRowContext(ctx, "SELECT max(coalesce((SELECT max(seq) FROM events), 0), (SELECT seq FROM event_seq_floor))").Scan(&seq)
+	err := conn.QueryRowContext(ctx, "SELECT "+lastSeqExpr).Scan(&seq)
 	return seq, err
 }
 
@@ -470,9 +470,7 @@ func commit(x *txExec, batch []op, errs []error, executed func([]error)) (_ []er
 			// Not wrapped for the others: their callers must not take
 			// this op's cause (a duplicate id, say) for theirs.
 			others := fmt.Errorf("transaction rolled back: %v", abort.err)
-			for j := range errs {
-				errs[j] = others
-			}
+			errs = allFailed(errs, len(batch), others)
 			errs[i] = abort.err
 			return others
 		}
