@@ -37,7 +37,7 @@ func (r *Relay) serveIngress(w http.ResponseWriter, req *http.Request, rec *reco
 			}
 		}()
 	}
-	rawPath, rawQuery, forceQuery := splitRequestURI(req)
+	rawPath, rawQuery, forceQuery := capture.SplitRequestURI(req)
 	// Every refusal before the body is read drains it (refuseWebhook).
 	refuse := func(status int, code, text string) { r.refuseWebhook(w, req, status, code, text) }
 	if n := headerFields(req.Header); n > MaxHeaderFields {
@@ -323,21 +323,6 @@ func readBody(body io.Reader, contentLength int64) ([]byte, error) {
 			b = append(b, 0)[:len(b)]
 		}
 	}
-}
-
-// splitRequestURI returns the path and query exactly as the sender wrote
-// them on the request line, never a decoded or cleaned form; force reports
-// a "?" with an empty query after it.
-func splitRequestURI(req *http.Request) (path, query string, force bool) {
-	uri := req.RequestURI
-	if !strings.HasPrefix(uri, "/") {
-		// Absolute form (a proxy-style request line), or no request line
-		// (handler called directly).
-		path = req.URL.EscapedPath()
-		return path, req.URL.RawQuery, req.URL.ForceQuery && req.URL.RawQuery == ""
-	}
-	path, query, hasQuery := strings.Cut(uri, "?")
-	return path, query, hasQuery && query == ""
 }
 
 // host is the Host the sender used: behind a trusted proxy, the first

@@ -424,3 +424,18 @@ func remoteIP(addr string) string {
 	}
 	return host
 }
+
+// SplitRequestURI returns the path and query exactly as the sender wrote
+// them on the request line, never a decoded or cleaned form; force reports
+// a "?" with an empty query after it.
+func SplitRequestURI(req *http.Request) (path, query string, force bool) {
+	uri := req.RequestURI
+	if !strings.HasPrefix(uri, "/") {
+		// Absolute form (a proxy-style request line), or no request line
+		// (handler called directly).
+		path = req.URL.EscapedPath()
+		return path, req.URL.RawQuery, req.URL.ForceQuery && req.URL.RawQuery == ""
+	}
+	path, query, hasQuery := strings.Cut(uri, "?")
+	return path, query, hasQuery && query == ""
+}
