@@ -847,6 +847,12 @@ func TestRetention(t *testing.T) {
 	if err := st.Ack(ctx, "alpha", "evt_old", nil, now, 0); err != nil {
 		t.Fatal(err)
 	}
+	// Ack is asynchronous, and the SQLite writer runs a batch's durable
+	// writes before its asynchronous ones: without the flush, the relay's
+	// first retention pass can share the Ack's commit and run before it.
+	if err := st.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
 	startRelayOn(t, relay.Config{Open: true}, st)
 	waitFor(t, "retention", func() bool {
 		_, err := st.GetEvent(ctx, "evt_old")
